@@ -1,0 +1,74 @@
+"""The project's extension points, as zope.interface interfaces.
+
+Each docstring is the contract. Implementations declare themselves with
+``@implementer``; tests check them with ``zope.interface.verify``.
+"""
+
+from __future__ import annotations
+
+from zope.interface import Attribute, Interface
+
+
+class IFrameWriter(Interface):
+    """Writes one complete frame of one message kind into a reused buffer.
+
+    Registered per message kind and path ("zero-copy", "legacy", ...) in
+    ``vanet.wire.registry``; nodes obtain writers only through
+    ``vanet.wire.writer_for``.
+    """
+
+    kind = Attribute("str: message kind, e.g. 'heartbeat_reply'")
+    path = Attribute("str: serialization path, e.g. 'zero-copy' or 'legacy'")
+
+    def write(buf, *args):
+        """Write the frame at offset 0 of the bytearray ``buf`` (growing it
+        only when too small) and return the frame length in bytes."""
+
+
+class IPayloadCodec(Interface):
+    """Turns inner Ethernet frames into data-message payloads and back.
+
+    The identity codec passes frames through; the AES-256-GCM codec
+    (PROTOCOL.md section 6) seals and opens them.
+    """
+
+    overhead = Attribute("int: bytes a sealed payload adds to the frame")
+
+    def seal(frame):
+        """Return the payload (bytes) carrying ``frame``."""
+
+    def open(payload):
+        """Return the inner frame, or ``None`` if the payload is not
+        authentic (the caller drops and counts it)."""
+
+
+class ILinkPort(Interface):
+    """A link transport bound to one medium: packet, udp or memory.
+
+    It delivers every received frame to its protocol's
+    ``datagramReceived(frame, addr)`` and knows nothing of routing.
+    """
+
+    mac = Attribute("bytes: the 6-byte link address frames are sent from")
+
+    def write(frame):
+        """Send one whole frame. Raise ``OSError`` if the medium refused it."""
+
+    def stopListening():
+        """Stop receiving and release the medium; may return a Deferred."""
+
+
+class ITapDevice(Interface):
+    """A TAP device (real or in-memory) whose frames a node carries."""
+
+    name = Attribute("str: device name")
+    mac = Attribute("bytes: the device's own MAC")
+
+    def startReading(deliver):
+        """Call ``deliver(frame)`` for every frame read from the device."""
+
+    def write(frame):
+        """Write one Ethernet frame into the device (to the host)."""
+
+    def close():
+        """Stop reading and release the device."""

@@ -1,0 +1,49 @@
+"""MAC address helpers: one place for parsing, formatting and classifying."""
+
+from __future__ import annotations
+
+import hashlib
+
+BROADCAST = b"\xff" * 6
+MAC_LEN = 6
+
+
+class MacError(ValueError):
+    """A string or value is not a MAC address."""
+
+
+def parse_mac(text: str | bytes) -> bytes:
+    """Parse ``02:00:00:00:00:01``, ``02-00-...`` or ``020000000001`` into 6 bytes."""
+    if isinstance(text, bytes | bytearray | memoryview):
+        value = bytes(text)
+        if len(value) != MAC_LEN:
+            raise MacError(f"a MAC is 6 bytes, got {len(value)}")
+        return value
+    cleaned = text.strip().replace(":", "").replace("-", "").replace(".", "")
+    if len(cleaned) != 12:
+        raise MacError(
+            f"{text!r} is not a MAC address (want 6 hex octets, e.g. 02:00:00:00:00:01)"
+        )
+    try:
+        return bytes.fromhex(cleaned)
+    except ValueError:
+        raise MacError(
+            f"{text!r} is not a MAC address (want 6 hex octets, e.g. 02:00:00:00:00:01)"
+        ) from None
+
+
+def format_mac(mac: bytes | bytearray | memoryview) -> str:
+    """``b'\\x02\\0\\0\\0\\0\\x01'`` -> ``'02:00:00:00:00:01'``."""
+    return ":".join(f"{b:02x}" for b in bytes(mac))
+
+
+def is_group(mac: bytes | bytearray | memoryview) -> bool:
+    """Broadcast or multicast: the lowest bit of the first octet is set."""
+    return bool(mac[0] & 1)
+
+
+def stable_local_mac(name: str) -> bytes:
+    """A stable, locally administered unicast MAC derived from a node name."""
+    digest = bytearray(hashlib.sha256(name.encode()).digest()[:6])
+    digest[0] = (digest[0] & 0xFC) | 0x02  # locally administered, unicast
+    return bytes(digest)

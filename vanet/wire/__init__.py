@@ -1,0 +1,51 @@
+"""The wire codec (PROTOCOL.md section 2).
+
+- ``parse(buf)``: every message in one received buffer, as views; never raises.
+- ``parse_one(buf)``: one message; raises ``WireError``.
+- ``writer_for(kind, path)``: an ``IFrameWriter`` from the registry.
+- ``vanet.wire.writers``: the zero-copy writers; ``vanet.wire.legacy``: the
+  object-tree ``Message`` path.
+"""
+
+from __future__ import annotations
+
+from vanet.wire.registry import (
+    LEGACY,
+    ZERO_COPY,
+    register_writer,
+    registered,
+    writer_for,
+)
+from vanet.wire.views import (
+    DownstreamView,
+    HeartbeatReplyView,
+    HeartbeatView,
+    MessageView,
+    UpstreamView,
+    WireError,
+    parse,
+)
+from vanet.wire.views import parse_one as _parse_one
+
+
+def parse_one(buf, offset: int = 0):
+    """The message at ``offset`` of ``buf`` as a view; raise ``WireError``."""
+    mv = buf if type(buf) is memoryview else memoryview(buf)
+    return _parse_one(mv, offset)[0]
+
+
+__all__ = [
+    "LEGACY",
+    "ZERO_COPY",
+    "DownstreamView",
+    "HeartbeatReplyView",
+    "HeartbeatView",
+    "MessageView",
+    "UpstreamView",
+    "WireError",
+    "parse",
+    "parse_one",
+    "register_writer",
+    "registered",
+    "writer_for",
+]
