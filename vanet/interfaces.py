@@ -72,3 +72,18 @@ class ITapDevice(Interface):
 
     def close():
         """Stop reading and release the device."""
+
+
+class IMedium(Interface):
+    """What in-memory link ports transmit into: a hub, or the simulator's
+    channel model, which decides who hears a frame, when, and if at all."""
+
+    def attach(port):
+        """Connect a port; from now on it may receive frames."""
+
+    def detach(port):
+        """Disconnect a port."""
+
+    def transmit(sender, frame):
+        """``sender`` (an attached port) sent ``frame`` (bytes). Deliver it to
+        receivers by calling their ``receive(frame)``, now or later."""

@@ -1,0 +1,1 @@
+"""Sans-I/O routing: tables, strategies and the actions they return."""
