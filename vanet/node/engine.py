@@ -1,0 +1,242 @@
+"""The node engine: one routing core, one data plane, one link port and one
+TAP, and the loop that carries out the actions the cores return.
+
+A frame's way through a node (docs/architecture.md): the link protocol hands
+the received frame to ``frame_received``; ``wire.parse`` gives views over the
+buffer; each message addressed to us goes to the routing core (control) or
+the data plane (data) with ``now``; the returned actions are written through
+the writer registry into one reused buffer and handed to the port or the
+TAP. The engine itself is I/O-free apart from those two objects, so it runs
+the same under twistd, a ``task.Clock`` and the simulator.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+from twisted.internet.interfaces import IReactorTime
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
+
+from vanet.mac import BROADCAST, format_mac
+from vanet.routing.actions import DeliverToTap, RouteEvent, Transmit
+from vanet.wire import parse, writer_for
+
+#: how often the cores' housekeeping runs, per heartbeat period; four ticks
+#: a period keep failover well inside the two-period bound.
+TICKS_PER_PERIOD = 4
+
+_WRITER_KINDS = (
+    "heartbeat",
+    "heartbeat_forward",
+    "heartbeat_reply",
+    "upstream",
+    "upstream_forward",
+    "downstream",
+    "downstream_forward",
+)
+
+
+class NodeEngine:
+    """Carries a node's frames between its link port, its cores and its TAP."""
+
+    log = Logger()
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        role: str,
+        mac: bytes,
+        routing,
+        dataplane,
+        clock: IReactorTime,
+        hello_period_s: float,
+        strategy_name: str = "",
+        writer_path: str = "zero-copy",
+    ) -> None:
+        self.name = name
+        self.role = role
+        self.mac = mac
+        self.routing = routing
+        self.dataplane = dataplane
+        self.clock = clock
+        self.hello_period_s = hello_period_s
+        self.strategy_name = strategy_name
+        self.port = None
+        self.tap = None
+        # Writers are looked up once: the registry decides the path, the hot
+        # path pays one call per frame.
+        self._writers = {
+            kind: writer_for(kind, writer_path).write for kind in _WRITER_KINDS
+        }
+        self._buf = bytearray(2048)
+        self.stats = Counter()  # frames/bytes in and out
+        self.drops = Counter()  # link-level drops by reason
+        self.events = Counter()  # route events by name
+        self._loops: list[LoopingCall] = []
+        self._handlers = {
+            "heartbeat": routing.on_message,
+            "heartbeat_reply": routing.on_message,
+            "upstream": dataplane.on_upstream,
+            "downstream": dataplane.on_downstream,
+        }
+
+    # -- life cycle --------------------------------------------------------
+
+    def attach(self, port, tap) -> None:
+        """Give the engine its link port and TAP (either may be ``None``)."""
+        self.port = port
+        self.tap = tap
+
+    def start(self) -> None:
+        """Start the periodic work: heartbeats (RSU) and housekeeping ticks."""
+        if self.role == "rsu":
+            self._start_loop(self.send_heartbeat, self.hello_period_s)
+        self._start_loop(self.tick, self.hello_period_s / TICKS_PER_PERIOD, now=False)
+
+    def stop(self) -> None:
+        for loop in self._loops:
+            if loop.running:
+                loop.stop()
+        self._loops.clear()
+
+    def _start_loop(self, function, interval: float, now: bool = True) -> None:
+        loop = LoopingCall(function)
+        loop.clock = self.clock
+        loop.start(interval, now=now)
+        self._loops.append(loop)
+
+    # -- inputs ------------------------------------------------------------
+
+    def frame_received(self, frame) -> None:
+        """One frame from the link: parse it and handle every message in it
+        that is addressed to us (PROTOCOL.md s2)."""
+        stats = self.stats
+        stats["frames_in"] += 1
+        stats["bytes_in"] += len(frame)
+        messages = parse(frame)
+        if not messages:
+            self.drops["malformed"] += 1
+            return
+        now = self.clock.seconds()
+        mac = self.mac
+        for msg in messages:
+            dst = msg.dst
+            if dst != mac and not dst[0] & 1:
+                stats["not_for_us"] += 1
+                continue
+            if msg.src == mac:
+                stats["own_echo"] += 1
+                continue
+            self.execute(self._handlers[msg.kind](msg, now))
+
+    def tap_frame(self, frame) -> None:
+        """One frame read from the TAP."""
+        self.stats["tap_in"] += 1
+        self.execute(self.dataplane.on_tap_frame(frame, self.clock.seconds()))
+
+    def send_heartbeat(self) -> None:
+        self.execute(self.routing.heartbeat(self.clock.seconds()))
+
+    def tick(self) -> None:
+        now = self.clock.seconds()
+        self.execute(self.routing.tick(now))
+        expire = getattr(self.dataplane, "expire", None)
+        if expire is not None:
+            expire(now)
+
+    # -- outputs -----------------------------------------------------------
+
+    def execute(self, actions: Iterable) -> None:
+        """Carry out the cores' actions, in order."""
+        for action in actions:
+            kind = type(action)
+            if kind is Transmit:
+                self._transmit(action)
+            elif kind is DeliverToTap:
+                self._deliver(action.frame)
+            elif kind is RouteEvent:
+                self._route_event(action)
+            else:
+                raise TypeError(f"unknown action {action!r}")
+
+    def _transmit(self, action: Transmit) -> None:
+        buf = self._buf
+        n = self._writers[action.kind](buf, *action.args)
+        port = self.port
+        if port is None:
+            self.drops["no_link"] += 1
+            return
+        view = memoryview(buf)[:n]
+        try:
+            port.write(view)
+            error = None
+        except OSError as exc:
+            error = exc
+        finally:
+            # Released before any failover below writes into the buffer again.
+            view.release()
+        if error is not None:
+            self.drops["send_failed"] += 1
+            self.log.warn(
+                "{node}: sending {kind} to {next_hop} failed: {error}",
+                node=self.name,
+                kind=action.kind,
+                next_hop=format_mac(action.next_hop),
+                error=error,
+            )
+            failed = getattr(self.routing, "on_send_failed", None)
+            if action.next_hop != BROADCAST and failed is not None:
+                self.execute(failed(action.next_hop, self.clock.seconds()))
+            return
+        self.stats["frames_out"] += 1
+        self.stats["bytes_out"] += n
+
+    def _deliver(self, frame) -> None:
+        tap = self.tap
+        if tap is None:
+            self.drops["no_tap"] += 1
+            return
+        tap.write(frame)
+        self.stats["tap_out"] += 1
+
+    def _route_event(self, event: RouteEvent) -> None:
+        self.events[event.event] += 1
+        self.log.info(
+            "{node}: {event} {fields}",
+            node=self.name,
+            event=event.event,
+            fields=event.fields,
+            vanet_event=event.event,
+            **{f"vanet_{key}": value for key, value in event.fields.items()},
+        )
+
+    # -- status ------------------------------------------------------------
+
+    def status(self) -> dict:
+        """Everything an operator asks about, JSON-serializable."""
+        now = self.clock.seconds()
+        routing = self.routing.status(now)
+        dataplane_status = getattr(self.dataplane, "status", None)
+        drops = Counter(self.drops)
+        for component in (self.routing, self.dataplane):
+            drops.update(getattr(component, "drops", {}))
+        counters = Counter(self.stats)
+        counters.update(getattr(self.routing, "counters", {}))
+        counters.update(getattr(self.dataplane, "counters", {}))
+        port_counters = getattr(self.port, "counters", None)
+        if port_counters:
+            counters.update({f"link_{k}": v for k, v in dict(port_counters).items()})
+        return {
+            "role": self.role,
+            "name": self.name,
+            "mac": format_mac(self.mac),
+            "strategy": self.strategy_name,
+            **routing,
+            "clients": dataplane_status(now) if dataplane_status else {},
+            "counters": dict(counters),
+            "drops": dict(drops),
+            "events": dict(self.events),
+        }
