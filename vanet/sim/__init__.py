@@ -1,0 +1,8 @@
+"""The simulator: channel model, topology files, traffic, HTTP API.
+
+- ``vanet.sim.channel``: ``ChannelParams``, ``ChannelMedium`` (an ``IMedium``).
+- ``vanet.sim.topology``: the ``Topology`` a run is built from.
+- ``vanet.sim.config``: ``load_topology(path)`` for INI and the older YAML.
+- ``vanet.sim.traffic``: test frames and per-flow delivery statistics.
+- ``vanet.sim.api``: ``ISimulation`` and the twisted.web JSON API over it.
+"""
