@@ -1,0 +1,72 @@
+"""The RSU's client-MAC table: which node each client MAC lives behind.
+
+Bounded (least recently seen evicted first) and with expiry, like a
+learning bridge's forwarding table (PROTOCOL.md section 5).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from vanet.mac import format_mac
+
+
+class ClientTable:
+    """Client MAC -> (the node it lives behind, when it was last seen)."""
+
+    def __init__(self, capacity: int = 4096, ttl_s: float = 300.0) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be at least 1")
+        if ttl_s <= 0:
+            raise ValueError("ttl_s must be positive")
+        self.capacity = capacity
+        self.ttl_s = ttl_s
+        # Ordered by last sighting: the first entry is the stalest.
+        self._entries: OrderedDict[bytes, tuple[bytes, float]] = OrderedDict()
+        self.evicted = 0
+        self.expired = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def learn(self, client: bytes, behind: bytes, now: float) -> None:
+        """``client`` was just seen entering at ``behind`` (an OBU or the RSU)."""
+        entries = self._entries
+        entries[client] = (behind, now)
+        entries.move_to_end(client)
+        if len(entries) > self.capacity:
+            entries.popitem(last=False)
+            self.evicted += 1
+
+    def lookup(self, client: bytes, now: float) -> bytes | None:
+        """Where ``client`` lives, or ``None`` if unknown or expired."""
+        entry = self._entries.get(client)
+        if entry is None:
+            return None
+        behind, seen = entry
+        if now - seen > self.ttl_s:
+            del self._entries[client]
+            self.expired += 1
+            return None
+        return behind
+
+    def expire(self, now: float) -> None:
+        """Drop every entry older than the TTL."""
+        entries = self._entries
+        while entries:
+            client, (_, seen) = next(iter(entries.items()))
+            if now - seen <= self.ttl_s:
+                break
+            del entries[client]
+            self.expired += 1
+
+    def status(self, now: float) -> dict[str, dict]:
+        """``{client: {"behind": mac, "age_s": seconds}}`` for live entries."""
+        self.expire(now)
+        return {
+            format_mac(client): {
+                "behind": format_mac(behind),
+                "age_s": round(now - seen, 3),
+            }
+            for client, (behind, seen) in self._entries.items()
+        }

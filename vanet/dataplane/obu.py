@@ -1,0 +1,65 @@
+"""The OBU's data plane (PROTOCOL.md section 5, "OBU")."""
+
+from __future__ import annotations
+
+from vanet.dataplane._common import MIN_INNER_FRAME, DataPlaneBase
+from vanet.mac import is_group
+from vanet.routing.actions import Transmit
+
+
+class ObuDataPlane(DataPlaneBase):
+    """Tunnels TAP frames upstream, relays other vehicles' data, and delivers
+    downstream data addressed to this vehicle.
+
+    ``routing`` provides ``upstream`` (bytes or None: the current next hop
+    toward the RSU) and ``route_to(destination, now)`` (bytes or None: the
+    next hop toward a vehicle). A relaying OBU never opens payloads (s6).
+    """
+
+    def on_tap_frame(self, frame, now: float) -> list:
+        """A frame read from this vehicle's TAP: tunnel it upstream."""
+        self.counters["tap_frames"] += 1
+        if len(frame) < MIN_INNER_FRAME:
+            return self._drop("short_frame")
+        upstream = self.routing.upstream
+        if upstream is None:
+            return self._drop("no_upstream")
+        self.counters["tunnelled"] += 1
+        payload = self.codec.seal(frame)
+        return [Transmit("upstream", (self.mac, payload, self.mac, upstream), upstream)]
+
+    def on_upstream(self, view, now: float) -> list:
+        """An upstream message from a downstream neighbour: relay it
+        unchanged but for dst (our upstream) and src (us)."""
+        self.counters["upstream_received"] += 1
+        if bytes(view.origin) == self.mac:
+            # Our own traffic came back: the upstream chain is a loop.
+            return self._drop("loop")
+        upstream = self.routing.upstream
+        if upstream is None:
+            return self._drop("no_upstream")
+        if upstream == view.src:
+            # The sender is our way up and we are its: sending it back would
+            # only bounce the message between us.
+            return self._drop("loop")
+        self.counters["upstream_forwarded"] += 1
+        return [Transmit("upstream_forward", (view, self.mac, upstream), upstream)]
+
+    def on_downstream(self, view, now: float) -> list:
+        """A downstream message: ours (or broadcast, from older
+        implementations) goes to the TAP; anything else is relayed toward its
+        ``destination``."""
+        self.counters["downstream_received"] += 1
+        destination = bytes(view.destination)
+        if destination == self.mac or is_group(destination):
+            frame = self._open(view.payload)
+            if frame is None:
+                return []
+            return [self._deliver(frame)]
+        next_hop = self.routing.route_to(destination, now)
+        if next_hop is None:
+            return self._drop("no_route")
+        if next_hop == view.src:
+            return self._drop("loop")
+        self.counters["downstream_forwarded"] += 1
+        return [Transmit("downstream_forward", (view, self.mac, next_hop), next_hop)]

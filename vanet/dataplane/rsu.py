@@ -1,0 +1,117 @@
+"""The RSU's data plane (PROTOCOL.md section 5, "RSU").
+
+The RSU bridges its TAP with the vehicles' TAPs like a learning switch:
+it learns from each inner frame's source MAC where that client lives
+(behind an OBU, or behind the RSU itself), and sends every copy for a vehicle
+as a downstream message addressed to that vehicle (``destination``) through
+the next hop toward it (``dst``): broadcast copies reach vehicles several
+hops away (section 8).
+"""
+
+from __future__ import annotations
+
+from vanet.dataplane._common import MIN_INNER_FRAME, DataPlaneBase
+from vanet.dataplane.clients import ClientTable
+from vanet.mac import is_group
+from vanet.routing.actions import Transmit
+
+
+class RsuDataPlane(DataPlaneBase):
+    """``routing`` provides ``route_to(vehicle, now)`` (next hop or None) and
+    ``vehicles(now)`` (the vehicles it knows a route to)."""
+
+    def __init__(
+        self,
+        mac: bytes,
+        routing,
+        codec,
+        client_capacity: int = 4096,
+        client_ttl_s: float = 300.0,
+    ) -> None:
+        super().__init__(mac, routing, codec)
+        self.clients = ClientTable(client_capacity, client_ttl_s)
+
+    def on_upstream(self, view, now: float) -> list:
+        """Traffic a vehicle tunnelled up: open it, learn, decide, and seal
+        again for each recipient (s6)."""
+        self.counters["upstream_received"] += 1
+        frame = self._open(view.payload)
+        if frame is None:
+            return []
+        origin = bytes(view.origin)
+        if origin == self.mac:
+            return self._drop("loop")
+        source = bytes(frame[6:12])
+        if is_group(source):
+            return self._drop("bad_source")
+        self.clients.learn(source, origin, now)
+        destination = bytes(frame[0:6])
+        if is_group(destination):
+            self.counters["broadcast"] += 1
+            return [self._deliver(frame), *self._copies(frame, origin, now)]
+        behind = self.clients.lookup(destination, now)
+        if behind is None:
+            # Unknown unicast: flood it, as a learning bridge does.
+            self.counters["flooded"] += 1
+            return [self._deliver(frame), *self._copies(frame, origin, now)]
+        if behind == self.mac:
+            return [self._deliver(frame)]
+        if behind == origin:
+            # It lives on the segment the frame came from: nothing to carry.
+            return self._drop("same_segment")
+        return self._copy_to(behind, frame, origin, now)
+
+    def on_downstream(self, view, now: float) -> list:
+        """An RSU is where downstream traffic starts; it never takes any."""
+        return self._drop("unexpected_downstream")
+
+    def on_tap_frame(self, frame, now: float) -> list:
+        """A frame read from the RSU's own TAP: carry it to the vehicles."""
+        self.counters["tap_frames"] += 1
+        if len(frame) < MIN_INNER_FRAME:
+            return self._drop("short_frame")
+        source = bytes(frame[6:12])
+        if is_group(source):
+            return self._drop("bad_source")
+        self.clients.learn(source, self.mac, now)
+        destination = bytes(frame[0:6])
+        if is_group(destination):
+            self.counters["broadcast"] += 1
+            return self._copies(frame, self.mac, now)
+        behind = self.clients.lookup(destination, now)
+        if behind is None:
+            self.counters["flooded"] += 1
+            return self._copies(frame, self.mac, now)
+        if behind == self.mac:
+            return self._drop("same_segment")
+        return self._copy_to(behind, frame, self.mac, now)
+
+    def _copies(self, frame, origin: bytes, now: float) -> list:
+        """One copy to every known vehicle except ``origin``."""
+        actions: list = []
+        for vehicle in self.routing.vehicles(now):
+            if vehicle != origin:
+                actions += self._copy_to(vehicle, frame, origin, now)
+        return actions
+
+    def _copy_to(self, vehicle: bytes, frame, origin: bytes, now: float) -> list:
+        next_hop = self.routing.route_to(vehicle, now)
+        if next_hop is None:
+            return self._drop("no_route")
+        self.counters["downstream_sent"] += 1
+        # Sealed per copy: each gets its own nonce.
+        payload = self.codec.seal(frame)
+        return [
+            Transmit(
+                "downstream",
+                (origin, vehicle, payload, self.mac, next_hop),
+                next_hop,
+            )
+        ]
+
+    def status(self, now: float) -> dict:
+        status = super().status(now)
+        status["clients"] = self.clients.status(now)
+        status["client_capacity"] = self.clients.capacity
+        status["client_ttl_s"] = self.clients.ttl_s
+        return status
