@@ -1,0 +1,242 @@
+"""A real Linux TAP device, created and configured with pyroute2.
+
+``LinuxTap.open`` does the privileged part (``/dev/net/tun``, netlink), so
+it belongs in ``privilegedStartService``; ``startReading`` runs later, after
+root was dropped: the open fd keeps working.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import ipaddress
+import os
+import struct
+from collections.abc import Callable
+
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from vanet.interfaces import ITapDevice
+from vanet.mac import format_mac, parse_mac
+from vanet.transport.counters import LinkCounters
+from vanet.transport.fdport import DEFAULT_MAX_FRAMES_PER_WAKEUP, DrainingReader
+
+TUN_DEVICE = "/dev/net/tun"
+TUNSETIFF = 0x400454CA
+IFF_TAP = 0x0002
+IFF_NO_PI = 0x1000
+_IFREQ_FLAGS = struct.Struct("16sH22x")  # struct ifreq: name, ifr_flags
+IFNAMSIZ = 16
+DEFAULT_NAME = "vtap0"
+DEFAULT_MTU = 1436  # PROTOCOL.md section 7
+DEFAULT_ADDRESS = "10.0.0.1/24"
+
+
+class TapError(OSError):
+    """The TAP device could not be created or configured."""
+
+
+def _create_tap(name: str) -> tuple[int, str]:
+    """Open ``/dev/net/tun`` as a TAP without packet info; return the fd and
+    the name the kernel gave the device."""
+    try:
+        fd = os.open(TUN_DEVICE, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as e:
+        raise TapError(
+            e.errno,
+            f"cannot open {TUN_DEVICE} for TAP {name!r}: {e.strerror} "
+            "(needs root or CAP_NET_ADMIN, and the tun module)",
+        ) from None
+    try:
+        result = fcntl.ioctl(
+            fd, TUNSETIFF, _IFREQ_FLAGS.pack(name.encode(), IFF_TAP | IFF_NO_PI)
+        )
+    except OSError as e:
+        os.close(fd)
+        raise TapError(
+            e.errno,
+            f"cannot create TAP {name!r}: {e.strerror} (is a non-TAP device "
+            "or another process using that name?)",
+        ) from None
+    return fd, _IFREQ_FLAGS.unpack(result)[0].rstrip(b"\0").decode()
+
+
+def _disable_ipv6(name: str) -> None:
+    # A fresh TAP sends router solicitations and MLD reports (NOTES.md).
+    try:
+        with open(f"/proc/sys/net/ipv6/conf/{name}/disable_ipv6", "w") as f:
+            f.write("1")
+    except FileNotFoundError:
+        pass  # IPv6 is off on this host anyway
+
+
+def _configure(name: str, mtu: int, address: str | None) -> bytes:
+    """Set MTU, address and up; return the device's MAC."""
+    from pyroute2 import IPRoute
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    interface = ipaddress.ip_interface(address) if address else None
+    with IPRoute() as ipr:
+        index = ipr.link_lookup(ifname=name)[0]
+        ipr.link("set", index=index, mtu=mtu)
+        if interface is not None:
+            try:
+                ipr.addr(
+                    "add",
+                    index=index,
+                    address=str(interface.ip),
+                    prefixlen=interface.network.prefixlen,
+                )
+            except NetlinkError as e:
+                if e.code != errno.EEXIST:  # a persistent TAP may have it already
+                    raise
+        ipr.link("set", index=index, state="up")
+        link = ipr.get_links(index)[0]
+        return parse_mac(link.get_attr("IFLA_ADDRESS"))
+
+
+@implementer(ITapDevice)
+class LinuxTap:
+    """An ``ITapDevice`` over a TAP fd (no packet-info header).
+
+    ``startReading(deliver)`` calls ``deliver(frame)`` for each Ethernet
+    frame the host sends into the device. ``write(frame)`` hands a frame to
+    the host; it drops and counts when the device queue is full and raises
+    ``OSError`` otherwise (e.g. EINVAL for a frame shorter than 14 bytes).
+    ``close()`` removes the device (it is not persistent).
+    """
+
+    log = Logger()
+
+    def __init__(
+        self,
+        fd: int,
+        name: str,
+        mac: bytes,
+        mtu: int,
+        max_frames_per_wakeup: int = DEFAULT_MAX_FRAMES_PER_WAKEUP,
+    ) -> None:
+        self._fd = fd
+        self.name = name
+        self.mac = mac
+        self.mtu = mtu
+        self.counters = LinkCounters()
+        self.max_frames_per_wakeup = max_frames_per_wakeup
+        self._reader: DrainingReader | None = None
+        self._closed = False
+        # Without offloads the device never hands us more than MTU + header
+        # (+ a VLAN tag); a larger buffer only costs time per read.
+        self._read_size = max(2048, mtu + 18)
+
+    @classmethod
+    def open(
+        cls,
+        name: str = DEFAULT_NAME,
+        mtu: int = DEFAULT_MTU,
+        address: str | None = DEFAULT_ADDRESS,
+        disable_ipv6: bool = True,
+        max_frames_per_wakeup: int = DEFAULT_MAX_FRAMES_PER_WAKEUP,
+    ) -> LinuxTap:
+        """Create TAP ``name``, set ``mtu`` and ``address`` (CIDR, or None
+        for none), bring it up. Raises ``ValueError`` for bad arguments and
+        ``TapError`` (an ``OSError``) naming the device when the system
+        refuses."""
+        if not name or len(name.encode()) >= IFNAMSIZ or "/" in name or " " in name:
+            raise ValueError(
+                f"TAP name {name!r}: want 1 to 15 characters, no '/' or space"
+            )
+        if not 68 <= mtu <= 65535:
+            raise ValueError(f"TAP {name!r}: mtu {mtu} is not in 68..65535")
+        if address is not None:
+            try:
+                interface = ipaddress.ip_interface(address)
+            except ValueError:
+                raise ValueError(
+                    f"TAP {name!r}: address {address!r} is not CIDR (e.g. 10.0.0.1/24)"
+                ) from None
+            if interface.version == 6:
+                disable_ipv6 = False  # the address needs IPv6 on the device
+        fd, actual_name = _create_tap(name)
+        try:
+            if disable_ipv6:
+                _disable_ipv6(actual_name)
+            mac = _configure(actual_name, mtu, address)
+        except Exception as e:
+            os.close(fd)
+            raise TapError(
+                getattr(e, "code", None) or getattr(e, "errno", None) or errno.EIO,
+                f"cannot configure TAP {actual_name!r} (mtu {mtu}, address "
+                f"{address}): {e}",
+            ) from e
+        tap = cls(fd, actual_name, mac, mtu, max_frames_per_wakeup)
+        cls.log.info(
+            "TAP {name} up ({mac}, mtu {mtu}, address {address})",
+            name=actual_name,
+            mac=format_mac(mac),
+            mtu=mtu,
+            address=address,
+        )
+        return tap
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def startReading(self, deliver: Callable[[bytes], object], reactor=None) -> None:
+        """Start calling ``deliver(frame)`` for frames the host sends."""
+        if self._closed:
+            raise RuntimeError(f"TAP {self.name} is closed")
+        if self._reader is not None:
+            raise RuntimeError(f"TAP {self.name} is already reading")
+        if reactor is None:
+            from twisted.internet import reactor
+
+        def frame_read(frame: bytes) -> None:
+            self.counters.received += 1
+            self.counters.received_bytes += len(frame)
+            deliver(frame)
+
+        self._reader = DrainingReader(
+            self._fd,
+            self._read_frame,
+            frame_read,
+            self.counters,
+            reactor,
+            self.max_frames_per_wakeup,
+            description=f"tap:{self.name}",
+        )
+        self._reader.startReading()
+
+    def doRead(self) -> None:
+        """Drain the device now (what the reactor does on readability)."""
+        assert self._reader is not None, "startReading first"
+        self._reader.doRead()
+
+    def _read_frame(self) -> bytes:
+        return os.read(self._fd, self._read_size)
+
+    def write(self, frame) -> None:
+        """Hand one Ethernet frame to the host."""
+        try:
+            written = os.write(self._fd, frame)
+        except BlockingIOError:
+            self.counters.send_dropped += 1
+            return
+        except OSError:
+            self.counters.send_errors += 1
+            raise
+        self.counters.sent += 1
+        self.counters.sent_bytes += written
+
+    def stopReading(self) -> None:
+        if self._reader is not None:
+            self._reader.stop()
+            self._reader = None
+
+    def close(self) -> None:
+        """Stop reading and close the fd, which removes the device."""
+        if self._closed:
+            return
+        self._closed = True
+        self.stopReading()
+        os.close(self._fd)

@@ -1,0 +1,41 @@
+"""Per-port counters, read by the node's status API."""
+
+from __future__ import annotations
+
+import attrs
+
+
+@attrs.define(slots=True)
+class LinkCounters:
+    """What a link port (or TAP) did with frames.
+
+    ``received``/``sent`` count frames handed up to the protocol / accepted
+    by the medium. Drops are split by reason so an operator can tell a full
+    socket buffer (``send_dropped``) from a filtered frame or our own echo.
+    """
+
+    received: int = 0
+    received_bytes: int = 0
+    sent: int = 0
+    sent_bytes: int = 0
+    send_dropped: int = 0  # medium busy (EAGAIN): dropped, not raised
+    send_errors: int = 0  # refused by the medium: raised as OSError
+    own_dropped: int = 0  # our own transmission looped back to us
+    filtered: int = 0  # dst neither our MAC nor group
+    runts: int = 0  # too short to hold dst and src
+    read_errors: int = 0  # errors reading from the medium
+    handler_errors: int = 0  # the protocol raised on a frame (logged)
+
+    def as_dict(self) -> dict[str, int]:
+        return attrs.asdict(self)
+
+    @property
+    def dropped(self) -> int:
+        """Every frame lost at this port, whatever the reason."""
+        return (
+            self.send_dropped
+            + self.send_errors
+            + self.own_dropped
+            + self.filtered
+            + self.runts
+        )

@@ -1,0 +1,94 @@
+"""A reactor reader for datagram-like file descriptors.
+
+AF_PACKET sockets and TAP fds are not something ``adoptDatagramPort`` takes
+(NOTES.md, "Sockets and devices in the reactor"), so both use this small
+``FileDescriptor``: on each wakeup it drains up to ``max_frames_per_wakeup``
+frames, so one busy fd cannot starve the rest of the reactor.
+"""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Callable
+
+from twisted.internet import abstract
+from twisted.logger import Logger
+
+from vanet.transport.counters import LinkCounters
+
+# Errors that only mean "nothing (more) to read now".
+_WOULD_BLOCK = frozenset({errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR})
+
+DEFAULT_MAX_FRAMES_PER_WAKEUP = 256
+
+
+class DrainingReader(abstract.FileDescriptor):
+    """Reads frames with ``read_frame()`` and hands each to ``deliver``.
+
+    ``read_frame`` returns one frame (bytes) or raises ``OSError``
+    (``BlockingIOError`` when drained). ``deliver`` may raise: the error is
+    logged and counted, and reading goes on, because one bad frame must not
+    stop a node. Writing is not done through this class (``write`` of
+    ``FileDescriptor`` buffers a stream; ports send datagrams directly).
+    """
+
+    log = Logger()
+
+    def __init__(
+        self,
+        fileno: int,
+        read_frame: Callable[[], bytes],
+        deliver: Callable[[bytes], object],
+        counters: LinkCounters,
+        reactor=None,
+        max_frames_per_wakeup: int = DEFAULT_MAX_FRAMES_PER_WAKEUP,
+        description: str = "fd",
+    ) -> None:
+        super().__init__(reactor)
+        self._fileno = fileno
+        self._read_frame = read_frame
+        self._deliver = deliver
+        self._counters = counters
+        self.max_frames_per_wakeup = max_frames_per_wakeup
+        self._description = description
+        self.connected = 1
+
+    def fileno(self) -> int:
+        return self._fileno
+
+    def logPrefix(self) -> str:
+        return self._description
+
+    def doRead(self) -> None:
+        read_frame = self._read_frame
+        deliver = self._deliver
+        counters = self._counters
+        for _ in range(self.max_frames_per_wakeup):
+            try:
+                frame = read_frame()
+            except OSError as e:
+                if e.errno not in _WOULD_BLOCK:
+                    # e.g. ENETDOWN while the interface flaps: count, keep going.
+                    counters.read_errors += 1
+                    self.log.warn(
+                        "{description}: read failed: {error}",
+                        description=self._description,
+                        error=e,
+                    )
+                return None
+            try:
+                deliver(frame)
+            except Exception:
+                counters.handler_errors += 1
+                self.log.failure(
+                    "{description}: frame handler raised",
+                    description=self._description,
+                )
+        return None
+
+    def stop(self) -> None:
+        """Stop reading; the owner closes the fd afterwards."""
+        self.stopReading()
+        self.stopWriting()
+        self.connected = 0
+        self.disconnected = 1
