@@ -40,6 +40,3 @@ class DataPlaneBase:
     def _deliver(self, frame) -> DeliverToTap:
         self.counters["delivered_to_tap"] += 1
         return DeliverToTap(frame)
-
-    def status(self, now: float) -> dict:
-        return {"counters": dict(self.counters), "drops": dict(self.drops)}

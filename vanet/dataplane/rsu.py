@@ -109,9 +109,10 @@ class RsuDataPlane(DataPlaneBase):
             )
         ]
 
-    def status(self, now: float) -> dict:
-        status = super().status(now)
-        status["clients"] = self.clients.status(now)
-        status["client_capacity"] = self.clients.capacity
-        status["client_ttl_s"] = self.clients.ttl_s
-        return status
+    def expire(self, now: float) -> None:
+        """Forget clients not seen for ``client_ttl_s`` (housekeeping tick)."""
+        self.clients.expire(now)
+
+    def status(self, now: float) -> dict[str, dict]:
+        """The client table: ``{client MAC: {"behind": MAC, "age_s": s}}``."""
+        return self.clients.status(now)
