@@ -1,0 +1,43 @@
+"""The shared wire test vectors (``../shared/vectors/wire.json``).
+
+Any test may import this: ``from tests.vectors import load_vectors``. The
+file lives beside the repository, not in it, so a missing file is a broken
+checkout: we fail loudly with the path instead of skipping.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+VECTORS_PATH = (
+    Path(__file__).resolve().parents[1].parent / "shared" / "vectors" / "wire.json"
+)
+
+# Fields of a vector message that hold hex-encoded bytes.
+BYTE_FIELDS = frozenset(
+    {"dst", "src", "source", "sender", "origin", "destination", "payload"}
+)
+
+
+def load_vectors() -> dict:
+    """The parsed ``wire.json``: keys ``valid``, ``invalid`` and ``relay``."""
+    if not VECTORS_PATH.is_file():
+        raise FileNotFoundError(
+            f"wire test vectors not found at {VECTORS_PATH}; they are expected "
+            "in ../shared/vectors/wire.json beside the repository checkout"
+        )
+    with VECTORS_PATH.open(encoding="utf-8") as vectors_file:
+        vectors = json.load(vectors_file)
+    missing = {"valid", "invalid", "relay"} - vectors.keys()
+    if missing:
+        raise ValueError(f"{VECTORS_PATH} lacks sections {sorted(missing)}")
+    return vectors
+
+
+def decode_message(expected: dict) -> dict:
+    """A vector message with its hex fields decoded to ``bytes``."""
+    return {
+        name: bytes.fromhex(value) if name in BYTE_FIELDS else value
+        for name, value in expected.items()
+    }
