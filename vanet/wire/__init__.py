@@ -14,6 +14,7 @@ from vanet.wire.registry import (
     ZERO_COPY,
     register_writer,
     registered,
+    unregister_writer,
     writer_for,
 )
 from vanet.wire.views import (
@@ -47,5 +48,6 @@ __all__ = [
     "parse_one",
     "register_writer",
     "registered",
+    "unregister_writer",
     "writer_for",
 ]

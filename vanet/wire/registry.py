@@ -57,6 +57,15 @@ def register_writer(writer) -> None:
     _registry.register([], IFrameWriter, _key(writer.kind, writer.path), writer)
 
 
+def unregister_writer(kind: str, path: str) -> None:
+    """Remove the writer for ``kind`` on ``path``; raise ``LookupError`` if
+    there is none. For plugins that unload, and tests that clean up."""
+    key = _key(kind, path)
+    if _registry.lookup([], IFrameWriter, key) is None:
+        raise LookupError(f"no frame writer for kind {kind!r} on path {path!r}")
+    _registry.unregister([], IFrameWriter, key)
+
+
 def writer_for(kind: str, path: str = ZERO_COPY):
     """The registered ``IFrameWriter`` for ``kind`` on ``path``.
 
