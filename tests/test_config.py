@@ -19,6 +19,8 @@ from vanet.config import (
     describe_schema,
     load_node_config,
     node_config_from_mapping,
+    option_parameters,
+    overrides_from_options,
 )
 from vanet.mac import stable_local_mac
 
@@ -422,3 +424,24 @@ class ConfigErrorTests(ConfigFileCase):
         with self.assertRaises(ConfigError) as caught:
             node_config_from_mapping({"node.name": "n1", "speed": 3}, "sim.yaml", "obu")
         self.assertNames(str(caught.exception), "sim.yaml", "'speed'")
+
+
+class CommandLineTests(ConfigFileCase):
+    def test_options_override_the_file(self):
+        from twisted.python import usage
+
+        class Options(usage.Options):
+            optParameters = [["config", "c", None, "INI file"], *option_parameters()]
+
+        options = Options()
+        options.parseOptions(
+            ["--config", "x.ini", "--routing-hello-history", "7", "--tap-mtu=1500"]
+        )
+        overrides = overrides_from_options(options)
+        self.assertEqual(
+            overrides, {("routing", "hello_history"): "7", ("tap", "mtu"): "1500"}
+        )
+        config = load_node_config(self.write(MINIMAL), "rsu", overrides)
+        self.assertEqual((config.routing.hello_history, config.tap.mtu), (7, 1500))
+        self.assertIn("hello-history", str(options))  # generated --help text
+        self.assertIn("[default: 10]", str(options))

@@ -232,7 +232,10 @@ SCHEMA: dict[str, dict[str, Setting]] = {
             _whole(1), 3, "How many upstream candidates an OBU keeps for failover."
         ),
         "hello_period_ms": Setting(
-            _whole(1), 5000, "Heartbeat period in milliseconds (RSU)."
+            _whole(1),
+            5000,
+            "Heartbeat period in milliseconds: how often an RSU sends one; an "
+            "OBU measures neighbour silence in it (set it to the RSU's).",
         ),
         "neighbour_timeout": Setting(
             _whole(1),
@@ -507,3 +510,32 @@ def describe_schema() -> list[tuple[str, str, str | None, str]]:
         for section, settings in SCHEMA.items()
         for key, setting in settings.items()
     ]
+
+
+# -- command-line options ------------------------------------------------------
+
+
+def option_name(section: str, key: str) -> str:
+    """The long option overriding ``[section] key``: ``--routing-hello-history``."""
+    return f"{section}-{key}".replace("_", "-")
+
+
+def option_parameters() -> list[list]:
+    """``optParameters`` rows for a ``twisted.python.usage.Options``: one per
+    key, default ``None`` (so an option left out does not mask the file)."""
+    rows = []
+    for section, key, default, help_text in describe_schema():
+        shown = f" [default: {default}]" if default is not None else ""
+        rows.append([option_name(section, key), None, None, help_text + shown])
+    return rows
+
+
+def overrides_from_options(options: Mapping[str, Any]) -> dict[tuple[str, str], str]:
+    """The ``(section, key) -> text`` overrides given on the command line."""
+    overrides = {}
+    for section, settings in SCHEMA.items():
+        for key in settings:
+            value = options.get(option_name(section, key))
+            if value is not None:
+                overrides[section, key] = value
+    return overrides
