@@ -87,3 +87,42 @@ class IMedium(Interface):
     def transmit(sender, frame):
         """``sender`` (an attached port) sent ``frame`` (bytes). Deliver it to
         receivers by calling their ``receive(frame)``, now or later."""
+
+
+class IRoutingStrategy(Interface):
+    """Chooses among route candidates; the routing cores keep all the state.
+
+    Strategies are found with Twisted's plugin system: a module in
+    ``vanet/plugins/`` holding an object that provides ``IPlugin`` and this
+    interface. A node picks one by ``name`` (``[routing] strategy = ...``).
+
+    Every method receives ``vanet.routing.candidates.Candidate`` values
+    (``target``, ``next_hop``, ``hops``, ``min_ms``, ``avg_ms``, ``samples``,
+    ``measured``, ``score``), built from live observations only, never
+    including the node itself. Methods must be pure: same input, same
+    answer, no state kept between calls (one instance serves every core).
+    """
+
+    name = Attribute("str: the name a configuration selects it by, e.g. 'latency'")
+    description = Attribute("str: one line for listings and error messages")
+
+    def rank_upstream(candidates):
+        """Return the next hops toward one RSU, best first (a new list)."""
+
+    def upstream_switch_reason(current, best):
+        """Hysteresis: ``current`` is the live upstream's candidate, ``best``
+        the first of ``rank_upstream``. Return a short reason string (e.g.
+        ``'fewer_hops'``) to switch to ``best``, or ``None`` to keep
+        ``current``."""
+
+    def rank_gateways(candidates):
+        """Each candidate is the best next hop toward one RSU (``target``);
+        return them best gateway first."""
+
+    def gateway_switch_reason(current, best, threshold):
+        """Return a reason to move from the current gateway RSU to another
+        one, or ``None`` to stay; ``threshold`` is the configured relative
+        improvement required (e.g. 0.1 for 10%)."""
+
+    def rank_routes(candidates):
+        """Return the next hops toward one downstream vehicle, best first."""

@@ -1,0 +1,95 @@
+"""Route candidates: what a strategy ranks (PROTOCOL.md section 4).
+
+For a target ``T`` the cores gather the live observations "T through next
+hop X, at h hops, latency L" and summarize them per next hop: ``min`` and
+``avg`` of the measured latencies and the hop count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import attrs
+
+from vanet.mac import format_mac
+
+
+@attrs.frozen(slots=True)
+class Candidate:
+    """One next hop toward one target, summarized over the live history."""
+
+    target: bytes
+    next_hop: bytes
+    hops: int
+    min_ms: float | None = None
+    avg_ms: float | None = None
+    samples: int = 0
+
+    @property
+    def measured(self) -> bool:
+        return self.min_ms is not None
+
+    @property
+    def score(self) -> float | None:
+        """``min + avg`` in ms; ``None`` when unmeasured (worst of all)."""
+        if self.min_ms is None:
+            return None
+        return self.min_ms + self.avg_ms
+
+    def to_status(self) -> dict:
+        """JSON-serializable form for ``status()``."""
+        return {
+            "target": format_mac(self.target),
+            "next_hop": format_mac(self.next_hop),
+            "hops": self.hops,
+            "min_ms": _round(self.min_ms),
+            "avg_ms": _round(self.avg_ms),
+            "score": _round(self.score),
+            "samples": self.samples,
+        }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def summarize(
+    target: bytes, observations: Iterable[tuple[bytes, int, float | None]]
+) -> list[Candidate]:
+    """Per next hop: the hop count of its newest observation and ``min`` /
+    ``avg`` of its measured latencies. ``observations`` are ``(next_hop,
+    hops, latency_ms or None)``, oldest first."""
+    hops: dict[bytes, int] = {}
+    lows: dict[bytes, float] = {}
+    sums: dict[bytes, float] = {}
+    counts: dict[bytes, int] = {}
+    for next_hop, hop_count, latency in observations:
+        hops[next_hop] = hop_count
+        if latency is None:
+            continue
+        if next_hop in lows:
+            if latency < lows[next_hop]:
+                lows[next_hop] = latency
+            sums[next_hop] += latency
+            counts[next_hop] += 1
+        else:
+            lows[next_hop] = latency
+            sums[next_hop] = latency
+            counts[next_hop] = 1
+    result = []
+    for next_hop, hop_count in hops.items():
+        n = counts.get(next_hop, 0)
+        if n:
+            result.append(
+                Candidate(
+                    target,
+                    next_hop,
+                    hop_count,
+                    lows[next_hop],
+                    sums[next_hop] / n,
+                    n,
+                )
+            )
+        else:
+            result.append(Candidate(target, next_hop, hop_count))
+    return result

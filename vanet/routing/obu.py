@@ -1,0 +1,571 @@
+"""The OBU's routing core, sans I/O (PROTOCOL.md sections 3, 4 and 8).
+
+The node hands every heartbeat and heartbeat reply addressed to it to
+``on_message(msg, now)``, calls ``tick(now)`` a few times per heartbeat
+period, and reports failed sends with ``on_send_failed``. The core returns
+frames to send (``Transmit``) and decisions (``RouteEvent``); the
+``strategy`` only ranks the candidates the core builds.
+"""
+
+from __future__ import annotations
+
+from vanet.mac import BROADCAST, format_mac
+from vanet.routing.actions import Action, Transmit
+from vanet.routing.bookkeeping import (
+    EventRecorder,
+    Replies,
+    build_routes,
+    diff_routes,
+    record_reply,
+    routes_status,
+)
+from vanet.routing.candidates import Candidate, summarize
+
+
+class _Heard:
+    """One heartbeat ``(source, seq)`` as this OBU heard it."""
+
+    __slots__ = ("duration_ms", "at", "first_from", "hops", "arrivals", "replies")
+
+    def __init__(self, duration_ms: int, at: float, first_from: bytes, hops: int):
+        self.duration_ms = duration_ms
+        self.at = at  # when it was first heard (our clock, seconds)
+        self.first_from = first_from  # P: our way toward the source
+        self.hops = hops  # as carried on the wire: our distance to the source
+        # neighbour -> (hops, arrival time): every path it came over
+        self.arrivals: dict[bytes, tuple[int, float]] = {}
+        self.replies: Replies = {}
+
+
+class _Source:
+    """What this OBU holds about one RSU."""
+
+    __slots__ = ("seqs", "last_seq_from", "last_at_from", "period", "last_at")
+
+    def __init__(self) -> None:
+        self.seqs: dict[int, _Heard] = {}
+        self.last_seq_from: dict[bytes, int] = {}  # newest seq each neighbour gave
+        self.last_at_from: dict[bytes, float] = {}  # and when
+        self.period: float | None = None  # learnt from ``duration`` (s)
+        self.last_at = 0.0
+
+
+class ObuRoutingCore:
+    """Heartbeat relay, reply relay and upstream selection of one OBU.
+
+    - ``hello_history``: heartbeats remembered per RSU (section 3).
+    - ``cached_candidates``: the N best upstream next hops kept for
+      failover (section 4).
+    - ``neighbour_timeout``: a neighbour that delivered none of the last
+      ``neighbour_timeout`` heartbeats of an RSU (by seq, or by time using
+      the period learnt from ``duration``) stops being a candidate toward
+      it (section 8).
+    - ``gateway_switch_threshold``: relative improvement another RSU needs
+      before the OBU moves to it ("late switch"); 0.1 by default.
+    - ``default_period``: heartbeat period (s) assumed until learnt.
+    - ``max_sources``, ``max_neighbours``, ``max_observations``: bounds on
+      RSUs, neighbours (overall and per RSU) and observations per heartbeat.
+    """
+
+    role = "obu"
+
+    def __init__(
+        self,
+        mac: bytes,
+        strategy,
+        *,
+        hello_history: int = 10,
+        cached_candidates: int = 3,
+        neighbour_timeout: int = 2,
+        gateway_switch_threshold: float = 0.1,
+        default_period: float = 1.0,
+        max_sources: int = 16,
+        max_neighbours: int = 64,
+        max_observations: int = 256,
+    ) -> None:
+        if hello_history < 1:
+            raise ValueError("hello_history must be at least 1")
+        if cached_candidates < 1:
+            raise ValueError("cached_candidates must be at least 1")
+        if neighbour_timeout < 1:
+            raise ValueError("neighbour_timeout must be at least 1")
+        if default_period <= 0:
+            raise ValueError("default_period must be positive (seconds)")
+        self.mac = bytes(mac)
+        self.strategy = strategy
+        self.hello_history = hello_history
+        self.cached_candidates = cached_candidates
+        self.neighbour_timeout = neighbour_timeout
+        self.gateway_switch_threshold = gateway_switch_threshold
+        self.default_period = default_period
+        self.max_sources = max_sources
+        self.max_neighbours = max_neighbours
+        self.max_observations = max_observations
+        self._sources: dict[bytes, _Source] = {}
+        self._neighbours: dict[bytes, float] = {}  # one-hop neighbour -> last heard
+        self._demoted: dict[bytes, float] = {}  # next hop -> when a send failed
+        self._gateway: bytes | None = None
+        self._upstream: bytes | None = None
+        self._candidates: list[Candidate] = []  # toward the gateway, primary first
+        self._ranked_routes: dict[bytes, list[Candidate]] = {}
+        self._routes: dict[bytes, Candidate] = {}
+        self._recorder = EventRecorder(self.mac, self.role)
+
+    # -- public state ---------------------------------------------------
+
+    @property
+    def counters(self):
+        return self._recorder.counters
+
+    @property
+    def drops(self):
+        return self._recorder.drops
+
+    @property
+    def upstream(self) -> bytes | None:
+        """Primary next hop toward the gateway RSU."""
+        return self._upstream
+
+    @property
+    def gateway(self) -> bytes | None:
+        """The RSU this OBU sends upstream traffic to."""
+        return self._gateway
+
+    @property
+    def upstream_candidates(self) -> list[bytes]:
+        """The cached next hops toward the gateway, primary first."""
+        return [c.next_hop for c in self._candidates]
+
+    def route_to(self, target: bytes, now: float) -> bytes | None:
+        """Next hop toward a downstream vehicle (learnt from replies)."""
+        cand = self._routes.get(target)
+        return None if cand is None else cand.next_hop
+
+    # -- inputs ---------------------------------------------------------
+
+    def on_message(self, msg, now: float) -> list[Action]:
+        kind = msg.kind
+        if kind == "heartbeat":
+            return self._on_heartbeat(msg, now)
+        if kind == "heartbeat_reply":
+            return self._on_reply(msg, now)
+        return []  # data messages belong to the data plane
+
+    def tick(self, now: float) -> list[Action]:
+        """Expire silent neighbours and RSUs; fail over if needed."""
+        self._forget_dead_sources(now)
+        return self._refresh(now)
+
+    def on_send_failed(self, next_hop: bytes, now: float) -> list[Action]:
+        """A send toward ``next_hop`` failed: rank it last (so the next
+        candidate is promoted at once) until it delivers a fresh heartbeat."""
+        self._demoted[bytes(next_hop)] = now
+        self.counters["send_failed"] += 1
+        return self._refresh(now, failed=bytes(next_hop))
+
+    # -- section 3: heartbeats -----------------------------------------
+
+    def _on_heartbeat(self, hb, now: float) -> list[Action]:
+        rec = self._recorder
+        neighbour, source, seq = hb.src, hb.source, hb.seq
+        if neighbour == self.mac or source == self.mac:
+            rec.drop("own_frame")  # our own rebroadcast, heard back
+            return []
+        self._note_neighbour(neighbour, now)
+        events: list[Action] = []
+        state = self._sources.get(source)
+        if state is not None and self._is_restart(state, seq, hb.duration_ms):
+            # Section 3: the RSU restarted; forget what we held for it.
+            events.append(
+                rec.event(
+                    "source_restarted",
+                    source=format_mac(source),
+                    seq=seq,
+                    oldest_held=min(state.seqs) if state.seqs else None,
+                )
+            )
+            del self._sources[source]
+            state = None
+        if state is None:
+            state = self._new_source(source)
+        state.last_at = now
+        if neighbour in self._demoted and seq > state.last_seq_from.get(neighbour, -1):
+            del self._demoted[neighbour]  # it is alive again
+        self._note_source_neighbour(state, neighbour, seq, now)
+
+        heard = state.seqs.get(seq)
+        if heard is not None:
+            # Already seen over another path: only note this neighbour.
+            self.counters["heartbeat_duplicate"] += 1
+            if neighbour not in heard.arrivals:
+                if len(heard.arrivals) < self.max_neighbours:
+                    heard.arrivals[neighbour] = (hb.hops, now)
+                else:
+                    rec.drop("observation_bound")
+            events.extend(self._refresh(now))
+            return events
+
+        self.counters["heartbeat_new"] += 1
+        heard = _Heard(hb.duration_ms, now, neighbour, hb.hops)
+        heard.arrivals[neighbour] = (hb.hops, now)
+        self._learn_period(state, seq, hb.duration_ms)
+        state.seqs[seq] = heard
+        while len(state.seqs) > self.hello_history:
+            del state.seqs[min(state.seqs)]
+        actions: list[Action] = [
+            # Rebroadcast (dst broadcast, src = us, hops + 1 by the writer)
+            Transmit("heartbeat_forward", (hb, self.mac), BROADCAST),
+            # and answer the neighbour it came from, with sender = us.
+            Transmit("heartbeat_reply", (hb, self.mac, self.mac, neighbour), neighbour),
+        ]
+        actions.extend(events)
+        actions.extend(self._refresh(now))
+        return actions
+
+    def _is_restart(self, state: _Source, seq: int, duration_ms: int) -> bool:
+        if not state.seqs:
+            return False
+        if seq < min(state.seqs):
+            return True
+        held = state.seqs.get(seq)
+        if held is not None:
+            # A known seq with another start time: a restarted RSU reusing it.
+            return held.duration_ms != duration_ms
+        lower = [s for s in state.seqs if s < seq]
+        return bool(lower) and state.seqs[max(lower)].duration_ms > duration_ms
+
+    def _learn_period(self, state: _Source, seq: int, duration_ms: int) -> None:
+        lower = [s for s in state.seqs if s < seq]
+        if not lower:
+            return
+        prev = max(lower)
+        elapsed = duration_ms - state.seqs[prev].duration_ms
+        if elapsed > 0:
+            state.period = elapsed / (seq - prev) / 1000.0
+
+    def _new_source(self, source: bytes) -> _Source:
+        if len(self._sources) >= self.max_sources:
+            # Evict the RSU heard from least recently.
+            oldest = min(self._sources, key=lambda s: self._sources[s].last_at)
+            del self._sources[oldest]
+            self._recorder.drop("source_bound")
+        state = self._sources[source] = _Source()
+        return state
+
+    def _note_source_neighbour(
+        self, state: _Source, neighbour: bytes, seq: int, now: float
+    ) -> None:
+        if neighbour not in state.last_seq_from and len(state.last_seq_from) >= (
+            self.max_neighbours
+        ):
+            oldest = min(state.last_at_from, key=state.last_at_from.__getitem__)
+            del state.last_seq_from[oldest], state.last_at_from[oldest]
+        if seq >= state.last_seq_from.get(neighbour, -1):
+            state.last_seq_from[neighbour] = seq
+        state.last_at_from[neighbour] = now
+
+    def _note_neighbour(self, neighbour: bytes, now: float) -> None:
+        if neighbour not in self._neighbours and len(self._neighbours) >= (
+            self.max_neighbours
+        ):
+            oldest = min(self._neighbours, key=self._neighbours.__getitem__)
+            del self._neighbours[oldest]
+        self._neighbours[neighbour] = now
+
+    # -- section 3: replies ---------------------------------------------
+
+    def _on_reply(self, reply, now: float) -> list[Action]:
+        rec = self._recorder
+        via, sender = reply.src, reply.sender
+        if via == self.mac or sender == self.mac:
+            rec.drop("own_frame")
+            return []
+        state = self._sources.get(reply.source)
+        heard = None if state is None else state.seqs.get(reply.seq)
+        if heard is None:
+            rec.drop("unknown_heartbeat")
+            return []
+        if heard.duration_ms != reply.duration_ms:
+            rec.drop("stale_reply")
+            return []
+        toward_source = heard.first_from
+        if toward_source == sender:
+            # Our way toward the source claims to be behind us: a loop.
+            rec.drop("loop")
+            return [
+                rec.event(
+                    "loop_detected",
+                    source=format_mac(reply.source),
+                    seq=reply.seq,
+                    sender=format_mac(sender),
+                    via=format_mac(via),
+                )
+            ]
+        self._note_neighbour(via, now)
+        # Hops relative to us: the sender's distance minus ours.
+        hops = max(1, reply.hops - heard.hops)
+        latency_ms = max(0.0, (now - heard.at) * 1000)
+        stored = record_reply(
+            heard.replies, (sender, via), (hops, latency_ms), self.max_observations
+        )
+        if via != sender:
+            # The delivering neighbour itself is one hop away.
+            stored = (
+                record_reply(
+                    heard.replies, (via, via), (1, None), self.max_observations
+                )
+                and stored
+            )
+        if not stored:
+            rec.drop("observation_bound")
+        self.counters["reply_received"] += 1
+        actions: list[Action] = []
+        if via != toward_source:
+            # Forward unchanged but for dst = P, src = us.
+            actions.append(
+                Transmit(
+                    "heartbeat_reply",
+                    (reply, sender, self.mac, toward_source),
+                    toward_source,
+                )
+            )
+            self.counters["reply_forwarded"] += 1
+        else:
+            self.counters["reply_not_bounced"] += 1
+        actions.extend(self._refresh(now))
+        return actions
+
+    # -- liveness (section 8) ------------------------------------------
+
+    def period(self, source: bytes) -> float:
+        state = self._sources.get(source)
+        if state is None or state.period is None:
+            return self.default_period
+        return state.period
+
+    def _deadline(self, state: _Source) -> float:
+        period = state.period if state.period is not None else self.default_period
+        return self.neighbour_timeout * period
+
+    def _live_neighbours(self, state: _Source, now: float) -> set[bytes]:
+        if not state.seqs:
+            return set()
+        newest = max(state.seqs)
+        deadline = self._deadline(state)
+        return {
+            n
+            for n, seq in state.last_seq_from.items()
+            if n != self.mac
+            and newest - seq < self.neighbour_timeout
+            and now - state.last_at_from[n] <= deadline
+        }
+
+    def _forget_dead_sources(self, now: float) -> None:
+        # An RSU silent for its whole history is forgotten (bounded memory).
+        for source, state in list(self._sources.items()):
+            period = state.period if state.period is not None else self.default_period
+            if (
+                now - state.last_at
+                > max(self.hello_history, self.neighbour_timeout) * period
+            ):
+                del self._sources[source]
+        for n, at in list(self._neighbours.items()):
+            if now - at > self.hello_history * self.default_period and not any(
+                n in s.last_seq_from for s in self._sources.values()
+            ):
+                del self._neighbours[n]
+
+    # -- section 4: selection ------------------------------------------
+
+    def _upstream_candidates(
+        self, source: bytes, state: _Source, now: float
+    ) -> list[Candidate]:
+        live = self._live_neighbours(state, now)
+        if not live:
+            return []
+        # Latency: one-way delay in excess of the fastest arrival held
+        # (duration is on the RSU's clock; see vanet.routing.strategies).
+        offsets = [
+            at * 1000 - heard.duration_ms
+            for heard in state.seqs.values()
+            for _, at in heard.arrivals.values()
+        ]
+        base = min(offsets)
+        observations = [
+            (n, hops, at * 1000 - heard.duration_ms - base)
+            for _, heard in sorted(state.seqs.items())
+            for n, (hops, at) in heard.arrivals.items()
+            if n in live
+        ]
+        return summarize(source, observations)
+
+    def _demote(self, ranked: list[Candidate]) -> list[Candidate]:
+        if self._demoted:
+            ranked.sort(key=lambda c: c.next_hop in self._demoted)  # stable
+        return ranked
+
+    def _refresh(self, now: float, failed: bytes | None = None) -> list[Action]:
+        strategy = self.strategy
+        rec = self._recorder
+        events: list[Action] = []
+        per_source: dict[bytes, list[Candidate]] = {}
+        for source, state in self._sources.items():
+            cands = self._upstream_candidates(source, state, now)
+            if cands:
+                per_source[source] = self._demote(strategy.rank_upstream(cands))
+
+        # Gateway: the best RSU, left only past the threshold or when dead.
+        old_gateway = self._gateway
+        new_gateway = old_gateway
+        if not per_source:
+            new_gateway = None
+        else:
+            best = strategy.rank_gateways([r[0] for r in per_source.values()])[0]
+            if old_gateway not in per_source:
+                new_gateway = best.target
+                reason = "initial" if old_gateway is None else "gateway_lost"
+            elif best.target != old_gateway:
+                reason = strategy.gateway_switch_reason(
+                    per_source[old_gateway][0], best, self.gateway_switch_threshold
+                )
+                if reason:
+                    new_gateway = best.target
+            if new_gateway != old_gateway:
+                name = "gateway_selected" if old_gateway is None else "gateway_switched"
+                events.append(
+                    rec.event(
+                        name,
+                        gateway=format_mac(new_gateway),
+                        previous=None
+                        if old_gateway is None
+                        else format_mac(old_gateway),
+                        reason=reason,
+                        hops=per_source[new_gateway][0].hops,
+                    )
+                )
+        if new_gateway is None and old_gateway is not None:
+            events.append(
+                rec.event(
+                    "gateway_lost",
+                    previous=format_mac(old_gateway),
+                    reason="no_live_neighbour",
+                )
+            )
+        self._gateway = new_gateway
+
+        # Upstream toward the gateway, with hysteresis.
+        ranked = per_source.get(new_gateway, []) if new_gateway else []
+        old_up = self._upstream
+        by_hop = {c.next_hop: c for c in ranked}
+        current = by_hop.get(old_up) if old_up is not None else None
+        new_up, reason = old_up, None
+        if not ranked:
+            new_up = None
+        elif new_gateway != old_gateway and old_gateway is not None:
+            new_up, reason = ranked[0].next_hop, "gateway_switched"
+        elif current is None:
+            new_up = ranked[0].next_hop
+            reason = "initial" if old_up is None else "upstream_lost"
+        elif ranked[0].next_hop != old_up:
+            if old_up in self._demoted:
+                reason = "send_failed"
+            else:
+                reason = strategy.upstream_switch_reason(current, ranked[0])
+            if reason:
+                new_up = ranked[0].next_hop
+        if new_up != old_up:
+            if new_up is None:
+                events.append(
+                    rec.event(
+                        "upstream_lost",
+                        previous=format_mac(old_up),
+                        reason="no_live_candidate",
+                    )
+                )
+            else:
+                chosen = by_hop[new_up]
+                events.append(
+                    rec.event(
+                        "upstream_selected" if old_up is None else "upstream_switched",
+                        upstream=format_mac(new_up),
+                        previous=None if old_up is None else format_mac(old_up),
+                        gateway=format_mac(new_gateway),
+                        reason=reason,
+                        hops=chosen.hops,
+                        score=chosen.score,
+                    )
+                )
+        self._upstream = new_up
+        if new_up is None:
+            self._candidates = []
+        else:
+            rest = [c for c in ranked if c.next_hop != new_up]
+            self._candidates = [by_hop[new_up], *rest][: self.cached_candidates]
+
+        # Downstream routes from live reply observations.
+        reply_sets = []
+        for state in self._sources.values():
+            if not state.seqs or now - state.last_at > self._deadline(state):
+                continue
+            newest = max(state.seqs)
+            reply_sets.extend(
+                heard.replies
+                for seq, heard in sorted(state.seqs.items())
+                if newest - seq <= self.neighbour_timeout
+            )
+        ranked_routes = build_routes(strategy, reply_sets, self.mac, self._demoted)
+        routes = {t: cands[0] for t, cands in ranked_routes.items()}
+        events.extend(diff_routes(rec, self._routes, routes))
+        self._ranked_routes, self._routes = ranked_routes, routes
+        return events
+
+    # -- queries --------------------------------------------------------
+
+    def memory(self) -> dict[str, int]:
+        """Sizes of the bounded tables (for tests and status)."""
+        seqs = [len(s.seqs) for s in self._sources.values()]
+        heards = [h for s in self._sources.values() for h in s.seqs.values()]
+        return {
+            "sources": len(self._sources),
+            "heartbeats_per_source": max(seqs, default=0),
+            "neighbours": len(self._neighbours),
+            "neighbours_per_source": max(
+                (len(s.last_seq_from) for s in self._sources.values()), default=0
+            ),
+            "arrivals_per_heartbeat": max((len(h.arrivals) for h in heards), default=0),
+            "observations_per_heartbeat": max(
+                (len(h.replies) for h in heards), default=0
+            ),
+            "routes": len(self._routes),
+            "candidates": len(self._candidates),
+            "demoted": len(self._demoted),
+        }
+
+    def status(self, now: float) -> dict:
+        sources = {}
+        for source, state in sorted(self._sources.items()):
+            sources[format_mac(source)] = {
+                "period_s": state.period,
+                "newest_seq": max(state.seqs) if state.seqs else None,
+                "live_neighbours": sorted(
+                    format_mac(n) for n in self._live_neighbours(state, now)
+                ),
+                "last_heard_s_ago": round(now - state.last_at, 3),
+            }
+        return {
+            "role": self.role,
+            "mac": format_mac(self.mac),
+            "strategy": getattr(self.strategy, "name", repr(self.strategy)),
+            "gateway": None if self._gateway is None else format_mac(self._gateway),
+            "upstream": None if self._upstream is None else format_mac(self._upstream),
+            "candidates": [c.to_status() for c in self._candidates],
+            "routes": routes_status(self._routes),
+            "sources": sources,
+            "neighbours": {
+                format_mac(n): round(now - at, 3)
+                for n, at in sorted(self._neighbours.items())
+            },
+            "memory": self.memory(),
+            "counters": dict(self.counters),
+            "drops": dict(self.drops),
+        }

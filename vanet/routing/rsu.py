@@ -1,0 +1,223 @@
+"""The RSU's routing core, sans I/O (PROTOCOL.md sections 3 and 4).
+
+Every ``hello_period`` the node calls ``heartbeat(now)`` and sends what it
+returns; every received heartbeat reply goes to ``on_message``. The core
+learns from the replies through which neighbour each vehicle is reached.
+"""
+
+from __future__ import annotations
+
+from vanet.mac import BROADCAST, format_mac
+from vanet.routing.actions import Action, Transmit
+from vanet.routing.bookkeeping import (
+    EventRecorder,
+    Replies,
+    build_routes,
+    diff_routes,
+    record_reply,
+    routes_status,
+)
+from vanet.routing.candidates import Candidate
+
+U32_MASK = 0xFFFFFFFF
+
+
+class _Sent:
+    """One heartbeat this RSU sent, and the replies it brought back."""
+
+    __slots__ = ("duration_ms", "replies")
+
+    def __init__(self, duration_ms: int) -> None:
+        self.duration_ms = duration_ms
+        self.replies: Replies = {}
+
+
+class RsuRoutingCore:
+    """Heartbeat origin and reply collector of one RSU.
+
+    - ``hello_history``: heartbeats remembered (replies to older ones are
+      ignored, section 3).
+    - ``neighbour_timeout``: a route stays live while it was confirmed by a
+      reply to one of the last ``neighbour_timeout + 1`` heartbeats (the
+      newest has had no time to be answered yet).
+    - ``max_observations``: reply observations kept per heartbeat.
+    """
+
+    role = "rsu"
+
+    def __init__(
+        self,
+        mac: bytes,
+        strategy,
+        *,
+        hello_history: int = 10,
+        started: float,
+        neighbour_timeout: int = 2,
+        max_observations: int = 256,
+    ) -> None:
+        if hello_history < 1:
+            raise ValueError("hello_history must be at least 1")
+        if neighbour_timeout < 1:
+            raise ValueError("neighbour_timeout must be at least 1")
+        self.mac = bytes(mac)
+        self.strategy = strategy
+        self.hello_history = hello_history
+        self.started = started
+        self.neighbour_timeout = neighbour_timeout
+        self.max_observations = max_observations
+        self._next_seq = 0
+        self._last_seq: int | None = None
+        self._sent: dict[int, _Sent] = {}  # in sending order
+        self._ranked: dict[bytes, list[Candidate]] = {}
+        self._best: dict[bytes, Candidate] = {}
+        self._demoted: dict[bytes, int] = {}  # next hop -> last seq at failure
+        self._recorder = EventRecorder(self.mac, self.role)
+
+    @property
+    def counters(self):
+        return self._recorder.counters
+
+    @property
+    def drops(self):
+        return self._recorder.drops
+
+    # -- inputs ---------------------------------------------------------
+
+    def heartbeat(self, now: float) -> list[Action]:
+        """The next heartbeat to broadcast (section 3), and the routes that
+        expired with it."""
+        seq = self._next_seq
+        self._next_seq = (seq + 1) & U32_MASK
+        duration_ms = max(0, round((now - self.started) * 1000))
+        self._sent[seq] = _Sent(duration_ms)
+        while len(self._sent) > self.hello_history:
+            del self._sent[next(iter(self._sent))]
+        self._last_seq = seq
+        self.counters["heartbeat_sent"] += 1
+        # The writer writes hops + 1: we hold 0, the wire carries 1.
+        actions: list[Action] = [
+            Transmit("heartbeat", (self.mac, duration_ms, seq, 0, self.mac), BROADCAST)
+        ]
+        actions.extend(self._refresh())
+        return actions
+
+    def on_message(self, msg, now: float) -> list[Action]:
+        kind = msg.kind
+        if kind == "heartbeat_reply":
+            return self._on_reply(msg, now)
+        if kind == "heartbeat":
+            # Our own heartbeat relayed back, or another RSU's: nothing to do.
+            self.counters["heartbeat_ignored"] += 1
+        return []
+
+    def tick(self, now: float) -> list[Action]:
+        return self._refresh()
+
+    def on_send_failed(self, next_hop: bytes, now: float) -> list[Action]:
+        """Sending to ``next_hop`` failed: rank it last until it brings a
+        reply to a newer heartbeat."""
+        self._demoted[bytes(next_hop)] = (
+            -1 if self._last_seq is None else self._last_seq
+        )
+        self.counters["send_failed"] += 1
+        return self._refresh()
+
+    def _on_reply(self, reply, now: float) -> list[Action]:
+        rec = self._recorder
+        if reply.src == self.mac or reply.sender == self.mac:
+            rec.drop("own_frame")
+            return []
+        if reply.source != self.mac:
+            rec.drop("reply_for_other_source")
+            return []
+        sent = self._sent.get(reply.seq)
+        if sent is None:
+            rec.drop("forgotten_seq")
+            return []
+        if sent.duration_ms != reply.duration_ms:
+            rec.drop("stale_reply")  # from before a restart of ours
+            return []
+        via = reply.src
+        latency_ms = max(0.0, (now - self.started) * 1000 - sent.duration_ms)
+        if not record_reply(
+            sent.replies,
+            (reply.sender, via),
+            (reply.hops, latency_ms),
+            self.max_observations,
+        ):
+            rec.drop("observation_bound")
+            return []
+        self.counters["reply_received"] += 1
+        failed_at = self._demoted.get(via)
+        if failed_at is not None and self._newer(reply.seq, failed_at):
+            del self._demoted[via]
+        return self._refresh()
+
+    # -- state ----------------------------------------------------------
+
+    def _newer(self, seq: int, than: int) -> bool:
+        return than < 0 or 0 < ((seq - than) & U32_MASK) < (1 << 31)
+
+    def _live_reply_sets(self) -> list[Replies]:
+        last = self._last_seq
+        if last is None:
+            return []
+        return [
+            sent.replies
+            for seq, sent in self._sent.items()
+            if ((last - seq) & U32_MASK) <= self.neighbour_timeout
+        ]
+
+    def _refresh(self) -> list[Action]:
+        ranked = build_routes(
+            self.strategy, self._live_reply_sets(), self.mac, self._demoted
+        )
+        best = {target: cands[0] for target, cands in ranked.items()}
+        events = diff_routes(self._recorder, self._best, best)
+        self._ranked, self._best = ranked, best
+        if self._demoted:
+            # Nothing routes through a demoted hop any more: forget it.
+            in_use = {c.next_hop for cands in ranked.values() for c in cands}
+            for mac in [m for m in self._demoted if m not in in_use]:
+                del self._demoted[mac]
+        return events
+
+    # -- queries --------------------------------------------------------
+
+    def route_to(self, vehicle: bytes, now: float) -> bytes | None:
+        """Next hop toward ``vehicle``, or ``None`` without a live route."""
+        cand = self._best.get(vehicle)
+        return None if cand is None else cand.next_hop
+
+    def vehicles(self, now: float) -> list[bytes]:
+        """Vehicles with a live route, in MAC order."""
+        return sorted(self._best)
+
+    def memory(self) -> dict[str, int]:
+        """Sizes of the bounded tables (for tests and status)."""
+        return {
+            "heartbeats": len(self._sent),
+            "observations_per_heartbeat": max(
+                (len(s.replies) for s in self._sent.values()), default=0
+            ),
+            "routes": len(self._best),
+            "demoted": len(self._demoted),
+        }
+
+    def status(self, now: float) -> dict:
+        return {
+            "role": self.role,
+            "mac": format_mac(self.mac),
+            "strategy": getattr(self.strategy, "name", repr(self.strategy)),
+            "next_seq": self._next_seq,
+            "uptime_s": round(now - self.started, 3),
+            "routes": routes_status(self._best),
+            "candidates": {
+                format_mac(t): [c.to_status() for c in cands]
+                for t, cands in sorted(self._ranked.items())
+            },
+            "vehicles": [format_mac(v) for v in self.vehicles(now)],
+            "memory": self.memory(),
+            "counters": dict(self.counters),
+            "drops": dict(self.drops),
+        }

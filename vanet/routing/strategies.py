@@ -1,0 +1,127 @@
+"""The strategies shipped with vanet (registered by vanet/plugins/*.py).
+
+- ``latency`` (the default): PROTOCOL.md section 4.
+- ``hops``: fewest hops, then lowest MAC.
+
+A note on the OBU's upstream latencies: a heartbeat carries the RSU's
+``duration`` (ms since it started), not a time on the OBU's clock, so a
+one-way delay can only be measured up to a per-RSU constant. The cores
+report it as the excess over the fastest arrival of that RSU's heartbeats
+in the remembered history; orders between next hops toward one RSU are
+exact, but latencies toward different RSUs are not comparable, which is why
+both strategies choose among gateway RSUs by hops.
+"""
+
+from __future__ import annotations
+
+from twisted.plugin import IPlugin
+from zope.interface import implementer
+
+from vanet.interfaces import IRoutingStrategy
+from vanet.routing.candidates import Candidate
+from vanet.routing.strategy import BaseStrategy
+
+_INF = float("inf")
+
+
+def _gateway_key(c: Candidate):
+    return (c.hops, c.score if c.measured else _INF, c.target, c.next_hop)
+
+
+def _fewer_hops_by(current: Candidate, best: Candidate, threshold: float) -> bool:
+    # Gateway late switch: the new RSU must be at least ``threshold`` better.
+    return best.hops < current.hops and best.hops <= current.hops * (1 - threshold)
+
+
+@implementer(IPlugin, IRoutingStrategy)
+class LatencyStrategy(BaseStrategy):
+    """Lowest ``min + avg`` latency, then fewest hops, then lowest MAC.
+
+    ``hysteresis`` is the relative score gain that makes the upstream move
+    (section 4: 10%). ``min_gain_ms`` also requires an absolute gain, so
+    sub-millisecond jitter between near-equal paths does not flap the
+    upstream (our addition; 0 gives the bare section 4 rule).
+    """
+
+    name = "latency"
+    description = "lowest min+avg latency, then fewest hops, then lowest MAC (default)"
+
+    def __init__(self, hysteresis: float = 0.1, min_gain_ms: float = 1.0) -> None:
+        self.hysteresis = hysteresis
+        self.min_gain_ms = min_gain_ms
+
+    @staticmethod
+    def _key(c: Candidate):
+        # Measured before unmeasured; unmeasured among themselves by hops.
+        if c.measured:
+            return (0, c.score, c.hops, c.next_hop, c.target)
+        return (1, 0.0, c.hops, c.next_hop, c.target)
+
+    def rank_upstream(self, candidates: list[Candidate]) -> list[Candidate]:
+        return sorted(candidates, key=self._key)
+
+    def upstream_switch_reason(self, current: Candidate, best: Candidate) -> str | None:
+        if best.next_hop == current.next_hop:
+            return None
+        if best.hops < current.hops:
+            return "fewer_hops"
+        if best.measured and not current.measured:
+            return "measured"
+        if best.measured and current.measured:
+            gain = current.score - best.score
+            if gain > 0 and gain >= max(
+                self.hysteresis * current.score, self.min_gain_ms
+            ):
+                return "lower_latency"
+        return None
+
+    def rank_gateways(self, candidates: list[Candidate]) -> list[Candidate]:
+        return sorted(candidates, key=_gateway_key)
+
+    def gateway_switch_reason(
+        self, current: Candidate, best: Candidate, threshold: float
+    ) -> str | None:
+        if best.target == current.target:
+            return None
+        return "fewer_hops" if _fewer_hops_by(current, best, threshold) else None
+
+    def rank_routes(self, candidates: list[Candidate]) -> list[Candidate]:
+        # Section 4: the route to a vehicle prefers the fewest hops.
+        return sorted(
+            candidates,
+            key=lambda c: (c.hops, c.score if c.measured else _INF, c.next_hop),
+        )
+
+
+@implementer(IPlugin, IRoutingStrategy)
+class HopsStrategy(BaseStrategy):
+    """Fewest hops, then lowest MAC; latency is ignored. Switches upstream
+    only to a next hop with fewer hops."""
+
+    name = "hops"
+    description = "fewest hops, then lowest MAC"
+
+    @staticmethod
+    def _key(c: Candidate):
+        return (c.hops, c.next_hop, c.target)
+
+    def rank_upstream(self, candidates: list[Candidate]) -> list[Candidate]:
+        return sorted(candidates, key=self._key)
+
+    def upstream_switch_reason(self, current: Candidate, best: Candidate) -> str | None:
+        if best.next_hop != current.next_hop and best.hops < current.hops:
+            return "fewer_hops"
+        return None
+
+    def rank_gateways(self, candidates: list[Candidate]) -> list[Candidate]:
+        return sorted(candidates, key=lambda c: (c.hops, c.target, c.next_hop))
+
+    def gateway_switch_reason(
+        self, current: Candidate, best: Candidate, threshold: float
+    ) -> str | None:
+        if best.target == current.target:
+            return None
+        return "fewer_hops" if _fewer_hops_by(current, best, threshold) else None
+
+    def rank_routes(self, candidates: list[Candidate]) -> list[Candidate]:
+        return sorted(candidates, key=self._key)

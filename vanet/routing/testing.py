@@ -1,0 +1,121 @@
+"""A tiny in-memory network of routing cores, for tests (no sockets).
+
+Links have a one-way delay; frames are written through the writer registry
+and parsed back with ``vanet.wire.parse``, exactly as a node would, and
+delivered later on a ``twisted.internet.task.Clock``. Only control
+messages matter here; the data plane is tested elsewhere.
+"""
+
+from __future__ import annotations
+
+from twisted.internet.task import Clock, LoopingCall
+
+from vanet.mac import BROADCAST, is_group
+from vanet.routing.actions import RouteEvent, Transmit
+from vanet.wire import parse, writer_for
+
+
+class CoreNetwork:
+    """Routing cores joined by delayed links, driven by a ``Clock``."""
+
+    def __init__(self, clock: Clock | None = None, path: str = "zero-copy") -> None:
+        self.clock = clock if clock is not None else Clock()
+        self.path = path
+        self.cores: dict[bytes, object] = {}
+        self.delays: dict[tuple[bytes, bytes], float] = {}  # (a, b) -> seconds
+        self.silent: set[bytes] = set()  # nodes whose frames are lost
+        self.events: list[tuple[float, bytes, RouteEvent]] = []
+        self.sent: list[tuple[float, bytes, bytes]] = []  # (time, sender, frame)
+        self._loops: list[LoopingCall] = []
+        self._buf = bytearray(64)
+
+    def add(self, core) -> None:
+        self.cores[core.mac] = core
+
+    def replace(self, core) -> None:
+        """Swap a node's core (e.g. an RSU restart)."""
+        self.cores[core.mac] = core
+
+    def link(self, a: bytes, b: bytes, delay_ms: float) -> None:
+        self.delays[(a, b)] = self.delays[(b, a)] = delay_ms / 1000.0
+
+    def unlink(self, a: bytes, b: bytes) -> None:
+        self.delays.pop((a, b), None)
+        self.delays.pop((b, a), None)
+
+    def neighbours(self, mac: bytes) -> list[bytes]:
+        return [b for (a, b) in self.delays if a == mac]
+
+    def start(self, period: float, ticks_per_period: int = 4) -> None:
+        """Heartbeats from every RSU core each ``period``; ticks for all."""
+        for mac, core in self.cores.items():
+            if hasattr(core, "heartbeat"):
+                self._every(period, lambda m=mac: self._heartbeat(m))
+        self._every(period / ticks_per_period, self._tick_all)
+
+    def restart_heartbeats(self, mac: bytes, period: float) -> None:
+        self._every(period, lambda: self._heartbeat(mac))
+
+    def _every(self, interval: float, f) -> None:
+        loop = LoopingCall(f)
+        loop.clock = self.clock
+        loop.start(interval, now=True)
+        self._loops.append(loop)
+
+    def stop(self) -> None:
+        for loop in self._loops:
+            if loop.running:
+                loop.stop()
+        self._loops.clear()
+
+    def run(self, seconds: float, step: float = 0.001) -> None:
+        """Advance the clock step by step (one LoopingCall tick per step)."""
+        n = round(seconds / step)
+        for _ in range(n):
+            self.clock.advance(step)
+
+    def _heartbeat(self, mac: bytes) -> None:
+        core = self.cores[mac]
+        if hasattr(core, "heartbeat") and mac not in self.silent:
+            self.execute(mac, core.heartbeat(self.clock.seconds()))
+
+    def _tick_all(self) -> None:
+        now = self.clock.seconds()
+        for mac, core in list(self.cores.items()):
+            self.execute(mac, core.tick(now))
+
+    def execute(self, mac: bytes, actions) -> None:
+        now = self.clock.seconds()
+        for action in actions:
+            if isinstance(action, RouteEvent):
+                self.events.append((now, mac, action))
+            elif isinstance(action, Transmit):
+                n = writer_for(action.kind, self.path).write(self._buf, *action.args)
+                frame = bytes(self._buf[:n])
+                self.sent.append((now, mac, frame))
+                self._send(mac, frame, action.next_hop)
+
+    def _send(self, mac: bytes, frame: bytes, next_hop: bytes) -> None:
+        if mac in self.silent:
+            return
+        for peer in self.neighbours(mac):
+            if next_hop == BROADCAST or peer == next_hop:
+                delay = self.delays[(mac, peer)]
+                self.clock.callLater(delay, self._receive, mac, peer, frame)
+
+    def _receive(self, sender: bytes, mac: bytes, frame: bytes) -> None:
+        if (sender, mac) not in self.delays or sender in self.silent:
+            return  # the link went away while the frame was in flight
+        core = self.cores.get(mac)
+        if core is None:
+            return
+        for msg in parse(frame):
+            if msg.dst == mac or is_group(msg.dst):
+                self.execute(mac, core.on_message(msg, self.clock.seconds()))
+
+    def events_of(self, mac: bytes, name: str | None = None) -> list:
+        return [
+            (t, e)
+            for t, m, e in self.events
+            if m == mac and (name is None or e.event == name)
+        ]
