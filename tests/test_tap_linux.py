@@ -83,8 +83,16 @@ class LinuxTapTests(SynchronousTestCase, TapCase):
         self.assertIn(sent, seen)
         self.assertEqual(self.tap.counters.sent, 1)
 
-    def test_runt_write_raises(self) -> None:
-        self.assertRaises(OSError, self.tap.write, b"\x02\x00")
+    def test_runt_write_is_dropped_and_counted(self) -> None:
+        self.tap.write(b"\x02\x00")
+        self.assertEqual(self.tap.counters.runts, 1)
+        self.assertEqual(self.tap.counters.sent, 0)
+
+    def test_write_to_a_down_device_raises(self) -> None:
+        with netns.ipr() as ip:
+            ip.link("set", index=ip.link_lookup(ifname=self.tap.name)[0], state="down")
+        frame = HOST_MAC + HOST_MAC + TEST_ETHERTYPE + b"while down"
+        self.assertRaises(OSError, self.tap.write, frame)
         self.assertEqual(self.tap.counters.send_errors, 1)
 
     def test_close_removes_the_device(self) -> None:

@@ -53,6 +53,12 @@ class MemoryTapTests(SynchronousTestCase):
         self.assertEqual([f[-1] for f in tap.written], [2, 3, 4])
         self.assertEqual(tap.counters.sent, 5)
 
+    def test_runt_write_is_dropped_and_counted(self) -> None:
+        tap = MemoryTap("t0", stable_local_mac("t0"))
+        tap.write(b"\x02\x00")
+        self.assertEqual(list(tap.written), [])
+        self.assertEqual(tap.counters.runts, 1)
+
     def test_write_after_close_raises(self) -> None:
         tap = MemoryTap("t0", stable_local_mac("t0"))
         tap.close()

@@ -79,6 +79,12 @@ class HubTests(SynchronousTestCase):
         self.assertEqual(self.received("b"), [frame(b.mac, a.mac, b"first")])
         self.assertIs(type(self.received("b")[0]), bytes)
 
+    def test_counters_read_as_a_mapping(self) -> None:
+        a, b = self.ports["a"], self.ports["b"]
+        a.write(frame(b.mac, a.mac))
+        self.assertEqual(dict(b.counters)["received"], 1)
+        self.assertEqual(dict(b.counters), b.counters.as_dict())
+
     def test_counters(self) -> None:
         a, b = self.ports["a"], self.ports["b"]
         a.write(frame(b.mac, a.mac, b"12345"))

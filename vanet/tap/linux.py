@@ -28,6 +28,7 @@ IFF_TAP = 0x0002
 IFF_NO_PI = 0x1000
 _IFREQ_FLAGS = struct.Struct("16sH22x")  # struct ifreq: name, ifr_flags
 IFNAMSIZ = 16
+ETH_HLEN = 14
 DEFAULT_NAME = "vtap0"
 DEFAULT_MTU = 1436  # PROTOCOL.md section 7
 DEFAULT_ADDRESS = "10.0.0.1/24"
@@ -102,8 +103,9 @@ class LinuxTap:
 
     ``startReading(deliver)`` calls ``deliver(frame)`` for each Ethernet
     frame the host sends into the device. ``write(frame)`` hands a frame to
-    the host; it drops and counts when the device queue is full and raises
-    ``OSError`` otherwise (e.g. EINVAL for a frame shorter than 14 bytes).
+    the host; it drops and counts frames shorter than an Ethernet header
+    (``runts``) and when the device is busy (``send_dropped``), and raises
+    ``OSError`` when the device refuses a frame (e.g. EIO while it is down).
     ``close()`` removes the device (it is not persistent).
     """
 
@@ -217,6 +219,11 @@ class LinuxTap:
 
     def write(self, frame) -> None:
         """Hand one Ethernet frame to the host."""
+        if len(frame) < ETH_HLEN:
+            # Not an Ethernet frame (e.g. a malformed tunnelled payload): the
+            # kernel would refuse it with EINVAL; drop it without raising.
+            self.counters.runts += 1
+            return
         try:
             written = os.write(self._fd, frame)
         except BlockingIOError:

@@ -57,6 +57,9 @@ class MemoryTap:
     def write(self, frame) -> None:
         if self.closed:
             raise OSError(f"TAP {self.name} is closed")
+        if len(frame) < 14:
+            self.counters.runts += 1  # as LinuxTap: not an Ethernet frame
+            return
         data = bytes(frame)  # the caller may reuse its buffer
         self.counters.sent += 1
         self.counters.sent_bytes += len(data)

@@ -22,12 +22,21 @@ class LinkCounters:
     send_errors: int = 0  # refused by the medium: raised as OSError
     own_dropped: int = 0  # our own transmission looped back to us
     filtered: int = 0  # dst neither our MAC nor group
-    runts: int = 0  # too short to hold dst and src
+    runts: int = 0  # too short for an Ethernet header: not sent / not delivered
     read_errors: int = 0  # errors reading from the medium
     handler_errors: int = 0  # the protocol raised on a frame (logged)
 
     def as_dict(self) -> dict[str, int]:
         return attrs.asdict(self)
+
+    # The mapping protocol, so ``dict(port.counters)`` works too.
+    def keys(self) -> tuple[str, ...]:
+        return tuple(field.name for field in attrs.fields(type(self)))
+
+    def __getitem__(self, name: str) -> int:
+        if name not in self.keys():
+            raise KeyError(name)
+        return getattr(self, name)
 
     @property
     def dropped(self) -> int:
