@@ -226,9 +226,12 @@ class NodeEngine:
         counters = Counter(self.stats)
         counters.update(getattr(self.routing, "counters", {}))
         counters.update(getattr(self.dataplane, "counters", {}))
-        port_counters = getattr(self.port, "counters", None)
-        if port_counters:
-            counters.update({f"link_{k}": v for k, v in dict(port_counters).items()})
+        for prefix, device in (("link", self.port), ("tap", self.tap)):
+            device_counters = getattr(device, "counters", None)
+            if device_counters is not None:
+                counters.update(
+                    {f"{prefix}_{k}": v for k, v in device_counters.as_dict().items()}
+                )
         return {
             "role": self.role,
             "name": self.name,

@@ -1,0 +1,22 @@
+"""The link-layer protocol: one ``DatagramProtocol`` for both roles.
+
+Whatever the transport under it (AF_PACKET, UDP multicast, memory), every
+received frame arrives here whole and goes to the node engine.
+"""
+
+from __future__ import annotations
+
+from twisted.internet.protocol import DatagramProtocol
+
+
+class LinkProtocol(DatagramProtocol):
+    """Hands each received frame to a ``NodeEngine``."""
+
+    def __init__(self, engine) -> None:
+        self.engine = engine
+
+    def startProtocol(self) -> None:
+        self.engine.attach(self.transport, self.engine.tap)
+
+    def datagramReceived(self, datagram, addr=None) -> None:
+        self.engine.frame_received(datagram)

@@ -1,0 +1,79 @@
+"""twistd plugin modules for ``vanet-rsu`` and ``vanet-obu``.
+
+``twisted/plugins/vanet_nodes.py`` points twistd here; ``ServiceMaker``
+imports this module lazily. Every config key is also a command-line option
+(``--routing-hello-history 5``) that overrides the file.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from twisted.logger import globalLogPublisher, jsonFileLogObserver
+from twisted.python import usage
+
+from vanet.config import (
+    ConfigError,
+    load_node_config,
+    option_parameters,
+    overrides_from_options,
+)
+from vanet.crypto import KeyFileError
+from vanet.node.factory import NodeFactory
+from vanet.node.service import NodeService
+from vanet.routing.strategy import UnknownStrategyError
+
+
+def _options_for(role: str) -> type[usage.Options]:
+    class Options(usage.Options):
+        synopsis = f"--config FILE [options]   (vanet-{role})"
+        longdesc = (
+            f"Run a vanet {role.upper()} node. Settings come from the INI file "
+            "given with --config; each option below overrides the key of the "
+            "same name ([section] key -> --section-key)."
+        )
+        optParameters = [
+            ["config", "c", None, "The node's INI file (required)."],
+            [
+                "json-log",
+                None,
+                None,
+                "Also write structured JSON log events to FILE ('-' for stdout).",
+            ],
+            *option_parameters(),
+        ]
+
+        def postOptions(self) -> None:
+            if not self["config"]:
+                raise usage.UsageError("--config FILE is required")
+            try:
+                config = load_node_config(
+                    self["config"], role, overrides_from_options(self)
+                )
+                self.factory = NodeFactory(config)
+            except (ConfigError, KeyFileError, UnknownStrategyError) as error:
+                # One clear line and a non-zero exit, not twistd's usage dump.
+                raise SystemExit(f"vanet-{role}: {error}") from None
+
+    Options.__name__ = f"{role.capitalize()}Options"
+    return Options
+
+
+def _make_service(options) -> NodeService:
+    json_log = options["json-log"]
+    if json_log:
+        stream = (
+            sys.stdout if json_log == "-" else open(json_log, "a", encoding="utf-8")
+        )  # noqa: SIM115
+        globalLogPublisher.addObserver(jsonFileLogObserver(stream))
+    return NodeService(options.factory)
+
+
+class rsu:  # noqa: N801 - ServiceMaker wants a module-like object with these names
+    Options = _options_for("rsu")
+    makeService = staticmethod(_make_service)
+
+
+class obu:  # noqa: N801
+    Options = _options_for("obu")
+    makeService = staticmethod(_make_service)
