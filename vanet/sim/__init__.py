@@ -5,4 +5,5 @@
 - ``vanet.sim.config``: ``load_topology(path)`` for INI and the older YAML.
 - ``vanet.sim.traffic``: test frames and per-flow delivery statistics.
 - ``vanet.sim.api``: ``ISimulation`` and the twisted.web JSON API over it.
+- ``vanet.sim.reports``: NetJSON graph and Prometheus text from plain dicts.
 """
