@@ -119,3 +119,45 @@ class CoreNetwork:
             for t, m, e in self.events
             if m == mac and (name is None or e.event == name)
         ]
+
+
+def heartbeat_view(
+    src: bytes, source: bytes, seq: int, *, hops: int = 1, duration_ms: int = 0
+):
+    """A parsed heartbeat as received from neighbour ``src`` (``hops`` as
+    on the wire)."""
+    buf = bytearray()
+    n = writer_for("heartbeat").write(buf, src, duration_ms, seq, hops - 1, source)
+    return parse(bytes(buf[:n]))[0]
+
+
+def reply_view(
+    src: bytes,
+    dst: bytes,
+    source: bytes,
+    seq: int,
+    sender: bytes,
+    *,
+    hops: int = 1,
+    duration_ms: int = 0,
+):
+    """A parsed heartbeat reply from neighbour ``src`` to ``dst``."""
+    hb = heartbeat_view(src, source, seq, hops=hops, duration_ms=duration_ms)
+    buf = bytearray()
+    n = writer_for("heartbeat_reply").write(buf, hb, sender, src, dst)
+    return parse(bytes(buf[:n]))[0]
+
+
+def frames(actions, path: str = "zero-copy") -> list[tuple[str, bytes, bytes]]:
+    """``(kind, next_hop, frame)`` for each ``Transmit`` in ``actions``."""
+    out = []
+    for action in actions:
+        if isinstance(action, Transmit):
+            buf = bytearray()
+            n = writer_for(action.kind, path).write(buf, *action.args)
+            out.append((action.kind, action.next_hop, bytes(buf[:n])))
+    return out
+
+
+def route_events(actions) -> list[RouteEvent]:
+    return [a for a in actions if isinstance(a, RouteEvent)]
