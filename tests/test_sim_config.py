@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -36,8 +38,8 @@ def accepted_by_node_loader(topology: Topology) -> None:
 
 class TmpDirMixin:
     def _tmp(self) -> Path:
-        path = Path(self.mktemp()).resolve()
-        path.mkdir(parents=True)
+        path = Path(tempfile.mkdtemp(prefix="vanet-sim-config-")).resolve()
+        self.addCleanup(shutil.rmtree, path, ignore_errors=True)
         return path
 
 
