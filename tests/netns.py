@@ -1,6 +1,5 @@
-"""The one helper for tests that need network namespaces, veth pairs,
-bridges or dummy interfaces.
-
+"""The one helper for tests that need network namespaces, veth pairs and
+bridges (this kernel has no dummy links: use a veth end instead).
 Every context manager here creates uniquely named objects and removes them
 on exit, also when the test fails. In a trial/unittest test, ``use(self,
 cm)`` enters one and registers its exit with ``addCleanup``.
@@ -204,21 +203,6 @@ def bridge(ns: str | None = None, prefix: str = "vtbr") -> Iterator[str]:
         ip.link("add", ifname=name, kind="bridge")
     try:
         set_up(name, ns)
-        yield name
-    finally:
-        _remove_link(name, ns)
-
-
-@contextlib.contextmanager
-def dummy_interface(
-    ns: str | None = None, address: str | None = None, prefix: str = "vtdum"
-) -> Iterator[str]:
-    """An up dummy interface (multicast capable) in ``ns``; deleted on exit."""
-    name = unique_name(prefix)
-    with ipr(ns) as ip:
-        ip.link("add", ifname=name, kind="dummy")
-    try:
-        set_up(name, ns, address)
         yield name
     finally:
         _remove_link(name, ns)

@@ -4,12 +4,16 @@ over multicast, and each filters by dst as Ethernet would."""
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
+import textwrap
 
 from twisted.internet import defer, reactor
 from twisted.internet.protocol import DatagramProtocol
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 from zope.interface.verify import verifyObject
 
+from tests import netns
 from vanet.interfaces import ILinkPort
 from vanet.mac import BROADCAST, stable_local_mac
 from vanet.transport import DEFAULT_GROUP, DEFAULT_PORT, UdpPort
@@ -159,3 +163,73 @@ class UdpPortOpenTests(SynchronousTestCase):
             with self.assertRaises(ValueError) as caught:
                 UdpPort.open(**kwargs)
             self.assertIn(word, str(caught.exception))
+
+    def test_interface_without_ipv4_is_refused(self) -> None:
+        netns.skip_unless_root_netns()
+        with netns.veth_pair() as (name, _):
+            with self.assertRaises(ValueError) as caught:
+                UdpPort.open(name, stable_local_mac("n"))
+        self.assertIn("no IPv4 address", str(caught.exception))
+        self.assertIn(name, str(caught.exception))
+
+
+# A node process on its own: open a UdpPort on argv[2] and either broadcast a
+# frame every 50 ms (send) or print the first frame it gets (receive).
+NODE_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    from twisted.internet import reactor, task
+    from twisted.internet.protocol import DatagramProtocol
+    from vanet.mac import BROADCAST, stable_local_mac
+    from vanet.transport import UdpPort
+
+    role, interface, port_number = sys.argv[1], sys.argv[2], int(sys.argv[3])
+
+    class Print(DatagramProtocol):
+        def datagramReceived(self, frame, addr):
+            print(frame.hex(), flush=True)
+            reactor.stop()
+
+    port = UdpPort.open(interface, stable_local_mac(role), port=port_number)
+    port.startListening(Print(), reactor)
+    if role == "send":
+        frame = BROADCAST + port.mac + bytes.fromhex("30300100") + b"across"
+        task.LoopingCall(port.write, frame).start(0.05)
+    else:
+        print("listening", flush=True)
+    reactor.callLater(5, reactor.stop)
+    reactor.run()
+    """
+)
+
+
+class UdpAcrossNamespacesTests(SynchronousTestCase):
+    """Two node processes, each in its own namespace on one bridged segment."""
+
+    def test_frame_crosses_the_segment(self) -> None:
+        netns.skip_unless_root_netns()
+        addresses = {"a": "10.213.9.1/24", "b": "10.213.9.2/24"}
+        seg = netns.use(self, netns.segment(["a", "b"], addresses))
+        port_number = str(random.randint(20000, 60000))
+
+        def node(role: str, name: str) -> subprocess.Popen:
+            process = subprocess.Popen(
+                ["ip", "netns", "exec", seg.namespaces[name], sys.executable, "-c"]
+                + [NODE_SCRIPT, role, seg.interfaces[name], port_number],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            self.addCleanup(process.wait)
+            self.addCleanup(process.kill)
+            return process
+
+        receiver = node("receive", "b")
+        self.assertEqual(receiver.stdout.readline().strip(), "listening")
+        sender = node("send", "a")
+        out, err = receiver.communicate(timeout=10)
+        sender.kill()
+        frame = bytes.fromhex(out.strip() or "00")
+        self.assertEqual(frame[6:12], stable_local_mac("send"), err)
+        self.assertEqual(frame[:6], BROADCAST)
+        self.assertEqual(frame[12:], bytes.fromhex("30300100") + b"across")

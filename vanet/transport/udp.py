@@ -10,6 +10,7 @@ are needed: this is the transport of an unprivileged node.
 from __future__ import annotations
 
 import errno
+import fcntl
 import ipaddress
 import socket
 import struct
@@ -31,6 +32,20 @@ DEFAULT_PORT = 12336
 # host joined for this port.
 IP_MULTICAST_ALL = getattr(socket, "IP_MULTICAST_ALL", 49)
 _MREQN = struct.Struct("=4s4si")  # struct ip_mreqn: group, local address, ifindex
+SIOCGIFADDR = 0x8915
+_IFREQ_ADDR = struct.Struct("16s16s8x")  # struct ifreq: name, sockaddr_in
+
+
+def interface_ipv4(interface: str) -> str | None:
+    """The (first) IPv4 address of ``interface``, or ``None``."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            result = fcntl.ioctl(
+                sock.fileno(), SIOCGIFADDR, _IFREQ_ADDR.pack(interface.encode(), b"")
+            )
+        except OSError:
+            return None
+    return socket.inet_ntoa(_IFREQ_ADDR.unpack(result)[1][4:8])
 
 
 class _Receiver(DatagramProtocol):
@@ -103,11 +118,18 @@ class UdpPort:
         if not 0 < port < 65536:
             raise ValueError(f"udp transport: port {port} is not in 1..65535")
         try:
-            return cls(interface, mac, group, port, rcvbuf)
+            udp_port = cls(interface, mac, group, port, rcvbuf)
         except OSError:
             raise ValueError(
                 f"udp transport: no interface named {interface!r}"
             ) from None
+        if interface_ipv4(interface) is None:
+            # Without one the kernel cannot send multicast from it.
+            raise ValueError(
+                f"udp transport: interface {interface!r} has no IPv4 address "
+                "(multicast needs one; add one, or use transport = packet)"
+            )
+        return udp_port
 
     @property
     def rcvbuf(self) -> int:
