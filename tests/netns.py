@@ -1,5 +1,6 @@
 """The one helper for tests that need network namespaces, veth pairs and
 bridges (this kernel has no dummy links: use a veth end instead).
+
 Every context manager here creates uniquely named objects and removes them
 on exit, also when the test fails. In a trial/unittest test, ``use(self,
 cm)`` enters one and registers its exit with ``addCleanup``.
