@@ -6,7 +6,15 @@ from __future__ import annotations
 from twisted.trial.unittest import SynchronousTestCase
 
 from vanet.mac import BROADCAST
-from vanet.wire import LEGACY, ZERO_COPY, parse, parse_one, writer_for, writers
+from vanet.wire import (
+    LEGACY,
+    ZERO_COPY,
+    WireError,
+    parse,
+    parse_one,
+    writer_for,
+    writers,
+)
 from vanet.wire.views import parse_one as parse_one_at
 
 RSU = bytes.fromhex("020000000001")
@@ -150,3 +158,23 @@ class ReusedBufferTests(SynchronousTestCase):
         with self.assertRaises(BufferError):
             writers.write_downstream(received, RSU, OBU2, bytes(2000), RSU, OBU1)
         self.assertEqual(bytes(view.payload), INNER)
+
+
+class WireErrorTests(SynchronousTestCase):
+    def test_errors_say_what_is_wrong(self):
+        header = RSU + OBU1
+        cases = {
+            header[:10]: "shorter than the 16-byte header",
+            header + b"\x08\x00\x00\x00": "bad marker 0800",
+            header + b"\x30\x30\x02\x00": "unknown packet type 2",
+            header + b"\x30\x30\x00\x02": "unknown control subtype 2",
+            header + b"\x30\x30\x01\x05": "unknown data subtype 5",
+            HEARTBEAT[:-1]: "truncated heartbeat",
+            UPSTREAM[:20]: "truncated upstream",
+            DOWNSTREAM[:27]: "truncated downstream",
+        }
+        for data, expected in cases.items():
+            with self.assertRaises(WireError) as caught:
+                parse_one(data)
+            self.assertIn(expected, str(caught.exception))
+            self.assertEqual(parse(data), [])
