@@ -1,0 +1,150 @@
+"""``vanet-sim``: run a simulated VANET.
+
+With no ``--config`` it runs the embedded highway (2 RSUs, 8 OBUs, traffic)
+for 60 simulated seconds on a virtual clock and prints what happened; with
+a topology file it runs what the file says (INI or the older YAML format),
+in-process or in network namespaces.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+
+from vanet.sim.config import SimConfigError, load_topology
+from vanet.sim.topology import Topology
+
+DEFAULT_DURATION_S = 60.0
+
+
+def embedded_topology_path() -> Path:
+    return Path(str(resources.files("vanet.sim") / "data" / "highway.ini"))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vanet-sim",
+        description=(
+            "Run a simulated VANET. Without --config: the embedded highway "
+            "topology, virtual clock, 60 simulated seconds, then a report."
+        ),
+    )
+    parser.add_argument(
+        "--config", "-c", help="topology file (INI, or the older YAML format)"
+    )
+    parser.add_argument(
+        "--mode", choices=("inprocess", "netns"), help="override [sim] mode"
+    )
+    parser.add_argument(
+        "--clock", choices=("real", "virtual"), help="override [sim] clock"
+    )
+    parser.add_argument(
+        "--duration", type=float, metavar="S", help="override [sim] duration_s"
+    )
+    parser.add_argument("--seed", type=int, help="override [sim] seed")
+    parser.add_argument(
+        "--http",
+        metavar="ENDPOINT",
+        help="override [sim] http (a Twisted endpoint string, or none)",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print the final report as JSON"
+    )
+    return parser
+
+
+def apply_overrides(
+    topology: Topology, args: argparse.Namespace, embedded: bool
+) -> Topology:
+    import attrs
+
+    changes = {}
+    if args.mode:
+        changes["mode"] = args.mode
+    if args.clock:
+        changes["clock"] = args.clock
+    elif embedded:
+        changes["clock"] = "virtual"
+    if args.duration is not None:
+        changes["duration_s"] = args.duration
+    elif embedded or (
+        changes.get("clock", topology.sim.clock) == "virtual"
+        and not topology.sim.duration_s
+    ):
+        changes["duration_s"] = topology.sim.duration_s or DEFAULT_DURATION_S
+    if args.seed is not None:
+        changes["seed"] = args.seed
+    elif topology.sim.seed is None:
+        changes["seed"] = 1
+    if args.http:
+        changes["http"] = None if args.http.lower() == "none" else args.http
+    return attrs.evolve(topology, sim=attrs.evolve(topology.sim, **changes))
+
+
+def format_report(report: dict) -> str:
+    from vanet.ctl import table
+
+    rows = []
+    for node in report["node_info"]:
+        upstream = node.get("upstream")
+        rows.append(
+            {
+                "node": node["name"],
+                "role": node["role"],
+                "mac": node["mac"],
+                "gateway": node.get("gateway_node") or node.get("gateway") or "-",
+                "upstream": (upstream["node"] or upstream["mac"]) if upstream else "-",
+                "hops": upstream["hops"] if upstream else None,
+                "latency_ms": upstream["latency_ms"] if upstream else None,
+            }
+        )
+    flows = [
+        {
+            "flow": name,
+            "sent": flow["sent"],
+            "received": flow["received"],
+            "delivery": None
+            if flow["delivery_ratio"] is None
+            else f"{100 * flow['delivery_ratio']:.1f}%",
+            "p50_ms": flow["latency_ms"]["p50"],
+            "p99_ms": flow["latency_ms"]["p99"],
+        }
+        for name, flow in report["flows"].items()
+    ]
+    text = ["Nodes", table(rows), "", "Traffic", table(flows)]
+    totals = report["traffic"]
+    if totals.get("delivery_ratio") is not None:
+        text.append(
+            f"total: {totals['received']}/{totals['sent']} delivered "
+            f"({100 * totals['delivery_ratio']:.2f}%)"
+        )
+    return "\n".join(text)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    embedded = args.config is None
+    path = embedded_topology_path() if embedded else Path(args.config)
+    try:
+        topology = apply_overrides(load_topology(path), args, embedded)
+    except SimConfigError as error:
+        print(f"vanet-sim: {error}", file=sys.stderr)
+        return 2
+    from vanet.sim.runner import run
+
+    try:
+        report = run(topology)
+    except SimConfigError as error:
+        print(f"vanet-sim: {error}", file=sys.stderr)
+        return 2
+    if report is not None:
+        print(json.dumps(report, indent=1) if args.json else format_report(report))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,298 @@
+"""The in-process simulation: every node in one reactor, over the channel
+model, built from the same components as the twistd services.
+
+Each node is a ``NodeService`` (the very class ``twistd vanet-rsu`` runs)
+whose link port is a ``MemoryPort`` on the ``ChannelMedium`` and whose TAP
+is a ``MemoryTap``; traffic generators inject test frames into TAPs and
+count what comes out of the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from twisted.application import service
+from twisted.internet.interfaces import IReactorTime
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from vanet.config import ConfigError, node_config_from_mapping
+from vanet.mac import format_mac, stable_local_mac
+from vanet.node.factory import NodeFactory
+from vanet.node.metrics import MetricsWriter, add_node_status
+from vanet.node.service import NodeService
+from vanet.sim.api import ISimulation
+from vanet.sim.channel import ChannelMedium
+from vanet.sim.config import SimConfigError
+from vanet.sim.reports import network_graph, sim_metrics
+from vanet.sim.topology import Topology
+from vanet.sim.traffic import FlowStats
+from vanet.tap.memory import MemoryTap
+from vanet.transport.memory import MemoryPort
+
+#: traffic starts after this many heartbeat periods, once routes exist
+WARMUP_PERIODS = 2.5
+
+
+def tap_mac(name: str) -> bytes:
+    """The MAC of a simulated node's TAP (the host side's address)."""
+    return stable_local_mac(f"tap:{name}")
+
+
+class Simulation(service.MultiService):
+    """A running in-process simulation of a ``Topology``."""
+
+    log = Logger()
+
+    def __init__(self, topology: Topology, clock: IReactorTime) -> None:
+        super().__init__()
+        self.topology = topology
+        self.clock = clock
+        self.medium = ChannelMedium(clock, topology.sim.seed, dict(topology.links))
+        self.flow_stats = FlowStats()
+        self.nodes: dict[str, NodeService] = {}
+        self._names_by_mac: dict[bytes, str] = {}
+        self._traffic_loops: list[LoopingCall] = []
+        self.started_at: float | None = None
+        for spec in topology.nodes.values():
+            self._add_node(spec)
+        self.warmup_s = (
+            WARMUP_PERIODS
+            * max(
+                (node.config.routing.hello_period_ms for node in self.nodes.values()),
+                default=1000,
+            )
+            / 1000.0
+        )
+        for flow in topology.flows:
+            self.flow_stats.add_flow(
+                flow.name,
+                tap_mac(flow.src),
+                tap_mac(flow.dst),
+                flow.size,
+                flow.rate_per_s,
+            )
+
+    def _add_node(self, spec) -> None:
+        mapping = spec.node_config()
+        mapping.setdefault("link", {})["transport"] = "memory"
+        mapping.setdefault("control", {}).setdefault("listen", "none")
+        source = f"{self.topology.source or '<topology>'} [node:{spec.name}]"
+        try:
+            config = node_config_from_mapping(mapping, source, spec.role)
+            factory = NodeFactory(config)
+        except (ConfigError, ValueError) as error:
+            raise SimConfigError(str(error)) from None
+        medium = self.medium
+        stats = self.flow_stats
+        clock = self.clock
+        mac = config.node.mac
+        own_tap_mac = tap_mac(spec.name)
+
+        def on_tap_write(frame: bytes) -> None:
+            stats.on_received(frame, clock.seconds(), own_tap_mac)
+
+        node = NodeService(
+            factory,
+            reactor=clock,
+            open_port=lambda config: MemoryPort(config.node.name, mac, medium),
+            open_tap=lambda config: MemoryTap(
+                config.tap.name, tap_mac(spec.name), on_tap_write
+            ),
+        )
+        node.setServiceParent(self)
+        self.nodes[spec.name] = node
+        self._names_by_mac[mac] = spec.name
+
+    # -- running -------------------------------------------------------------
+
+    def startService(self) -> None:
+        super().startService()
+        self.started_at = self.clock.seconds()
+        if self.topology.flows:
+            self.clock.callLater(self.warmup_s, self._start_traffic)
+
+    def _start_traffic(self) -> None:
+        for flow_spec in self.topology.flows:
+            flow = self.flow_stats.flow(flow_spec.name)
+            tap = self.nodes[flow_spec.src].tap
+            counter = iter(range(1 << 62))
+
+            def send(flow=flow, tap=tap, counter=counter) -> None:
+                tap.inject(flow.make_frame(next(counter), self.clock.seconds()))
+
+            loop = LoopingCall(send)
+            loop.clock = self.clock
+            loop.start(flow.interval_s, now=True)
+            self._traffic_loops.append(loop)
+
+    def stop_traffic(self) -> None:
+        for loop in self._traffic_loops:
+            if loop.running:
+                loop.stop()
+        self._traffic_loops.clear()
+
+    def stopService(self):
+        self.stop_traffic()
+        return super().stopService()
+
+    # -- ISimulation ------------------------------------------------------------
+
+    def engine(self, name: str):
+        return self.nodes[name].engine
+
+    def node_name(self, mac_text: str | None) -> str | None:
+        if mac_text is None:
+            return None
+        return self._names_by_mac.get(bytes.fromhex(mac_text.replace(":", "")))
+
+    def nodes_list(self) -> list[dict]:
+        return [
+            {
+                "name": name,
+                "role": node.config.role,
+                "mac": format_mac(
+                    node.engine.mac if node.engine else node.config.node.mac
+                ),
+                "tap_mac": format_mac(tap_mac(name)),
+                "tap_address": node.config.tap.address,
+                "strategy": node.config.routing.strategy,
+            }
+            for name, node in self.nodes.items()
+        ]
+
+    def node_info(self) -> list[dict]:
+        info = []
+        now = self.clock.seconds()
+        for name, node in self.nodes.items():
+            engine = node.engine
+            entry: dict[str, Any] = {
+                "name": name,
+                "role": node.config.role,
+                "mac": format_mac(engine.mac),
+            }
+            if node.config.role == "obu":
+                status = engine.routing.status(now)
+                upstream = status.get("upstream")
+                entry["gateway"] = status.get("gateway")
+                entry["gateway_node"] = self.node_name(status.get("gateway"))
+                if upstream is None:
+                    entry["upstream"] = None
+                else:
+                    best = next(
+                        (
+                            c
+                            for c in status.get("candidates", [])
+                            if c.get("next_hop") == upstream
+                        ),
+                        {},
+                    )
+                    entry["upstream"] = {
+                        "mac": upstream,
+                        "node": self.node_name(upstream),
+                        "hops": best.get("hops"),
+                        "latency_ms": best.get("latency_ms", best.get("min_ms")),
+                    }
+            else:
+                entry["routes"] = len(engine.routing.status(now).get("routes", {}))
+            info.append(entry)
+        return info
+
+    def stats(self) -> dict:
+        result: dict[str, Any] = {}
+        for name, node in self.nodes.items():
+            status = node.engine.status()
+            counters = status["counters"]
+            result[name] = {
+                "frames_in": counters.get("frames_in", 0),
+                "bytes_in": counters.get("bytes_in", 0),
+                "frames_out": counters.get("frames_out", 0),
+                "bytes_out": counters.get("bytes_out", 0),
+                "drops": status["drops"],
+                "channel": self.medium.node_stats(name),
+            }
+        result["flows"] = self.flow_stats.summary()
+        result["traffic"] = self.flow_stats.totals()
+        return result
+
+    def channels(self) -> list[dict]:
+        return self.medium.channel_table()
+
+    def set_channel(self, a: str, b: str, **params) -> dict:
+        for name in (a, b):
+            if name not in self.nodes:
+                raise KeyError(name)
+        new = self.medium.set_params(a, b, **params)
+        self.log.info("channel {a} -> {b} now {params}", a=a, b=b, params=new.as_dict())
+        return {"from": a, "to": b, **new.as_dict()}
+
+    def topology_graph(self) -> dict:
+        """NetJSON NetworkGraph of the configured links."""
+        return network_graph(
+            self.nodes_list(),
+            self.medium.channel_table(),
+            label=str(self.topology.source or "vanet simulation"),
+        )
+
+    def metrics(self) -> str:
+        text = sim_metrics(
+            self.stats(), self.medium.channel_table(), self.flow_stats.summary()
+        )
+        writer = MetricsWriter()
+        for node in self.nodes.values():
+            add_node_status(writer, node.engine.status())
+        return text + writer.render()
+
+    def report(self) -> dict:
+        """What a run shows at its end: upstreams, traffic, channel drops."""
+        return {
+            "node_info": self.node_info(),
+            "flows": self.flow_stats.summary(),
+            "traffic": self.flow_stats.totals(),
+        }
+
+
+# ``Simulation.nodes`` and ``.topology`` hold the services and the input,
+# so the HTTP API talks to this adapter.
+@implementer(ISimulation)
+class SimulationView:
+    """The ``ISimulation`` face of a ``Simulation`` for the HTTP API."""
+
+    def __init__(self, simulation: Simulation) -> None:
+        self._sim = simulation
+        self.node_info = simulation.node_info
+        self.stats = simulation.stats
+        self.channels = simulation.channels
+        self.set_channel = simulation.set_channel
+        self.metrics = simulation.metrics
+
+    def nodes(self) -> list[dict]:
+        return self._sim.nodes_list()
+
+    def topology(self) -> dict:
+        return self._sim.topology_graph()
+
+
+def run_virtual(
+    simulation: Simulation,
+    duration_s: float,
+    step_s: float = 1.0,
+    progress: Callable[[float], None] | None = None,
+) -> None:
+    """Run a simulation on its ``VirtualClock`` for ``duration_s`` simulated
+    seconds as fast as possible; traffic stops one second before the end so
+    frames in flight can arrive."""
+    clock = simulation.clock
+    start = clock.seconds()
+    simulation.startService()
+    end = start + duration_s
+    drain = min(1.0, duration_s / 10)
+    clock.callLater(max(0.0, duration_s - drain), simulation.stop_traffic)
+    t = start
+    while t < end:
+        t = min(end, t + step_s)
+        clock.run_until(t)
+        if progress is not None:
+            progress(t - start)
