@@ -161,3 +161,33 @@ def frames(actions, path: str = "zero-copy") -> list[tuple[str, bytes, bytes]]:
 
 def route_events(actions) -> list[RouteEvent]:
     return [a for a in actions if isinstance(a, RouteEvent)]
+
+
+def install_temporary_plugin(testcase, module: str, source: str) -> str:
+    """Install ``source`` as ``vanet/plugins/<module>.py`` under a fresh
+    directory on ``sys.path`` (no ``__init__.py``, as another distribution
+    would), undone by ``testcase``'s cleanups. Returns the directory."""
+    import shutil
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    import vanet.plugins
+
+    root = tempfile.mkdtemp(prefix="vanet-plugin-")
+    package = Path(root, "vanet", "plugins")
+    package.mkdir(parents=True)
+    (package / f"{module}.py").write_text(source)
+    sys.path.insert(0, root)
+
+    def undo() -> None:
+        if root in sys.path:
+            sys.path.remove(root)
+        plugin_dir = str(package)
+        while plugin_dir in vanet.plugins.__path__:
+            vanet.plugins.__path__.remove(plugin_dir)
+        sys.modules.pop(f"vanet.plugins.{module}", None)
+        shutil.rmtree(root, ignore_errors=True)
+
+    testcase.addCleanup(undo)
+    return root
