@@ -3,6 +3,8 @@ and how the writers treat the caller's reused buffer."""
 
 from __future__ import annotations
 
+import struct
+
 from twisted.trial.unittest import SynchronousTestCase
 
 from vanet.mac import BROADCAST
@@ -178,3 +180,17 @@ class WireErrorTests(SynchronousTestCase):
                 parse_one(data)
             self.assertIn(expected, str(caught.exception))
             self.assertEqual(parse(data), [])
+
+    def test_hop_count_at_its_limit_is_not_wrapped(self):
+        # docs/protocol.md: a held 2**32 - 1 has no room for the extra hop;
+        # writers refuse it instead of sending 0.
+        frame = bytearray(HEARTBEAT)
+        frame[36:40] = b"\xff\xff\xff\xff"
+        (hb,) = parse(bytes(frame))
+        for path in (ZERO_COPY, LEGACY):
+            with self.assertRaises((struct.error, OverflowError)):
+                writer_for("heartbeat_forward", path).write(bytearray(), hb, OBU1)
+            with self.assertRaises((struct.error, OverflowError)):
+                writer_for("heartbeat", path).write(
+                    bytearray(), RSU, 0, 0, 2**32 - 1, RSU
+                )
