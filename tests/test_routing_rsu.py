@@ -1,0 +1,74 @@
+"""The RSU routing core alone: PROTOCOL.md section 3."""
+
+from __future__ import annotations
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from vanet.mac import BROADCAST
+from vanet.routing.rsu import RsuRoutingCore
+from vanet.routing.strategy import load_strategy
+from vanet.routing.testing import frames, reply_view, route_events
+from vanet.wire import parse
+
+RSU = bytes.fromhex("020000000001")
+OTHER = bytes.fromhex("020000000002")
+A = bytes.fromhex("020000000011")
+V = bytes.fromhex("020000000021")
+
+
+class RsuTests(SynchronousTestCase):
+    def setUp(self):
+        self.core = RsuRoutingCore(RSU, load_strategy(), hello_history=3, started=100.0)
+
+    def test_heartbeats_count_up_with_duration_since_start(self):
+        for i in range(3):
+            ((kind, next_hop, frame),) = frames(self.core.heartbeat(100.0 + i * 0.5))
+            self.assertEqual((kind, next_hop), ("heartbeat", BROADCAST))
+            (hb,) = parse(frame)
+            self.assertEqual(
+                (hb.src, hb.source, hb.seq, hb.hops, hb.duration_ms),
+                (RSU, RSU, i, 1, i * 500),
+            )
+
+    def test_reply_gives_a_route_with_latency_then_expires(self):
+        self.core.heartbeat(101.0)  # seq 0, duration 1000
+        actions = self.core.on_message(
+            reply_view(A, RSU, RSU, 0, V, hops=2, duration_ms=1000), 101.012
+        )
+        (event,) = route_events(actions)
+        self.assertEqual(event.event, "route_discovered")
+        self.assertEqual(self.core.route_to(V, 101.02), A)
+        route = self.core.status(101.02)["routes"]["02:00:00:00:00:21"]
+        self.assertEqual((route["hops"], route["next_hop"]), (2, "02:00:00:00:00:11"))
+        self.assertAlmostEqual(route["latency_ms"], 12.0, places=3)
+        # No reply to the next heartbeats: after neighbour_timeout (2)
+        # unanswered ones the route is lost.
+        self.core.heartbeat(102.0)
+        self.core.heartbeat(103.0)
+        self.assertEqual(self.core.vehicles(103.0), [V])
+        lost = route_events(self.core.heartbeat(104.0))
+        self.assertEqual([e.event for e in lost], ["route_lost"])
+        self.assertIsNone(self.core.route_to(V, 104.0))
+
+    def test_ignored_replies(self):
+        self.core.heartbeat(101.0)
+        cases = [
+            (
+                reply_view(A, RSU, OTHER, 0, V, duration_ms=1000),
+                "reply_for_other_source",
+            ),
+            (reply_view(A, RSU, RSU, 5, V, duration_ms=1000), "forgotten_seq"),
+            (reply_view(A, RSU, RSU, 0, V, duration_ms=7), "stale_reply"),
+            (reply_view(A, RSU, RSU, 0, RSU, duration_ms=1000), "own_frame"),
+        ]
+        for reply, reason in cases:
+            self.assertEqual(self.core.on_message(reply, 101.01), [])
+            self.assertEqual(self.core.drops[reason], 1)
+        self.assertEqual(self.core.vehicles(101.01), [])
+
+    def test_forgets_beyond_hello_history(self):
+        for i in range(4):
+            self.core.heartbeat(101.0 + i)
+        self.core.on_message(reply_view(A, RSU, RSU, 0, V, duration_ms=1000), 104.1)
+        self.assertEqual(self.core.drops["forgotten_seq"], 1)
+        self.assertEqual(self.core.memory()["heartbeats"], 3)
