@@ -41,7 +41,8 @@ class RouteEvent:
 
     ``event`` is one of ``route_discovered``, ``route_changed``,
     ``route_lost``, ``upstream_selected``, ``upstream_switched``,
-    ``upstream_lost``, ``loop_detected``, ``source_restarted``, or a
+    ``upstream_lost``, ``gateway_selected``, ``gateway_switched``,
+    ``gateway_lost``, ``loop_detected``, ``source_restarted``, or a
     strategy's own; ``fields`` carries structured details (MACs as
     ``aa:bb:..`` strings, latencies in ms, ``reason``).
     """
