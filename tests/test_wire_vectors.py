@@ -4,8 +4,11 @@ zero-copy writers obtained from the registry."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from twisted.trial.unittest import SynchronousTestCase
 
+from tests import vectors
 from tests.vectors import decode_message, load_vectors
 from vanet.mac import BROADCAST
 from vanet.wire import LEGACY, ZERO_COPY, WireError, parse, parse_one, writer_for
@@ -221,3 +224,19 @@ class WriterVectorTests(SynchronousTestCase):
                         bytes.fromhex(vector["reply_hex"]),
                         where,
                     )
+
+
+class LoaderTests(SynchronousTestCase):
+    def test_missing_file_fails_loudly_with_its_path(self):
+        missing = vectors.VECTORS_PATH.with_name("no-such-wire.json")
+        self.patch(vectors, "VECTORS_PATH", missing)
+        with self.assertRaises(FileNotFoundError) as caught:
+            vectors.load_vectors()
+        self.assertIn(str(missing), str(caught.exception))
+
+    def test_path_is_beside_the_checkout(self):
+        repo_root = Path(__file__).resolve().parents[1]
+        self.assertEqual(
+            vectors.VECTORS_PATH,
+            repo_root.parent / "shared" / "vectors" / "wire.json",
+        )
