@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from twisted.web import resource, server
+from twisted.web import pages, resource, server
 
 from vanet.node.metrics import CONTENT_TYPE, render_node
 
@@ -37,7 +37,9 @@ class _Root(resource.Resource):
     def getChild(self, path, request):
         if path == b"":
             return _Leaf(lambda: _json({"endpoints": ["/status", "/metrics"]}))
-        return resource.NoResource(b"unknown path; try /status or /metrics")
+        return pages.notFound(
+            "No such resource", "Unknown path; try /status or /metrics."
+        )
 
 
 def control_site(status: Callable[[], dict]) -> server.Site:

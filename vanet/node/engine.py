@@ -27,6 +27,16 @@ from vanet.wire import parse, writer_for
 #: a period keep failover well inside the two-period bound.
 TICKS_PER_PERIOD = 4
 
+#: device counters (``LinkCounters``) that count lost frames, reported under
+#: ``drops`` as ``link_<reason>`` / ``tap_<reason>``.
+_DEVICE_DROP_REASONS = (
+    "runts",
+    "send_dropped",
+    "send_errors",
+    "read_errors",
+    "handler_errors",
+)
+
 _WRITER_KINDS = (
     "heartbeat",
     "heartbeat_forward",
@@ -229,8 +239,16 @@ class NodeEngine:
         for prefix, device in (("link", self.port), ("tap", self.tap)):
             device_counters = getattr(device, "counters", None)
             if device_counters is not None:
-                counters.update(
-                    {f"{prefix}_{k}": v for k, v in device_counters.as_dict().items()}
+                device_dict = device_counters.as_dict()
+                counters.update({f"{prefix}_{k}": v for k, v in device_dict.items()})
+                # Frames the device itself threw away are drops too: an
+                # operator looks for lost frames under one key.
+                drops.update(
+                    {
+                        f"{prefix}_{reason}": device_dict[reason]
+                        for reason in _DEVICE_DROP_REASONS
+                        if device_dict.get(reason)
+                    }
                 )
         return {
             "role": self.role,

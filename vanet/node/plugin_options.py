@@ -46,14 +46,26 @@ def _options_for(role: str) -> type[usage.Options]:
         def postOptions(self) -> None:
             if not self["config"]:
                 raise usage.UsageError("--config FILE is required")
+            # One clear line naming file, section and key, and a non-zero
+            # exit, not twistd's usage dump or a traceback.
             try:
                 config = load_node_config(
                     self["config"], role, overrides_from_options(self)
                 )
-                self.factory = NodeFactory(config)
-            except (ConfigError, KeyFileError, UnknownStrategyError) as error:
-                # One clear line and a non-zero exit, not twistd's usage dump.
+            except ConfigError as error:
                 raise SystemExit(f"vanet-{role}: {error}") from None
+            try:
+                self.factory = NodeFactory(config)
+            except UnknownStrategyError as error:
+                raise SystemExit(
+                    f"vanet-{role}: {config.source}: [routing] strategy = "
+                    f"{config.routing.strategy!r}: {error}"
+                ) from None
+            except KeyFileError as error:
+                raise SystemExit(
+                    f"vanet-{role}: {config.source}: [security] key_file = "
+                    f"{config.security.key_file}: {error}"
+                ) from None
 
     Options.__name__ = f"{role.capitalize()}Options"
     return Options
