@@ -1,0 +1,446 @@
+"""netns mode: every node a real ``twistd vanet-rsu|vanet-obu`` process in
+network namespace ``vanet-NAME``, with the simulator relaying frames between
+them through the channel model.
+
+Per node: namespace ``vanet-NAME`` holding ``eth0`` (the node's link
+interface, its MAC the node's simulated MAC) and the node's TAP ``vtap0``;
+the veth peer of ``eth0`` stays in the simulator's namespace, where an
+AF_PACKET port reads what the node sends and writes what the channel model
+delivers to it. The node's control endpoint listens on a UNIX socket (the
+file system is shared across namespaces), which the simulator polls for
+``/node_info`` and ``/stats``.
+
+Everything is torn down on stop (also on SIGTERM, through the reactor), and
+leftovers of a crashed run with the same node names are removed at start.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import shutil
+import signal
+import sys
+import tempfile
+from typing import Any
+
+from pyroute2 import NetlinkError
+from twisted.application import service
+from twisted.internet import defer, protocol
+from twisted.internet.endpoints import UNIXClientEndpoint
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
+from twisted.web.client import Agent, HTTPConnectionPool, readBody
+from twisted.web.iweb import IAgentEndpointFactory
+from zope.interface import implementer
+
+from vanet.mac import format_mac
+from vanet.sim.api import ISimulation
+from vanet.sim.channel import ChannelMedium
+from vanet.sim.reports import network_graph, sim_metrics
+from vanet.sim.topology import NodeSpec, Topology
+
+NAMESPACE_PREFIX = "vanet-"
+NODE_INTERFACE = "eth0"
+POLL_INTERVAL_S = 0.5
+STOP_GRACE_S = 3.0
+
+
+def namespace_name(node: str) -> str:
+    return f"{NAMESPACE_PREFIX}{node}"
+
+
+def peer_name(node: str) -> str:
+    """The simulator-side veth of ``node``: at most 15 bytes, stable."""
+    name = f"vs-{node}"
+    if len(name.encode()) <= 15:
+        return name
+    return "vs-" + hashlib.sha256(node.encode()).hexdigest()[:12]
+
+
+def twistd_command() -> list[str]:
+    """``twistd`` of the running interpreter (no PATH lookup)."""
+    return [sys.executable, "-c", "from twisted.scripts.twistd import run; run()"]
+
+
+def _ipr(ns: str | None = None):
+    from pyroute2 import IPRoute
+
+    return IPRoute() if ns is None else IPRoute(netns=ns, flags=0)
+
+
+def remove_stale(nodes: list[str]) -> list[str]:
+    """Remove namespaces and peers left by a crashed run; say what went."""
+    from pyroute2 import netns
+
+    removed = []
+    existing = set(netns.listnetns())
+    for node in nodes:
+        ns = namespace_name(node)
+        if ns in existing:
+            netns.remove(ns)
+            removed.append(ns)
+        with _ipr() as ip:
+            found = ip.link_lookup(ifname=peer_name(node))
+            if found:
+                try:
+                    ip.link("del", index=found[0])
+                except NetlinkError as error:
+                    # Removing the namespace removes the pair, a moment later.
+                    if error.code != errno.ENODEV:
+                        raise
+                removed.append(peer_name(node))
+    return removed
+
+
+def create_node_network(node: str, mac: bytes) -> None:
+    """Namespace ``vanet-NODE`` with ``lo`` up and ``eth0`` (MAC ``mac``)
+    whose peer stays here, up."""
+    from pyroute2 import netns
+
+    ns = namespace_name(node)
+    peer = peer_name(node)
+    netns.create(ns)
+    with _ipr() as ip:
+        ip.link(
+            "add",
+            ifname=peer,
+            kind="veth",
+            peer={"ifname": "vsim-tmp0", "address": format_mac(mac)},
+        )
+        inner = ip.link_lookup(ifname="vsim-tmp0")[0]
+        ip.link("set", index=inner, net_ns_fd=ns)
+        outer = ip.link_lookup(ifname=peer)[0]
+        ip.link("set", index=outer, state="up")
+    with _ipr(ns) as ip:
+        inner = ip.link_lookup(ifname="vsim-tmp0")[0]
+        ip.link("set", index=inner, ifname=NODE_INTERFACE)
+        ip.link("set", index=inner, state="up")
+        ip.link("set", index=ip.link_lookup(ifname="lo")[0], state="up")
+
+
+def destroy_node_network(node: str) -> None:
+    remove_stale([node])
+
+
+class _NodeProcess(protocol.ProcessProtocol):
+    def __init__(self, name: str, log_path: str) -> None:
+        self.name = name
+        self.log_file = open(log_path, "ab")  # noqa: SIM115 - closed on exit
+        self.ended = defer.Deferred()
+        self.exit_code: int | None = None
+
+    def outReceived(self, data: bytes) -> None:
+        self.log_file.write(data)
+
+    errReceived = outReceived
+
+    def processEnded(self, reason) -> None:
+        self.exit_code = getattr(reason.value, "exitCode", None)
+        self.log_file.close()
+        self.ended.callback(self.exit_code)
+
+
+@implementer(IAgentEndpointFactory)
+class _UnixSockets:
+    """Routes ``http://NODE/...`` to that node's control socket."""
+
+    def __init__(self, reactor, sockets: dict[str, str]) -> None:
+        self.reactor = reactor
+        self.sockets = sockets
+
+    def endpointForURI(self, uri):
+        return UNIXClientEndpoint(
+            self.reactor, self.sockets[uri.host.decode()], timeout=2
+        )
+
+
+class _RelayPort:
+    """The channel model's view of one node: a named port whose ``receive``
+    writes into the node's veth peer."""
+
+    def __init__(self, name: str, mac: bytes, packet_port) -> None:
+        self.name = name
+        self.mac = mac
+        self.packet_port = packet_port
+
+    def receive(self, frame: bytes) -> None:
+        try:
+            self.packet_port.write(frame)
+        except OSError:
+            pass  # counted by the packet port; the node may be restarting
+
+
+class _RelayProtocol(protocol.DatagramProtocol):
+    noisy = False
+
+    def __init__(self, medium: ChannelMedium, port: _RelayPort) -> None:
+        self.medium = medium
+        self.port = port
+
+    def datagramReceived(self, datagram, addr=None) -> None:
+        self.medium.transmit(self.port, datagram)
+
+
+@implementer(ISimulation)
+class NetnsSimulation(service.Service):
+    """Real node processes in namespaces, joined by the channel model."""
+
+    log = Logger()
+
+    def __init__(self, topology: Topology, reactor) -> None:
+        # ``topology`` is ISimulation's method name; the input is ``topo``.
+        self.topo = topology
+        self.reactor = reactor
+        self.medium = ChannelMedium(reactor, topology.sim.seed, dict(topology.links))
+        self.workdir: str | None = None
+        self.processes: dict[str, _NodeProcess] = {}
+        self.transports: dict[str, Any] = {}
+        self.relays: dict[str, Any] = {}
+        self.status_cache: dict[str, dict] = {}
+        self.sockets: dict[str, str] = {}
+        self._poller: LoopingCall | None = None
+        self._agent = None
+        self._names_by_mac = {spec.mac: name for name, spec in topology.nodes.items()}
+
+    # -- life cycle -------------------------------------------------------------
+
+    def startService(self) -> None:
+        super().startService()
+        if os.geteuid() != 0:
+            raise SystemExit(
+                "vanet-sim: netns mode needs root (network namespaces, veth, TAP)"
+            )
+        names = list(self.topo.nodes)
+        stale = remove_stale(names)
+        if stale:
+            self.log.warn(
+                "removed leftovers of an earlier run: {stale}", stale=", ".join(stale)
+            )
+        self.workdir = tempfile.mkdtemp(prefix="vanet-sim-")
+        os.chmod(self.workdir, 0o755)
+        from vanet.transport.packet import PacketPort
+
+        for name, spec in self.topo.nodes.items():
+            create_node_network(name, spec.mac)
+            packet_port = PacketPort.open(peer_name(name))
+            relay = _RelayPort(name, spec.mac, packet_port)
+            packet_port.startListening(_RelayProtocol(self.medium, relay), self.reactor)
+            self.medium.attach(relay)
+            self.relays[name] = packet_port
+            self._spawn(spec)
+        # A persistent pool: one connection per node, not one per poll.
+        self._pool = HTTPConnectionPool(self.reactor, persistent=True)
+        self._agent = Agent.usingEndpointFactory(
+            self.reactor, _UnixSockets(self.reactor, self.sockets), pool=self._pool
+        )
+        self._poller = LoopingCall(self._poll)
+        self._poller.clock = self.reactor
+        self._poller.start(POLL_INTERVAL_S, now=False)
+        self.log.info(
+            "netns simulation up: {count} nodes in namespaces {names}",
+            count=len(names),
+            names=", ".join(namespace_name(n) for n in names),
+        )
+
+    def _write_config(self, spec: NodeSpec) -> str:
+        config = spec.node_config()
+        config.setdefault("link", {}).update(
+            transport="packet", interface=NODE_INTERFACE
+        )
+        config["link"].pop("group", None)
+        config["link"].pop("port", None)
+        config.setdefault("node", {})["mac"] = format_mac(spec.mac)
+        config.setdefault("tap", {}).setdefault("name", "vtap0")
+        socket_path = os.path.join(self.workdir, f"{spec.name}.sock")
+        config.setdefault("control", {})["listen"] = f"unix:{socket_path}"
+        self.sockets[spec.name] = socket_path
+        path = os.path.join(self.workdir, f"{spec.name}.ini")
+        with open(path, "w", encoding="utf-8") as f:
+            for section, keys in config.items():
+                f.write(f"[{section}]\n")
+                for key, value in keys.items():
+                    f.write(f"{key} = {value}\n")
+                f.write("\n")
+        return path
+
+    def _spawn(self, spec: NodeSpec) -> None:
+        config_path = self._write_config(spec)
+        log_path = os.path.join(self.workdir, f"{spec.name}.log")
+        process = _NodeProcess(spec.name, log_path)
+        args = [
+            "ip",
+            "netns",
+            "exec",
+            namespace_name(spec.name),
+            *twistd_command(),
+            "-n",
+            "--pidfile=",
+            f"vanet-{spec.role}",
+            "--config",
+            config_path,
+        ]
+        ip = shutil.which("ip") or "/usr/sbin/ip"
+        self.transports[spec.name] = self.reactor.spawnProcess(
+            process, ip, args, env=dict(os.environ), path=self.workdir
+        )
+        self.processes[spec.name] = process
+        process.ended.addCallback(self._ended, spec.name)
+
+    def _ended(self, code, name: str) -> None:
+        if self.running:
+            self.log.error(
+                "node {name} exited with status {code}; its log: {log}",
+                name=name,
+                code=code,
+                log=os.path.join(self.workdir or "", f"{name}.log"),
+            )
+
+    @defer.inlineCallbacks
+    def stopService(self):
+        super().stopService()
+        if self._poller is not None and self._poller.running:
+            self._poller.stop()
+        if self._agent is not None:
+            yield self._pool.closeCachedConnections()
+        ended = []
+        for name, transport in self.transports.items():
+            process = self.processes[name]
+            if process.exit_code is None and not process.ended.called:
+                try:
+                    transport.signalProcess("TERM")
+                except Exception:
+                    pass
+                ended.append(process.ended)
+        if ended:
+            timeout = self.reactor.callLater(STOP_GRACE_S, self._kill_all)
+            yield defer.DeferredList(ended)
+            if timeout.active():
+                timeout.cancel()
+        for packet_port in self.relays.values():
+            packet_port.stopListening()
+        self.relays.clear()
+        for name in self.topo.nodes:
+            try:
+                destroy_node_network(name)
+            except Exception as error:  # keep tearing the rest down
+                self.log.error(
+                    "cannot remove {name}'s namespace: {error}", name=name, error=error
+                )
+        if self.workdir and not os.environ.get("VANET_SIM_KEEP"):
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def _kill_all(self) -> None:
+        for name, transport in self.transports.items():
+            if self.processes[name].exit_code is None:
+                try:
+                    transport.signalProcess(signal.SIGKILL)
+                except Exception:
+                    pass
+
+    # -- status polling -----------------------------------------------------------
+
+    def _poll(self):
+        for name in self.topo.nodes:
+            d = self._agent.request(b"GET", f"http://{name}/status".encode())
+            d.addCallback(readBody)
+            d.addCallback(
+                lambda body, name=name: self.status_cache.__setitem__(
+                    name, json.loads(body)
+                )
+            )
+            d.addErrback(lambda failure: None)  # not up yet, or restarting
+
+    # -- ISimulation -------------------------------------------------------------
+
+    def nodes(self) -> list[dict]:
+        return [
+            {
+                "name": name,
+                "role": spec.role,
+                "mac": format_mac(spec.mac),
+                "namespace": namespace_name(name),
+                "tap_address": spec.config.get("tap", {}).get("address"),
+                "running": name in self.processes
+                and self.processes[name].exit_code is None,
+            }
+            for name, spec in self.topo.nodes.items()
+        ]
+
+    def _node_of(self, mac_text: str | None) -> str | None:
+        if not mac_text:
+            return None
+        return self._names_by_mac.get(bytes.fromhex(mac_text.replace(":", "")))
+
+    def node_info(self) -> list[dict]:
+        info = []
+        for name, spec in self.topo.nodes.items():
+            status = self.status_cache.get(name, {})
+            entry: dict[str, Any] = {
+                "name": name,
+                "role": spec.role,
+                "mac": format_mac(spec.mac),
+            }
+            if spec.role == "obu":
+                upstream = status.get("upstream")
+                entry["gateway"] = status.get("gateway")
+                entry["gateway_node"] = self._node_of(status.get("gateway"))
+                if upstream:
+                    best = next(
+                        (
+                            c
+                            for c in status.get("candidates", [])
+                            if c.get("next_hop") == upstream
+                        ),
+                        {},
+                    )
+                    entry["upstream"] = {
+                        "mac": upstream,
+                        "node": self._node_of(upstream),
+                        "hops": best.get("hops"),
+                        "latency_ms": best.get("latency_ms", best.get("min_ms")),
+                    }
+                else:
+                    entry["upstream"] = None
+            else:
+                entry["routes"] = len(status.get("routes", {}))
+            info.append(entry)
+        return info
+
+    def stats(self) -> dict:
+        result = {}
+        for name in self.topo.nodes:
+            status = self.status_cache.get(name, {})
+            counters = status.get("counters", {})
+            result[name] = {
+                "frames_in": counters.get("frames_in", 0),
+                "bytes_in": counters.get("bytes_in", 0),
+                "frames_out": counters.get("frames_out", 0),
+                "bytes_out": counters.get("bytes_out", 0),
+                "drops": status.get("drops", {}),
+                "channel": self.medium.node_stats(name),
+            }
+        return result
+
+    def channels(self) -> list[dict]:
+        return self.medium.channel_table()
+
+    def set_channel(self, a: str, b: str, **params) -> dict:
+        for name in (a, b):
+            if name not in self.topo.nodes:
+                raise KeyError(name)
+        new = self.medium.set_params(a, b, **params)
+        self.log.info("channel {a} -> {b} now {params}", a=a, b=b, params=new.as_dict())
+        return {"from": a, "to": b, **new.as_dict()}
+
+    def topology(self) -> dict:  # noqa: F811 - ISimulation's name
+        return network_graph(self.nodes(), self.channels(), label=str(self.topo_source))
+
+    @property
+    def topology_source(self):
+        return self.__dict__["topology"].source
+
+    def metrics(self) -> str:
+        return sim_metrics(self.stats(), self.channels())
