@@ -251,3 +251,105 @@ def segment(
             namespaces[node] = ns
             interfaces[node] = link
         yield Segment(namespaces, interfaces, bridge_name, hub)
+
+
+# -- processes and sockets inside namespaces ---------------------------------
+
+
+def ns_socket(ns: str, family: int, kind: int, proto: int = 0):
+    """A socket created inside namespace ``ns`` (it keeps that namespace)."""
+    from pyroute2 import netns as pyroute2_netns
+
+    return pyroute2_netns.create_socket(ns, family, kind, proto, flags=0)
+
+
+def run_in(ns: str, argv: Sequence[str], timeout: float = 60, **kwargs):
+    """``subprocess.run`` of ``argv`` inside ``ns`` (text output captured)."""
+    import subprocess
+
+    kwargs.setdefault("capture_output", True)
+    kwargs.setdefault("text", True)
+    kwargs.setdefault("stdin", subprocess.DEVNULL)
+    return subprocess.run(["ip", "netns", "exec", ns, *argv], timeout=timeout, **kwargs)
+
+
+@contextlib.contextmanager
+def process_in(ns: str, argv: Sequence[str], log_path: str, **kwargs) -> Iterator:
+    """Start ``argv`` inside ``ns`` in a process group of its own, output to
+    ``log_path``; on exit, SIGTERM the group, then SIGKILL what is left."""
+    import signal
+    import subprocess
+
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            ["ip", "netns", "exec", ns, *argv],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            **kwargs,
+        )
+    try:
+        yield process
+    finally:
+        _stop_group(process, signal.SIGTERM, 10)
+
+
+def _stop_group(process, sig, grace: float) -> None:
+    import signal
+    import subprocess
+
+    for current in (sig, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, current)
+        except ProcessLookupError:
+            pass
+        try:
+            process.wait(grace)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    # Children that left the group are not ours to hunt; the group is gone.
+
+
+def http_get(
+    ns: str, port: int, path: str, host: str = "127.0.0.1", timeout: float = 5
+) -> tuple[int, bytes]:
+    """GET ``http://host:port/path`` from inside ``ns``: (status, body)."""
+    import http.client
+    import socket
+
+    sock = ns_socket(ns, socket.AF_INET, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    connection = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        sock.connect((host, port))
+        connection.sock = sock
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+        sock.close()
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):
+    """Poll ``predicate()`` until it returns a true value (returned), or
+    raise ``AssertionError`` naming ``what`` after ``timeout`` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while True:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            last_error = e
+        if time.monotonic() > deadline:
+            detail = f" (last error: {last_error!r})" if last_error else ""
+            raise AssertionError(
+                f"timed out after {timeout}s waiting for {what}{detail}"
+            )
+        time.sleep(interval)
