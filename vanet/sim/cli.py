@@ -25,6 +25,17 @@ def embedded_topology_path() -> Path:
     return Path(str(resources.files("vanet.sim") / "data" / "highway.ini"))
 
 
+def positive_seconds(text: str) -> float:
+    """An argparse type: a duration in seconds, > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number of seconds > 0")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vanet-sim",
@@ -43,7 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--clock", choices=("real", "virtual"), help="override [sim] clock"
     )
     parser.add_argument(
-        "--duration", type=float, metavar="S", help="override [sim] duration_s"
+        "--duration",
+        type=positive_seconds,
+        metavar="S",
+        help="override [sim] duration_s",
     )
     parser.add_argument("--seed", type=int, help="override [sim] seed")
     parser.add_argument(

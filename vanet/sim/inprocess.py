@@ -79,7 +79,7 @@ class Simulation(service.MultiService):
         mapping = spec.node_config()
         mapping.setdefault("link", {})["transport"] = "memory"
         mapping.setdefault("control", {}).setdefault("listen", "none")
-        source = f"{self.topology.source or '<topology>'} [node:{spec.name}]"
+        source = f"{self.topology.source or '<topology>'}: [node:{spec.name}]"
         try:
             config = node_config_from_mapping(mapping, source, spec.role)
             factory = NodeFactory(config)

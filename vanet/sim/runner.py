@@ -31,8 +31,37 @@ def build_service(topology: Topology, reactor=None) -> service.MultiService:
     simulation.setServiceParent(top)
     if topology.sim.http:
         strports.service(topology.sim.http, api_site(view)).setServiceParent(top)
+    if hasattr(simulation, "report"):
+        # Added last, so stopped first: while the nodes still run.
+        _LogReportOnStop(simulation).setServiceParent(top)
     top.simulation = simulation
     return top
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+class _LogReportOnStop(service.Service):
+    """Logs each flow's delivery when the simulation stops (under twistd
+    nobody else prints the report)."""
+
+    def __init__(self, simulation) -> None:
+        self._simulation = simulation
+
+    def stopService(self):
+        report = self._simulation.report()
+        for name, flow in report.get("flows", {}).items():
+            log.info(
+                "traffic {flow}: {received}/{sent} delivered, latency p50 "
+                "{p50} ms, p99 {p99} ms",
+                flow=name,
+                received=flow["received"],
+                sent=flow["sent"],
+                p50=_ms(flow["latency_ms"]["p50"]),
+                p99=_ms(flow["latency_ms"]["p99"]),
+            )
+        return super().stopService()
 
 
 def run(topology: Topology) -> dict | None:

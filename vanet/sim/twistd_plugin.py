@@ -31,6 +31,10 @@ class Options(usage.Options):
     def postOptions(self) -> None:
         import argparse
 
+        if self["mode"] and self["mode"] not in ("inprocess", "netns"):
+            raise usage.UsageError("--mode must be inprocess or netns")
+        if self["duration"] is not None and not self["duration"] > 0:
+            raise usage.UsageError("--duration must be a number of seconds > 0")
         path = self["config"] or embedded_topology_path()
         overrides = argparse.Namespace(
             mode=self["mode"],
@@ -45,8 +49,6 @@ class Options(usage.Options):
             )
         except SimConfigError as error:
             raise SystemExit(f"vanet-sim: {error}") from None
-        if self["mode"] and self["mode"] not in ("inprocess", "netns"):
-            raise usage.UsageError("--mode must be inprocess or netns")
 
 
 def makeService(options):
@@ -54,7 +56,12 @@ def makeService(options):
 
     from vanet.sim.runner import build_service
 
-    top = build_service(options.topology, reactor)
+    try:
+        top = build_service(options.topology, reactor)
+    except SimConfigError as error:
+        # A node's keys are checked as its node is built: one line, no
+        # traceback, as for the errors postOptions catches.
+        raise SystemExit(f"vanet-sim: {error}") from None
     if options.topology.sim.duration_s:
         reactor.callLater(options.topology.sim.duration_s, reactor.stop)
     return top
