@@ -1,0 +1,225 @@
+"""``vanet-sim`` and ``twistd vanet-sim``, as a user runs them."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from vanet.sim.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "examples"
+HIGHWAY_NODES = [
+    "rsu-west",
+    "rsu-east",
+    *(f"obu{i}" for i in range(1, 9)),
+]
+HIGHWAY_FLOWS = [
+    "obu4-to-rsu-west",
+    "obu8-to-rsu-east",
+    "obu2-to-obu6",
+    "rsu-west-to-obu3",
+]
+
+
+def run_main(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        try:
+            status = main(list(argv))
+        except SystemExit as exit:  # argparse errors
+            status = exit.code
+    return status, out.getvalue(), err.getvalue()
+
+
+class TmpDir:
+    def tmp(self) -> Path:
+        path = Path(tempfile.mkdtemp(prefix="vanet-sim-cli-")).resolve()
+        self.addCleanup(shutil.rmtree, path, ignore_errors=True)
+        return path
+
+
+class CliTests(TmpDir, SynchronousTestCase):
+    def test_embedded_default_prints_nodes_and_traffic(self) -> None:
+        status, out, err = run_main("--duration", "8")
+        self.assertEqual(status, 0, err)
+        nodes, _, traffic = out.partition("\nTraffic\n")
+        self.assertTrue(nodes.startswith("Nodes\n"), out)
+        rows = {line.split()[0]: line.split() for line in nodes.splitlines()[2:]}
+        self.assertEqual(set(rows), set(HIGHWAY_NODES))
+        for name in HIGHWAY_NODES:
+            role = rows[name][1]
+            self.assertEqual(role, "rsu" if name.startswith("rsu") else "obu")
+            if role == "obu":
+                # the upstream column names a node
+                self.assertIn(rows[name][4], HIGHWAY_NODES, rows[name])
+        lines = {line.split()[0]: line.split() for line in traffic.splitlines()[1:]}
+        for flow in HIGHWAY_FLOWS:
+            sent, received, delivery = lines[flow][1:4]
+            self.assertGreater(int(sent), 0, flow)
+            self.assertRegex(delivery, r"^\d+\.\d%$")
+            self.assertAlmostEqual(
+                float(delivery[:-1]), 100 * int(received) / int(sent), delta=0.06
+            )
+        total = re.search(r"^total: (\d+)/(\d+) delivered \(([\d.]+)%\)$", out, re.M)
+        self.assertIsNotNone(total, out)
+        self.assertGreaterEqual(float(total.group(3)), 99.0)
+
+    def test_json_report(self) -> None:
+        status, out, err = run_main("--duration", "6", "--json")
+        self.assertEqual(status, 0, err)
+        report = json.loads(out)
+        self.assertEqual(
+            {entry["name"] for entry in report["node_info"]}, set(HIGHWAY_NODES)
+        )
+        self.assertEqual(set(report["flows"]), set(HIGHWAY_FLOWS))
+        self.assertGreater(report["traffic"]["sent"], 0)
+        self.assertGreaterEqual(report["traffic"]["delivery_ratio"], 0.99)
+
+    def test_a_config_file_with_overrides(self) -> None:
+        status, out, err = run_main(
+            "--config",
+            str(EXAMPLES / "chain.ini"),
+            "--clock",
+            "virtual",
+            "--duration",
+            "4",
+            "--json",
+        )
+        self.assertEqual(status, 0, err)
+        info = {entry["name"]: entry for entry in json.loads(out)["node_info"]}
+        self.assertEqual(info["obu2"]["upstream"]["node"], "obu1")
+
+    def check_one_line_error(self, text: str, *expected: str) -> None:
+        folder = self.tmp()
+        path = folder / "sim.ini"
+        path.write_text(textwrap.dedent(text))
+        status, out, err = run_main("--config", str(path))
+        self.assertEqual(status, 2)
+        self.assertEqual(out, "")
+        lines = err.strip().splitlines()
+        self.assertEqual(len(lines), 1, err)
+        self.assertIn(str(path), lines[0])
+        for part in expected:
+            self.assertIn(part, lines[0])
+
+    def test_bad_link_value(self) -> None:
+        self.check_one_line_error(
+            """\
+            [sim]
+            clock = virtual
+            duration_s = 5
+            [node:a]
+            role = rsu
+            [node:b]
+            role = obu
+            [link:a<>b]
+            loss = 1.5
+            """,
+            "[link:a<>b]",
+            "loss",
+        )
+
+    def test_bad_node_key(self) -> None:
+        self.check_one_line_error(
+            """\
+            [sim]
+            clock = virtual
+            duration_s = 5
+            [node:a]
+            role = rsu
+            routing.hello_period_ms = fast
+            """,
+            "[node:a]",
+            "hello_period_ms",
+            "fast",
+        )
+
+    def test_bad_sim_key(self) -> None:
+        self.check_one_line_error(
+            """\
+            [sim]
+            clock = sometimes
+            [node:a]
+            role = rsu
+            """,
+            "[sim]",
+            "clock",
+        )
+
+    def test_missing_file(self) -> None:
+        missing = self.tmp() / "nowhere.ini"
+        status, out, err = run_main("--config", str(missing))
+        self.assertEqual(status, 2)
+        self.assertEqual(len(err.strip().splitlines()), 1)
+        self.assertIn(str(missing), err)
+
+    def test_bad_duration(self) -> None:
+        for value in ("-1", "0", "soon"):
+            status, out, err = run_main("--duration", value)
+            self.assertEqual(status, 2, value)
+            self.assertIn("--duration", err)
+
+
+class TwistdTests(TmpDir, SynchronousTestCase):
+    def twistd(self, *args: str) -> subprocess.CompletedProcess:
+        cwd = self.tmp()
+        return subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "from twisted.scripts.twistd import run; run()",
+                "-n",
+                "--pidfile=",
+                "vanet-sim",
+                *args,
+            ],
+            cwd=cwd,
+            env=dict(os.environ, PYTHONPATH=str(REPO)),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    def test_chain_runs_and_stops(self) -> None:
+        result = self.twistd(
+            "--config",
+            str(EXAMPLES / "chain.ini"),
+            "--http",
+            "tcp:0",
+            "--duration",
+            "3",
+        )
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        log = result.stdout + result.stderr
+        for line in (
+            "RSU rsu started",
+            "OBU obu1 started",
+            "OBU obu2 started",
+        ):
+            self.assertIn(line, log)
+        self.assertRegex(log, r"Site starting on \d+")
+        self.assertIn("Main loop terminated", log)
+        self.assertNotIn("Traceback", log)
+
+    def test_bad_node_key_is_one_line(self) -> None:
+        folder = self.tmp()
+        path = folder / "bad.ini"
+        path.write_text("[node:a]\nrole = rsu\nrouting.hello_period_ms = fast\n")
+        result = self.twistd("--config", str(path), "--http", "none", "--duration", "1")
+        self.assertNotEqual(result.returncode, 0)
+        log = result.stdout + result.stderr
+        self.assertNotIn("Traceback", log)
+        self.assertIn(f"vanet-sim: {path}: [node:a]", log)
+        self.assertIn("hello_period_ms", log)
