@@ -213,6 +213,24 @@ class TwistdTests(TmpDir, SynchronousTestCase):
         self.assertIn("Main loop terminated", log)
         self.assertNotIn("Traceback", log)
 
+    def test_traffic_is_reported_when_the_run_ends(self) -> None:
+        folder = self.tmp()
+        path = folder / "chain-traffic.ini"
+        path.write_text(
+            (EXAMPLES / "chain.ini").read_text()
+            + "\n[traffic:up]\nfrom = obu2\nto = rsu\nrate_per_s = 20\n"
+        )
+        result = self.twistd("--config", str(path), "--http", "none", "--duration", "4")
+        log = result.stdout + result.stderr
+        self.assertEqual(result.returncode, 0, log)
+        # Traffic starts after 2.5 heartbeat periods and stops 0.4 s before
+        # the end, so that nothing is still in flight.
+        match = re.search(r"traffic up: (\d+)/(\d+) delivered", log)
+        self.assertIsNotNone(match, log)
+        received, sent = int(match.group(1)), int(match.group(2))
+        self.assertGreater(sent, 10)
+        self.assertEqual(received, sent)
+
     def test_bad_node_key_is_one_line(self) -> None:
         folder = self.tmp()
         path = folder / "bad.ini"

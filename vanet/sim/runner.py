@@ -64,6 +64,19 @@ class _LogReportOnStop(service.Service):
         return super().stopService()
 
 
+def schedule_end(top: service.MultiService, duration_s: float | None, reactor) -> None:
+    """Stop the reactor ``duration_s`` seconds from now (if given), the
+    traffic generators a little earlier so that their frames can arrive."""
+    if not duration_s:
+        return
+    stop_traffic = getattr(top.simulation, "stop_traffic", None)
+    if stop_traffic is not None:
+        from vanet.sim.inprocess import traffic_drain_s
+
+        reactor.callLater(duration_s - traffic_drain_s(duration_s), stop_traffic)
+    reactor.callLater(duration_s, reactor.stop)
+
+
 def run(topology: Topology) -> dict | None:
     """Run ``topology`` to its end; return the final report."""
     if topology.sim.clock == "virtual":
@@ -105,7 +118,6 @@ def run(topology: Topology) -> dict | None:
     reactor.callWhenRunning(top.startService)
     reactor.addSystemEventTrigger("before", "shutdown", finish)
     reactor.addSystemEventTrigger("before", "shutdown", top.stopService)
-    if topology.sim.duration_s:
-        reactor.callLater(topology.sim.duration_s, reactor.stop)
+    schedule_end(top, topology.sim.duration_s, reactor)
     reactor.run()
     return result or None

@@ -54,7 +54,7 @@ class Options(usage.Options):
 def makeService(options):
     from twisted.internet import reactor
 
-    from vanet.sim.runner import build_service
+    from vanet.sim.runner import build_service, schedule_end
 
     try:
         top = build_service(options.topology, reactor)
@@ -62,6 +62,5 @@ def makeService(options):
         # A node's keys are checked as its node is built: one line, no
         # traceback, as for the errors postOptions catches.
         raise SystemExit(f"vanet-sim: {error}") from None
-    if options.topology.sim.duration_s:
-        reactor.callLater(options.topology.sim.duration_s, reactor.stop)
+    schedule_end(top, options.topology.sim.duration_s, reactor)
     return top
