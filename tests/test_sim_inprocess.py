@@ -343,3 +343,20 @@ class DeterminismTests(SynchronousTestCase):
             outputs.append(json.loads(result.stdout))
         self.assertGreater(outputs[0]["traffic"]["sent"], 0)
         self.assertEqual(outputs[0], outputs[1])
+
+
+class DocExampleTests(SynchronousTestCase):
+    def test_the_python_example_in_docs_simulator_runs(self) -> None:
+        text = (REPO / "docs" / "simulator.md").read_text()
+        blocks = text.split("```python\n")[1:]
+        self.assertEqual(len(blocks), 1, "expected one python example")
+        code = blocks[0].split("```", 1)[0]
+        previous = os.getcwd()
+        os.chdir(REPO)  # the example names examples/chain.ini
+        self.addCleanup(os.chdir, previous)
+        namespace: dict = {"print": lambda *args: None}
+        exec(compile(code, "docs/simulator.md", "exec"), namespace)
+        sim = namespace["sim"]
+        self.addCleanup(sim.stopService)
+        self.assertEqual(sim.clock.seconds(), 35.0)
+        self.assertEqual(upstreams(sim)["obu2"], "rsu")
