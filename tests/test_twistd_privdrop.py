@@ -13,12 +13,14 @@ world-readable folder instead.
 
 from __future__ import annotations
 
+import grp
 import os
 import pwd
 import shutil
 import subprocess
 import sys
 import tempfile
+import unittest
 
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -37,8 +39,6 @@ PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _group() -> str | None:
-    import grp
-
     for name in GROUP_CANDIDATES:
         try:
             grp.getgrnam(name)
@@ -80,7 +80,7 @@ def readable_environment(testcase, uid: int, gid: int) -> dict[str, str]:
     env.pop("PYTHONPATH", None)
     third_party = run_as(uid, gid, "import twisted, pyroute2, cryptography, attrs", env)
     if third_party.returncode != 0:
-        raise __import__("unittest").SkipTest(
+        raise unittest.SkipTest(
             f"the interpreter {sys.executable} or its site-packages are not "
             f"readable by {USER} ({_last_line(third_party)}); run the suite with "
             "a world-readable venv built from /usr/bin/python3, as .ci/run does"
@@ -88,6 +88,16 @@ def readable_environment(testcase, uid: int, gid: int) -> dict[str, str]:
     node_import = (
         "import vanet.node.service, vanet.node.tap_obu, vanet.transport.packet"
     )
+    as_root = subprocess.run(
+        [sys.executable, "-c", node_import],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd="/",
+        env=env,
+    )
+    if as_root.returncode != 0:
+        testcase.fail(f"the node does not import even as root: {_last_line(as_root)}")
     if run_as(uid, gid, node_import, env).returncode == 0:
         return env
     # The project tree is not readable by that user: copy the code it runs.
@@ -107,9 +117,9 @@ def readable_environment(testcase, uid: int, gid: int) -> dict[str, str]:
     env["PYTHONPATH"] = copy
     result = run_as(uid, gid, node_import, env)
     if result.returncode != 0:
-        raise __import__("unittest").SkipTest(
+        testcase.fail(
             f"{USER} cannot import the node even from a world-readable copy "
-            f"({_last_line(result)})"
+            f"of it in {copy}: {_last_line(result)}"
         )
     return env
 
@@ -131,12 +141,10 @@ class PrivilegeDropTests(SynchronousTestCase):
         netns.skip_unless_tun()
         group = _group()
         if group is None or shutil.which("setpriv") is None:
-            raise __import__("unittest").SkipTest(
+            raise unittest.SkipTest(
                 "needs a nogroup/nobody group and setpriv (util-linux)"
             )
         user = pwd.getpwnam(USER)
-        import grp
-
         gid = grp.getgrnam(group).gr_gid
         env = readable_environment(self, user.pw_uid, gid)
 
