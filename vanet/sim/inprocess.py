@@ -19,7 +19,7 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from vanet.config import ConfigError, node_config_from_mapping
-from vanet.mac import format_mac, stable_local_mac
+from vanet.mac import BROADCAST, format_mac, stable_local_mac
 from vanet.node.factory import NodeFactory
 from vanet.node.metrics import MetricsWriter, add_node_status
 from vanet.node.service import NodeService
@@ -31,6 +31,10 @@ from vanet.sim.topology import Topology
 from vanet.sim.traffic import FlowStats
 from vanet.tap.memory import MemoryTap
 from vanet.transport.memory import MemoryPort
+
+#: traffic receivers announce themselves (a broadcast from their TAP) this often
+ANNOUNCE_INTERVAL_S = 60.0
+ANNOUNCE_ETHERTYPE = b"\x88\xb6"
 
 #: traffic starts after this many heartbeat periods, once routes exist
 WARMUP_PERIODS = 2.5
@@ -114,7 +118,21 @@ class Simulation(service.MultiService):
         if self.topology.flows:
             self.clock.callLater(self.warmup_s, self._start_traffic)
 
+    def _announce_receivers(self) -> None:
+        # A real host on a TAP speaks (ARP, ...) now and then, which is how
+        # the RSU learns behind which vehicle it lives (PROTOCOL.md s5);
+        # without it every frame for it is copied to every vehicle.
+        for name in sorted({flow.dst for flow in self.topology.flows}):
+            own = tap_mac(name)
+            self.nodes[name].tap.inject(
+                BROADCAST + own + ANNOUNCE_ETHERTYPE + bytes(46)
+            )
+
     def _start_traffic(self) -> None:
+        announce = LoopingCall(self._announce_receivers)
+        announce.clock = self.clock
+        announce.start(ANNOUNCE_INTERVAL_S, now=True)
+        self._traffic_loops.append(announce)
         for flow_spec in self.topology.flows:
             flow = self.flow_stats.flow(flow_spec.name)
             tap = self.nodes[flow_spec.src].tap
