@@ -57,37 +57,12 @@ class FailingPort(MemoryPort):
         super().write(frame)
 
 
-class FifoHub(Hub):
-    """A Hub that delivers frames in the order they were sent.
-
-    ``Hub`` delivers synchronously and depth-first: a relay's rebroadcast
-    reaches the next OBU before the RSU's own heartbeat does, which no real
-    segment does. Queueing keeps the order of the wire.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._queue: list[tuple[object, bytes]] = []
-        self._delivering = False
-
-    def transmit(self, sender, frame: bytes) -> None:
-        self._queue.append((sender, frame))
-        if self._delivering:
-            return
-        self._delivering = True
-        try:
-            while self._queue:
-                Hub.transmit(self, *self._queue.pop(0))
-        finally:
-            self._delivering = False
-
-
 class Network:
     """RSU + OBUs as NodeServices on one Hub, all on one Clock."""
 
     def __init__(self, testcase: SynchronousTestCase) -> None:
         self.clock = task.Clock()
-        self.hub = FifoHub()
+        self.hub = Hub()
         self.services: dict[str, NodeService] = {}
         self.ports: dict[str, FailingPort] = {}
         self.taps: dict[str, MemoryTap] = {}

@@ -124,3 +124,32 @@ class HubTests(SynchronousTestCase):
         self.ports["a"].write(b"\xff\xff")
         self.assertEqual(self.received("b"), [])
         self.assertEqual(self.hub.frames_transmitted, 1)
+
+
+class RelayingRecorder(Recorder):
+    """Rebroadcasts every frame it receives once, as a relay would."""
+
+    def datagramReceived(self, datagram, addr) -> None:
+        super().datagramReceived(datagram, addr)
+        if not datagram.endswith(b"relayed"):
+            self.transport.write(
+                BROADCAST + self.transport.mac + datagram[12:] + b"relayed"
+            )
+
+
+class HubOrderTests(SynchronousTestCase):
+    def test_frames_arrive_in_the_order_they_were_sent(self) -> None:
+        hub = Hub()
+        a, b, c = (MemoryPort(n, stable_local_mac(n), hub) for n in "abc")
+        a.startListening(Recorder())
+        b.startListening(RelayingRecorder())
+        c_protocol = Recorder()
+        c.startListening(c_protocol)
+        original = frame(BROADCAST, a.mac)
+        a.write(original)
+        received = [data for data, _ in c_protocol.frames]
+        # b's rebroadcast was sent while b handled the original: it must not
+        # overtake the original on its way to c.
+        self.assertEqual(received[0], original)
+        self.assertEqual(received[1][:12], BROADCAST + b.mac)
+        self.assertTrue(received[1].endswith(b"relayed"))

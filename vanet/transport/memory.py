@@ -6,6 +6,8 @@ Used by tests and by the simulator, whose channel model is another
 
 from __future__ import annotations
 
+from collections import deque
+
 from twisted.logger import Logger
 from zope.interface import implementer
 
@@ -77,13 +79,21 @@ class MemoryPort:
 
 @implementer(IMedium)
 class Hub:
-    """A trivial medium: every frame reaches, at once, every other attached
-    port whose MAC is the frame's ``dst`` or when ``dst`` is a group
-    address, as on one Ethernet segment without loss or delay."""
+    """A trivial medium: every frame reaches every other attached port whose
+    MAC is the frame's ``dst`` or when ``dst`` is a group address, as on one
+    Ethernet segment without loss or delay.
+
+    Delivery is at once but in the order frames were sent: a frame that a
+    receiver sends while handling another is queued behind the frames
+    already on the wire, never delivered ahead of them (depth-first
+    delivery would let a relay's rebroadcast overtake the original).
+    """
 
     def __init__(self) -> None:
         self.ports: list = []
         self.frames_transmitted = 0
+        self._queue: deque[tuple[object, bytes]] = deque()
+        self._delivering = False
 
     def attach(self, port) -> None:
         if port not in self.ports:
@@ -97,6 +107,17 @@ class Hub:
         self.frames_transmitted += 1
         if len(frame) < 6:
             return
+        self._queue.append((sender, frame))
+        if self._delivering:
+            return
+        self._delivering = True
+        try:
+            while self._queue:
+                self._deliver(*self._queue.popleft())
+        finally:
+            self._delivering = False
+
+    def _deliver(self, sender, frame: bytes) -> None:
         group = frame[0] & 1
         dst = frame[:6]
         # A copy of the list: a receiver may attach or detach while we deliver.
