@@ -209,7 +209,15 @@ class NodeEngine:
         if tap is None:
             self.drops["no_tap"] += 1
             return
-        tap.write(frame)
+        try:
+            tap.write(frame)
+        except OSError as error:
+            # e.g. EIO while the TAP is down: this frame is lost, the node runs on.
+            self.drops["tap_write_failed"] += 1
+            self.log.debug(
+                "{node}: TAP write failed: {error}", node=self.name, error=error
+            )
+            return
         self.stats["tap_out"] += 1
 
     def _route_event(self, event: RouteEvent) -> None:
