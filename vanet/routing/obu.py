@@ -12,11 +12,11 @@ from __future__ import annotations
 from vanet.mac import BROADCAST, format_mac
 from vanet.routing.actions import Action, Transmit
 from vanet.routing.bookkeeping import (
+    CHANGED,
+    REFUSED,
     EventRecorder,
-    Replies,
-    build_routes,
-    diff_routes,
-    record_reply,
+    ReplyLog,
+    RouteTable,
     routes_status,
 )
 from vanet.routing.candidates import Candidate, summarize
@@ -34,7 +34,7 @@ class _Heard:
         self.hops = hops  # as carried on the wire: our distance to the source
         # neighbour -> (hops, arrival time): every path it came over
         self.arrivals: dict[bytes, tuple[int, float]] = {}
-        self.replies: Replies = {}
+        self.replies = ReplyLog()
 
 
 class _Source:
@@ -107,9 +107,35 @@ class ObuRoutingCore:
         self._gateway: bytes | None = None
         self._upstream: bytes | None = None
         self._candidates: list[Candidate] = []  # toward the gateway, primary first
-        self._ranked_routes: dict[bytes, list[Candidate]] = {}
-        self._routes: dict[bytes, Candidate] = {}
         self._recorder = EventRecorder(self.mac, self.role)
+        # Incremental state (see _refresh): ranked upstream candidates per
+        # RSU, the sources whose candidates must be rebuilt, the reply logs
+        # routes are built from, and the earliest time a liveness check may
+        # change something.
+        self._upstream_by_source: dict[bytes, list[Candidate]] = {}
+        self._live_by_source: dict[bytes, frozenset[bytes]] = {}
+        self._dirty_sources: set[bytes] = set()
+        self._logs_dirty = False
+        self._all_routes_dirty = False
+        self._recheck_at = float("inf")
+        self._live_logs: list[ReplyLog] = []
+        self._table = RouteTable(self._recorder, self.mac)
+
+    @property
+    def _routes(self) -> dict[bytes, Candidate]:
+        return self._table.best
+
+    @property
+    def _ranked_routes(self) -> dict[bytes, list[Candidate]]:
+        return self._table.ranked
+
+    def _everything_dirty(self) -> None:
+        """Rebuild all candidates and routes at the next refresh (the
+        demoted set changed, which reorders candidates anywhere)."""
+        self._dirty_sources.update(self._sources)
+        self._dirty_sources.update(self._upstream_by_source)
+        self._logs_dirty = True
+        self._all_routes_dirty = True
 
     # -- public state ---------------------------------------------------
 
@@ -160,6 +186,7 @@ class ObuRoutingCore:
         """A send toward ``next_hop`` failed: rank it last (so the next
         candidate is promoted at once) until it delivers a fresh heartbeat."""
         self._demoted[bytes(next_hop)] = now
+        self._everything_dirty()
         self.counters["send_failed"] += 1
         return self._refresh(now, failed=bytes(next_hop))
 
@@ -191,7 +218,12 @@ class ObuRoutingCore:
         state.last_at = now
         if neighbour in self._demoted and seq > state.last_seq_from.get(neighbour, -1):
             del self._demoted[neighbour]  # it is alive again
+            self._everything_dirty()
         self._note_source_neighbour(state, neighbour, seq, now)
+        # What this heartbeat changes: the candidates toward its RSU and
+        # which reply logs are live; routes follow from the latter.
+        self._dirty_sources.add(source)
+        self._logs_dirty = True
 
         heard = state.seqs.get(seq)
         if heard is not None:
@@ -248,6 +280,7 @@ class ObuRoutingCore:
             # Evict the RSU heard from least recently.
             oldest = min(self._sources, key=lambda s: self._sources[s].last_at)
             del self._sources[oldest]
+            self._dirty_sources.add(oldest)
             self._recorder.drop("source_bound")
         state = self._sources[source] = _Source()
         return state
@@ -305,18 +338,18 @@ class ObuRoutingCore:
         # Hops relative to us: the sender's distance minus ours.
         hops = max(1, reply.hops - heard.hops)
         latency_ms = max(0.0, (now - heard.at) * 1000)
-        stored = record_reply(
-            heard.replies, (sender, via), (hops, latency_ms), self.max_observations
-        )
+        log = heard.replies
+        bound = self.max_observations
+        stored = log.record(sender, via, (hops, latency_ms), bound)
+        touched: tuple[bytes, ...] = (sender,) if stored == CHANGED else ()
+        refused = stored == REFUSED
         if via != sender:
             # The delivering neighbour itself is one hop away.
-            stored = (
-                record_reply(
-                    heard.replies, (via, via), (1, None), self.max_observations
-                )
-                and stored
-            )
-        if not stored:
+            stored = log.record(via, via, (1, None), bound)
+            if stored == CHANGED:
+                touched += (via,)
+            refused = refused or stored == REFUSED
+        if refused:
             rec.drop("observation_bound")
         self.counters["reply_received"] += 1
         actions: list[Action] = []
@@ -332,7 +365,9 @@ class ObuRoutingCore:
             self.counters["reply_forwarded"] += 1
         else:
             self.counters["reply_not_bounced"] += 1
-        actions.extend(self._refresh(now))
+        # Only routes toward what this log gained can change (and none if
+        # the log no longer counts).
+        actions.extend(self._refresh(now, targets=touched if log.live else ()))
         return actions
 
     # -- liveness (section 8) ------------------------------------------
@@ -369,6 +404,8 @@ class ObuRoutingCore:
                 > max(self.hello_history, self.neighbour_timeout) * period
             ):
                 del self._sources[source]
+                self._dirty_sources.add(source)
+                self._logs_dirty = True
         for n, at in list(self._neighbours.items()):
             if now - at > self.hello_history * self.default_period and not any(
                 n in s.last_seq_from for s in self._sources.values()
@@ -378,9 +415,10 @@ class ObuRoutingCore:
     # -- section 4: selection ------------------------------------------
 
     def _upstream_candidates(
-        self, source: bytes, state: _Source, now: float
+        self, source: bytes, state: _Source, now: float, live=None
     ) -> list[Candidate]:
-        live = self._live_neighbours(state, now)
+        if live is None:
+            live = self._live_neighbours(state, now)
         if not live:
             return []
         # Latency: one-way delay in excess of the fastest arrival held
@@ -404,15 +442,78 @@ class ObuRoutingCore:
             ranked.sort(key=lambda c: c.next_hop in self._demoted)  # stable
         return ranked
 
-    def _refresh(self, now: float, failed: bytes | None = None) -> list[Action]:
+    def _refresh(
+        self, now: float, failed: bytes | None = None, targets=()
+    ) -> list[Action]:
+        """Bring upstream and routes up to date after a change.
+
+        Equivalent to rebuilding everything from the held state (what this
+        core did on every message once), but only what changed is rebuilt:
+        the candidates toward RSUs marked dirty (by their heartbeats, a
+        removal, the demoted set, or a live neighbour going silent), and
+        the routes toward ``targets`` plus those whose reply logs entered or
+        left the live window."""
+        events: list[Action] = []
+        if now >= self._recheck_at:
+            self._check_liveness(now)
+        recheck = bool(self._dirty_sources) or self._logs_dirty
+        if self._dirty_sources:
+            self._select_upstream(now, events)
+        if targets or self._logs_dirty or self._all_routes_dirty:
+            self._update_routes(now, targets, events)
+        if recheck:
+            self._recheck_at = self._next_recheck()
+        return events
+
+    def _check_liveness(self, now: float) -> None:
+        # Time alone only ever removes: a neighbour or an RSU falls silent.
+        live_by_source = self._live_by_source
+        for source, state in self._sources.items():
+            if live_by_source.get(source) != self._live_neighbours(state, now):
+                self._dirty_sources.add(source)
+        self._logs_dirty = True
+
+    def _next_recheck(self) -> float:
+        """Earliest time a neighbour or an RSU may fall silent (a hair early:
+        ``_check_liveness`` decides exactly)."""
+        soonest = float("inf")
+        live_by_source = self._live_by_source
+        for source, state in self._sources.items():
+            if not state.seqs:
+                continue
+            deadline = self._deadline(state)
+            at = state.last_at
+            live = live_by_source.get(source)
+            if live:
+                last_at_from = state.last_at_from
+                for n in live:
+                    if last_at_from[n] < at:
+                        at = last_at_from[n]
+            if at + deadline < soonest:
+                soonest = at + deadline
+        return soonest - 1e-6
+
+    def _select_upstream(self, now: float, events: list[Action]) -> None:
         strategy = self.strategy
         rec = self._recorder
-        events: list[Action] = []
-        per_source: dict[bytes, list[Candidate]] = {}
-        for source, state in self._sources.items():
-            cands = self._upstream_candidates(source, state, now)
+        by_source = self._upstream_by_source
+        for source in self._dirty_sources:
+            state = self._sources.get(source)
+            if state is None:
+                by_source.pop(source, None)
+                self._live_by_source.pop(source, None)
+                continue
+            live = self._live_by_source[source] = frozenset(
+                self._live_neighbours(state, now)
+            )
+            cands = self._upstream_candidates(source, state, now, live)
             if cands:
-                per_source[source] = self._demote(strategy.rank_upstream(cands))
+                by_source[source] = self._demote(strategy.rank_upstream(cands))
+            else:
+                by_source.pop(source, None)
+        self._dirty_sources.clear()
+        # In the sources' order, as a full rebuild lists them.
+        per_source = {s: by_source[s] for s in self._sources if s in by_source}
 
         # Gateway: the best RSU, left only past the threshold or when dead.
         old_gateway = self._gateway
@@ -502,22 +603,44 @@ class ObuRoutingCore:
             rest = [c for c in ranked if c.next_hop != new_up]
             self._candidates = [by_hop[new_up], *rest][: self.cached_candidates]
 
-        # Downstream routes from live reply observations.
-        reply_sets = []
+    def _update_routes(self, now: float, targets, events: list[Action]) -> None:
+        old_logs = logs = self._live_logs
+        if self._logs_dirty or self._all_routes_dirty:
+            logs = self._live_reply_logs(now)
+            targets = set(targets)
+            kept = {id(log) for log in logs}
+            for log in old_logs:
+                if id(log) not in kept:
+                    log.live = False
+                    targets.update(log.by_target)
+            for log in logs:
+                if not log.live:
+                    log.live = True
+                    targets.update(log.by_target)
+            if self._all_routes_dirty:
+                targets.update(self._table.best)
+                for log in logs:
+                    targets.update(log.by_target)
+            self._live_logs = logs
+            self._logs_dirty = self._all_routes_dirty = False
+        events.extend(
+            self._table.update(self.strategy, targets, logs, old_logs, self._demoted)
+        )
+
+    def _live_reply_logs(self, now: float) -> list[ReplyLog]:
+        """Reply logs routes are built from: the last ``neighbour_timeout``
+        + 1 heartbeats of every RSU still heard (section 8), oldest first."""
+        logs = []
         for state in self._sources.values():
             if not state.seqs or now - state.last_at > self._deadline(state):
                 continue
             newest = max(state.seqs)
-            reply_sets.extend(
+            logs.extend(
                 heard.replies
                 for seq, heard in sorted(state.seqs.items())
                 if newest - seq <= self.neighbour_timeout
             )
-        ranked_routes = build_routes(strategy, reply_sets, self.mac, self._demoted)
-        routes = {t: cands[0] for t, cands in ranked_routes.items()}
-        events.extend(diff_routes(rec, self._routes, routes))
-        self._ranked_routes, self._routes = ranked_routes, routes
-        return events
+        return logs
 
     # -- queries --------------------------------------------------------
 

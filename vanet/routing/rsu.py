@@ -10,14 +10,13 @@ from __future__ import annotations
 from vanet.mac import BROADCAST, format_mac
 from vanet.routing.actions import Action, Transmit
 from vanet.routing.bookkeeping import (
+    KEPT,
+    REFUSED,
     EventRecorder,
-    Replies,
-    build_routes,
-    diff_routes,
-    record_reply,
+    ReplyLog,
+    RouteTable,
     routes_status,
 )
-from vanet.routing.candidates import Candidate
 
 U32_MASK = 0xFFFFFFFF
 
@@ -29,7 +28,7 @@ class _Sent:
 
     def __init__(self, duration_ms: int) -> None:
         self.duration_ms = duration_ms
-        self.replies: Replies = {}
+        self.replies = ReplyLog()
 
 
 class RsuRoutingCore:
@@ -68,10 +67,20 @@ class RsuRoutingCore:
         self._next_seq = 0
         self._last_seq: int | None = None
         self._sent: dict[int, _Sent] = {}  # in sending order
-        self._ranked: dict[bytes, list[Candidate]] = {}
-        self._best: dict[bytes, Candidate] = {}
         self._demoted: dict[bytes, int] = {}  # next hop -> last seq at failure
         self._recorder = EventRecorder(self.mac, self.role)
+        # Routes are kept incrementally: a reply re-ranks its sender only, a
+        # heartbeat the targets of the logs entering or leaving the window.
+        self._table = RouteTable(self._recorder, self.mac)
+        self._live_logs: list[ReplyLog] = []
+
+    @property
+    def _ranked(self):
+        return self._table.ranked
+
+    @property
+    def _best(self):
+        return self._table.best
 
     @property
     def counters(self):
@@ -98,7 +107,7 @@ class RsuRoutingCore:
         actions: list[Action] = [
             Transmit("heartbeat", (self.mac, duration_ms, seq, 0, self.mac), BROADCAST)
         ]
-        actions.extend(self._refresh())
+        actions.extend(self._refresh(window_moved=True))
         return actions
 
     def on_message(self, msg, now: float) -> list[Action]:
@@ -111,7 +120,9 @@ class RsuRoutingCore:
         return []
 
     def tick(self, now: float) -> list[Action]:
-        return self._refresh()
+        # Routes change only with replies, heartbeats and failures (no
+        # time-based expiry on the RSU): nothing to re-rank here.
+        return []
 
     def on_send_failed(self, next_hop: bytes, now: float) -> list[Action]:
         """Sending to ``next_hop`` failed: rank it last until it brings a
@@ -120,7 +131,7 @@ class RsuRoutingCore:
             -1 if self._last_seq is None else self._last_seq
         )
         self.counters["send_failed"] += 1
-        return self._refresh()
+        return self._refresh(everything=True)
 
     def _on_reply(self, reply, now: float) -> list[Action]:
         rec = self._recorder
@@ -139,26 +150,31 @@ class RsuRoutingCore:
             return []
         via = reply.src
         latency_ms = max(0.0, (now - self.started) * 1000 - sent.duration_ms)
-        if not record_reply(
-            sent.replies,
-            (reply.sender, via),
-            (reply.hops, latency_ms),
-            self.max_observations,
-        ):
+        sender = reply.sender
+        log = sent.replies
+        stored = log.record(
+            sender, via, (reply.hops, latency_ms), self.max_observations
+        )
+        if stored == REFUSED:
             rec.drop("observation_bound")
             return []
         self.counters["reply_received"] += 1
-        failed_at = self._demoted.get(via)
-        if failed_at is not None and self._newer(reply.seq, failed_at):
-            del self._demoted[via]
-        return self._refresh()
+        demoted = self._demoted
+        if demoted:
+            failed_at = demoted.get(via)
+            if failed_at is not None and self._newer(reply.seq, failed_at):
+                del demoted[via]
+                return self._refresh(everything=True)
+        if stored == KEPT or not log.live:
+            return []  # nothing a route is built from changed
+        return self._refresh(targets=(sender,))
 
     # -- state ----------------------------------------------------------
 
     def _newer(self, seq: int, than: int) -> bool:
         return than < 0 or 0 < ((seq - than) & U32_MASK) < (1 << 31)
 
-    def _live_reply_sets(self) -> list[Replies]:
+    def _live_reply_sets(self) -> list[ReplyLog]:
         last = self._last_seq
         if last is None:
             return []
@@ -168,13 +184,38 @@ class RsuRoutingCore:
             if ((last - seq) & U32_MASK) <= self.neighbour_timeout
         ]
 
-    def _refresh(self) -> list[Action]:
-        ranked = build_routes(
-            self.strategy, self._live_reply_sets(), self.mac, self._demoted
+    def _refresh(
+        self,
+        targets=(),
+        window_moved: bool = False,
+        everything: bool = False,
+    ) -> list[Action]:
+        """Re-rank the routes toward ``targets``; with ``window_moved`` also
+        those whose observations entered or left the live window; with
+        ``everything`` all of them (the demoted set changed)."""
+        old_logs = self._live_logs
+        logs = old_logs
+        if window_moved or everything:
+            logs = self._live_reply_sets()
+            targets = set(targets)
+            kept = {id(log) for log in logs}
+            for log in old_logs:
+                if id(log) not in kept:
+                    log.live = False
+                    targets.update(log.by_target)
+            for log in logs:
+                if not log.live:
+                    log.live = True
+                    targets.update(log.by_target)
+            if everything:
+                targets = set(self._table.best)
+                for log in logs:
+                    targets.update(log.by_target)
+            self._live_logs = logs
+        events = self._table.update(
+            self.strategy, targets, logs, old_logs, self._demoted
         )
-        best = {target: cands[0] for target, cands in ranked.items()}
-        events = diff_routes(self._recorder, self._best, best)
-        self._ranked, self._best = ranked, best
+        ranked = self._table.ranked
         if self._demoted:
             # Nothing routes through a demoted hop any more: forget it.
             in_use = {c.next_hop for cands in ranked.values() for c in cands}
