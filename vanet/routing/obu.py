@@ -115,10 +115,12 @@ class ObuRoutingCore:
         self._upstream_by_source: dict[bytes, list[Candidate]] = {}
         self._live_by_source: dict[bytes, frozenset[bytes]] = {}
         self._dirty_sources: set[bytes] = set()
-        self._logs_dirty = False
+        self._logs_dirty = False  # some source's live logs changed
         self._all_routes_dirty = False
         self._recheck_at = float("inf")
-        self._live_logs: list[ReplyLog] = []
+        self._expiry_by_source: dict[bytes, float] = {}
+        self._logs_by_source: dict[bytes, list[ReplyLog]] = {}
+        self._live_logs: list[ReplyLog] = []  # all sources', in their order
         self._table = RouteTable(self._recorder, self.mac)
 
     @property
@@ -223,7 +225,6 @@ class ObuRoutingCore:
         # What this heartbeat changes: the candidates toward its RSU and
         # which reply logs are live; routes follow from the latter.
         self._dirty_sources.add(source)
-        self._logs_dirty = True
 
         heard = state.seqs.get(seq)
         if heard is not None:
@@ -405,7 +406,6 @@ class ObuRoutingCore:
             ):
                 del self._sources[source]
                 self._dirty_sources.add(source)
-                self._logs_dirty = True
         for n, at in list(self._neighbours.items()):
             if now - at > self.hello_history * self.default_period and not any(
                 n in s.last_seq_from for s in self._sources.values()
@@ -456,56 +456,65 @@ class ObuRoutingCore:
         events: list[Action] = []
         if now >= self._recheck_at:
             self._check_liveness(now)
-        recheck = bool(self._dirty_sources) or self._logs_dirty
         if self._dirty_sources:
             self._select_upstream(now, events)
+            expiry = self._expiry_by_source
+            self._recheck_at = min(expiry.values()) if expiry else float("inf")
         if targets or self._logs_dirty or self._all_routes_dirty:
             self._update_routes(now, targets, events)
-        if recheck:
-            self._recheck_at = self._next_recheck()
         return events
 
     def _check_liveness(self, now: float) -> None:
         # Time alone only ever removes: a neighbour or an RSU falls silent.
         live_by_source = self._live_by_source
+        logs_by_source = self._logs_by_source
         for source, state in self._sources.items():
-            if live_by_source.get(source) != self._live_neighbours(state, now):
+            if live_by_source.get(source) != self._live_neighbours(state, now) or bool(
+                logs_by_source.get(source)
+            ) != self._source_live(state, now):
                 self._dirty_sources.add(source)
-        self._logs_dirty = True
+        if not self._dirty_sources:
+            # Nothing expired yet (the check runs a hair early): look again
+            # at the next call.
+            self._recheck_at = now
 
-    def _next_recheck(self) -> float:
-        """Earliest time a neighbour or an RSU may fall silent (a hair early:
-        ``_check_liveness`` decides exactly)."""
-        soonest = float("inf")
-        live_by_source = self._live_by_source
-        for source, state in self._sources.items():
-            if not state.seqs:
-                continue
-            deadline = self._deadline(state)
-            at = state.last_at
-            live = live_by_source.get(source)
-            if live:
-                last_at_from = state.last_at_from
-                for n in live:
-                    if last_at_from[n] < at:
-                        at = last_at_from[n]
-            if at + deadline < soonest:
-                soonest = at + deadline
-        return soonest - 1e-6
+    def _source_live(self, state: _Source, now: float) -> bool:
+        return bool(state.seqs) and now - state.last_at <= self._deadline(state)
+
+    def _expiry(self, state: _Source, live, logs) -> float:
+        """Earliest time a live neighbour of this RSU, or the RSU itself,
+        may fall silent (a hair early: ``_check_liveness`` decides)."""
+        if not live and not logs:
+            return float("inf")  # silent already: only a heartbeat changes it
+        at = state.last_at
+        last_at_from = state.last_at_from
+        for n in live:
+            if last_at_from[n] < at:
+                at = last_at_from[n]
+        return at + self._deadline(state) - 1e-6
 
     def _select_upstream(self, now: float, events: list[Action]) -> None:
         strategy = self.strategy
         rec = self._recorder
         by_source = self._upstream_by_source
+        logs_by_source = self._logs_by_source
         for source in self._dirty_sources:
             state = self._sources.get(source)
             if state is None:
                 by_source.pop(source, None)
                 self._live_by_source.pop(source, None)
+                self._expiry_by_source.pop(source, None)
+                if logs_by_source.pop(source, None):
+                    self._logs_dirty = True
                 continue
             live = self._live_by_source[source] = frozenset(
                 self._live_neighbours(state, now)
             )
+            logs = self._source_logs(state, now)
+            self._expiry_by_source[source] = self._expiry(state, live, logs)
+            if logs != logs_by_source.get(source, []):
+                self._logs_dirty = True
+            logs_by_source[source] = logs
             cands = self._upstream_candidates(source, state, now, live)
             if cands:
                 by_source[source] = self._demote(strategy.rank_upstream(cands))
@@ -606,17 +615,24 @@ class ObuRoutingCore:
     def _update_routes(self, now: float, targets, events: list[Action]) -> None:
         old_logs = logs = self._live_logs
         if self._logs_dirty or self._all_routes_dirty:
-            logs = self._live_reply_logs(now)
+            logs_by_source = self._logs_by_source
+            logs = [
+                log
+                for source in self._sources
+                for log in logs_by_source.get(source, ())
+            ]
+            # Routes toward whatever entered or left the live window.
             targets = set(targets)
+            for log in logs:
+                if not log.live:
+                    targets.update(log.by_target)
             kept = {id(log) for log in logs}
             for log in old_logs:
                 if id(log) not in kept:
                     log.live = False
                     targets.update(log.by_target)
             for log in logs:
-                if not log.live:
-                    log.live = True
-                    targets.update(log.by_target)
+                log.live = True
             if self._all_routes_dirty:
                 targets.update(self._table.best)
                 for log in logs:
@@ -627,19 +643,26 @@ class ObuRoutingCore:
             self._table.update(self.strategy, targets, logs, old_logs, self._demoted)
         )
 
+    def _source_logs(self, state: _Source, now: float) -> list[ReplyLog]:
+        """The reply logs of one RSU that routes are built from: its last
+        ``neighbour_timeout`` + 1 heartbeats while it is heard (section 8),
+        oldest first."""
+        if not self._source_live(state, now):
+            return []
+        newest = max(state.seqs)
+        timeout = self.neighbour_timeout
+        return [
+            heard.replies
+            for seq, heard in sorted(state.seqs.items())
+            if newest - seq <= timeout
+        ]
+
     def _live_reply_logs(self, now: float) -> list[ReplyLog]:
-        """Reply logs routes are built from: the last ``neighbour_timeout``
-        + 1 heartbeats of every RSU still heard (section 8), oldest first."""
+        """Every live reply log, in the sources' order (what a full rebuild
+        reads)."""
         logs = []
         for state in self._sources.values():
-            if not state.seqs or now - state.last_at > self._deadline(state):
-                continue
-            newest = max(state.seqs)
-            logs.extend(
-                heard.replies
-                for seq, heard in sorted(state.seqs.items())
-                if newest - seq <= self.neighbour_timeout
-            )
+            logs.extend(self._source_logs(state, now))
         return logs
 
     # -- queries --------------------------------------------------------
