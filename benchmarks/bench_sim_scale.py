@@ -2,6 +2,7 @@
 
     python benchmarks/bench_sim_scale.py            # 1,000 OBUs, 10 RSUs, 60 s
     python benchmarks/bench_sim_scale.py --obus 100 --rsus 2 --duration 20
+    python benchmarks/bench_sim_scale.py --obus 100 --rsus 2 --duration 5 --profile
 
 Vehicles sit on a square grid, each hearing its four neighbours (2–10 ms
 links); RSUs replace grid points spread over the grid. Heartbeats every
@@ -31,7 +32,9 @@ def grid_topology(obus: int, rsus: int, period_ms: int, seed: int) -> Topology:
     side = math.ceil(math.sqrt(total))
     rng = random.Random(seed)
     # RSU positions spread evenly over the grid points.
-    rsu_points = {round(i * total / rsus + total / (2 * rsus)) % total for i in range(rsus)}
+    rsu_points = {
+        round(i * total / rsus + total / (2 * rsus)) % total for i in range(rsus)
+    }
     while len(rsu_points) < rsus:
         rsu_points.add(rng.randrange(total))
     names = {}
@@ -46,7 +49,12 @@ def grid_topology(obus: int, rsus: int, period_ms: int, seed: int) -> Topology:
             name, role = f"obu{n_obu}", "obu"
         names[point] = name
         nodes[name] = NodeSpec(
-            name, role, {"routing": {"hello_period_ms": str(period_ms)}, "control": {"listen": "none"}}
+            name,
+            role,
+            {
+                "routing": {"hello_period_ms": str(period_ms)},
+                "control": {"listen": "none"},
+            },
         )
     links = {}
     for point in range(total):
@@ -68,9 +76,20 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--obus", type=int, default=1000)
     parser.add_argument("--rsus", type=int, default=10)
-    parser.add_argument("--duration", type=float, default=60.0, help="simulated seconds")
+    parser.add_argument(
+        "--duration", type=float, default=60.0, help="simulated seconds"
+    )
     parser.add_argument("--period-ms", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--profile",
+        type=int,
+        nargs="?",
+        const=30,
+        metavar="N",
+        help="run under cProfile and print the N (default 30) costliest "
+        "functions by own time",
+    )
     args = parser.parse_args(argv)
 
     built = time.perf_counter()
@@ -78,15 +97,32 @@ def main(argv=None) -> int:
     simulation = Simulation(topology, VirtualClock())
     build_s = time.perf_counter() - built
 
+    profiler = None
+    if args.profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     started = time.perf_counter()
     run_virtual(simulation, args.duration)
     wall_s = time.perf_counter() - started
+    if profiler is not None:
+        import pstats
+
+        profiler.disable()
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(args.profile)
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     info = simulation.node_info()
-    with_upstream = sum(1 for node in info if node["role"] == "obu" and node.get("upstream"))
-    carried = sum(link["frames_delivered"] for link in simulation.medium.channel_table())
-    print(f"grid: {args.obus} OBUs, {args.rsus} RSUs, {len(topology.links)} directed links")
+    with_upstream = sum(
+        1 for node in info if node["role"] == "obu" and node.get("upstream")
+    )
+    carried = sum(
+        link["frames_delivered"] for link in simulation.medium.channel_table()
+    )
+    print(
+        f"grid: {args.obus} OBUs, {args.rsus} RSUs, {len(topology.links)} directed links"
+    )
     print(f"simulated:        {args.duration:.0f} s at {args.period_ms} ms heartbeats")
     print(f"build:            {build_s:.2f} s")
     print(f"wall time:        {wall_s:.2f} s")
