@@ -215,3 +215,15 @@ class ReplyTests(SynchronousTestCase):
         self.assertEqual(status["upstream"], "02:00:00:00:00:11")
         self.assertEqual(status["gateway"], "02:00:00:00:00:01")
         self.assertEqual(status["candidates"][0]["hops"], 2)
+
+
+class HopLimitTests(SynchronousTestCase):
+    def test_heartbeat_at_the_largest_hop_count_is_dropped_not_relayed(self) -> None:
+        core = obu()
+        hb = heartbeat_view(RSU, RSU, 0, hops=(1 << 32) - 1)
+        self.assertEqual(core.on_message(hb, 0.0), [])
+        self.assertEqual(core.drops["hop_limit"], 1)
+        self.assertIsNone(core.upstream)
+        # The next, sane heartbeat is handled as usual.
+        actions = core.on_message(heartbeat_view(RSU, RSU, 1), 1.0)
+        self.assertTrue(any(isinstance(a, Transmit) for a in actions))

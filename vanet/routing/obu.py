@@ -21,6 +21,9 @@ from vanet.routing.bookkeeping import (
 )
 from vanet.routing.candidates import Candidate, summarize
 
+#: hop counts are u32 on the wire (PROTOCOL.md s2)
+HOPS_MAX = (1 << 32) - 1
+
 
 class _Heard:
     """One heartbeat ``(source, seq)`` as this OBU heard it."""
@@ -199,6 +202,11 @@ class ObuRoutingCore:
         neighbour, source, seq = hb.src, hb.source, hb.seq
         if neighbour == self.mac or source == self.mac:
             rec.drop("own_frame")  # our own rebroadcast, heard back
+            return []
+        if hb.hops >= HOPS_MAX:
+            # The hop count cannot grow further on the wire (u32): a frame
+            # that claims this is broken or looping; relaying it would wrap.
+            rec.drop("hop_limit")
             return []
         self._note_neighbour(neighbour, now)
         events: list[Action] = []
