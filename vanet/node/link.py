@@ -12,6 +12,8 @@ from twisted.internet.protocol import DatagramProtocol
 class LinkProtocol(DatagramProtocol):
     """Hands each received frame to a ``NodeEngine``."""
 
+    noisy = False  # the service logs the node's start and stop itself
+
     def __init__(self, engine) -> None:
         self.engine = engine
 
