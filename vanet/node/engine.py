@@ -82,9 +82,19 @@ class NodeEngine:
             kind: writer_for(kind, writer_path).write for kind in _WRITER_KINDS
         }
         self._buf = bytearray(2048)
-        self.stats = Counter()  # frames/bytes in and out
+        # One view over the buffer for the node's life: each frame sent is a
+        # slice of it, not a new view to create and release (see _transmit).
+        self._view = memoryview(self._buf)
+        # Per-frame counts are plain ints (cheaper than Counter entries);
+        # status() builds the dict.
+        self.frames_in = self.bytes_in = 0
+        self.frames_out = self.bytes_out = 0
+        self.not_for_us = self.own_echo = 0
+        self.tap_in = self.tap_out = 0
         self.drops = Counter()  # link-level drops by reason
-        self.events = Counter()  # route events by name
+        # Names of the route events seen; their counts live in the routing
+        # core's counters (one count, shown once under "events").
+        self._event_names: set[str] = set()
         self._loops: list[LoopingCall] = []
         self._handlers = {
             "heartbeat": routing.on_message,
@@ -120,31 +130,56 @@ class NodeEngine:
 
     # -- inputs ------------------------------------------------------------
 
+    @property
+    def stats(self) -> Counter:
+        """Frames and bytes in and out, as counted (non-zero entries)."""
+        return Counter(
+            {
+                name: value
+                for name, value in (
+                    ("frames_in", self.frames_in),
+                    ("bytes_in", self.bytes_in),
+                    ("not_for_us", self.not_for_us),
+                    ("own_echo", self.own_echo),
+                    ("tap_in", self.tap_in),
+                    ("frames_out", self.frames_out),
+                    ("bytes_out", self.bytes_out),
+                    ("tap_out", self.tap_out),
+                )
+                if value
+            }
+        )
+
     def frame_received(self, frame) -> None:
         """One frame from the link: parse it and handle every message in it
         that is addressed to us (PROTOCOL.md s2)."""
-        stats = self.stats
-        stats["frames_in"] += 1
-        stats["bytes_in"] += len(frame)
+        self.frames_in += 1
+        self.bytes_in += len(frame)
         messages = parse(frame)
         if not messages:
             self.drops["malformed"] += 1
             return
         now = self.clock.seconds()
         mac = self.mac
+        handlers = self._handlers
         for msg in messages:
             dst = msg.dst
             if dst != mac and not dst[0] & 1:
-                stats["not_for_us"] += 1
+                self.not_for_us += 1
                 continue
             if msg.src == mac:
-                stats["own_echo"] += 1
+                self.own_echo += 1
                 continue
-            self.execute(self._handlers[msg.kind](msg, now))
+            # execute() inlined for the usual case: this runs once a frame.
+            for action in handlers[msg.kind](msg, now):
+                if type(action) is Transmit:
+                    self._transmit(action)
+                else:
+                    self.execute((action,))
 
     def tap_frame(self, frame) -> None:
         """One frame read from the TAP."""
-        self.stats["tap_in"] += 1
+        self.tap_in += 1
         self.execute(self.dataplane.on_tap_frame(frame, self.clock.seconds()))
 
     def send_heartbeat(self) -> None:
@@ -168,27 +203,29 @@ class NodeEngine:
             elif kind is DeliverToTap:
                 self._deliver(action.frame)
             elif kind is RouteEvent:
-                self._route_event(action)
+                # The core that decided it has logged and counted it.
+                self._event_names.add(action.event)
             else:
                 raise TypeError(f"unknown action {action!r}")
 
     def _transmit(self, action: Transmit) -> None:
-        buf = self._buf
-        n = self._writers[action.kind](buf, *action.args)
+        writer = self._writers[action.kind]
+        try:
+            n = writer(self._buf, *action.args)
+        except BufferError:
+            # A frame larger than the buffer: the standing view pins its
+            # size, so the writer grows a fresh buffer instead.
+            buf = self._buf = bytearray(len(self._buf))
+            n = writer(buf, *action.args)
+            self._view = memoryview(buf)
         port = self.port
         if port is None:
             self.drops["no_link"] += 1
             return
-        view = memoryview(buf)[:n]
         try:
-            port.write(view)
-            error = None
-        except OSError as exc:
-            error = exc
-        finally:
-            # Released before any failover below writes into the buffer again.
-            view.release()
-        if error is not None:
+            # Ports send or copy the frame before returning (ILinkPort).
+            port.write(self._view[:n])
+        except OSError as error:
             self.drops["send_failed"] += 1
             self.log.warn(
                 "{node}: sending {kind} to {next_hop} failed: {error}",
@@ -201,8 +238,8 @@ class NodeEngine:
             if action.next_hop != BROADCAST and failed is not None:
                 self.execute(failed(action.next_hop, self.clock.seconds()))
             return
-        self.stats["frames_out"] += 1
-        self.stats["bytes_out"] += n
+        self.frames_out += 1
+        self.bytes_out += n
 
     def _deliver(self, frame) -> None:
         tap = self.tap
@@ -218,18 +255,7 @@ class NodeEngine:
                 "{node}: TAP write failed: {error}", node=self.name, error=error
             )
             return
-        self.stats["tap_out"] += 1
-
-    def _route_event(self, event: RouteEvent) -> None:
-        self.events[event.event] += 1
-        self.log.info(
-            "{node}: {event} {fields}",
-            node=self.name,
-            event=event.event,
-            fields=event.fields,
-            vanet_event=event.event,
-            **{f"vanet_{key}": value for key, value in event.fields.items()},
-        )
+        self.tap_out += 1
 
     # -- status ------------------------------------------------------------
 
@@ -241,8 +267,19 @@ class NodeEngine:
         drops = Counter(self.drops)
         for component in (self.routing, self.dataplane):
             drops.update(getattr(component, "drops", {}))
-        counters = Counter(self.stats)
-        counters.update(getattr(self.routing, "counters", {}))
+        counters = self.stats
+        routing_counters = getattr(self.routing, "counters", {})
+        # Route events are counted by the core; they show under "events"
+        # only, the core's other counters under "counters".
+        event_names = self._event_names
+        events = {
+            name: routing_counters[name]
+            for name in sorted(event_names)
+            if name in routing_counters
+        }
+        counters.update(
+            {k: v for k, v in routing_counters.items() if k not in event_names}
+        )
         counters.update(getattr(self.dataplane, "counters", {}))
         for prefix, device in (("link", self.port), ("tap", self.tap)):
             device_counters = getattr(device, "counters", None)
@@ -267,5 +304,5 @@ class NodeEngine:
             "clients": dataplane_status(now) if dataplane_status else {},
             "counters": dict(counters),
             "drops": dict(drops),
-            "events": dict(self.events),
+            "events": events,
         }

@@ -51,6 +51,7 @@ class NodeFactory:
                 hello_history=routing_config.hello_history,
                 neighbour_timeout=routing_config.neighbour_timeout,
                 started=now,
+                name=config.node.name,
             )
             dataplane = RsuDataPlane(mac, routing, self.codec)
         else:
@@ -61,6 +62,7 @@ class NodeFactory:
                 cached_candidates=routing_config.cached_candidates,
                 neighbour_timeout=routing_config.neighbour_timeout,
                 default_period=self.hello_period_s,
+                name=config.node.name,
             )
             dataplane = ObuDataPlane(mac, routing, self.codec)
         return NodeEngine(

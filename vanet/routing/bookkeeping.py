@@ -15,10 +15,15 @@ from vanet.routing.candidates import Candidate, summarize
 
 class EventRecorder:
     """Counts events and drops, and logs each decision as a structured
-    ``twisted.logger`` event (``log_namespace`` ``vanet.routing.<role>``)."""
+    ``twisted.logger`` event (``log_namespace`` ``vanet.routing.<role>``).
 
-    def __init__(self, mac: bytes, role: str) -> None:
-        self.node = format_mac(mac)
+    This is the one place a route event is logged and counted: the node
+    engine carries the returned ``RouteEvent`` out without logging it again.
+    ``name`` (the node's configured name) labels the log lines; without one
+    they carry the MAC."""
+
+    def __init__(self, mac: bytes, role: str, name: str | None = None) -> None:
+        self.node = name if name else format_mac(mac)
         self.counters: Counter[str] = Counter()
         self.drops: Counter[str] = Counter()
         self._log = Logger(namespace=f"vanet.routing.{role}")

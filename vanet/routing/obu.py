@@ -68,6 +68,8 @@ class ObuRoutingCore:
     - ``default_period``: heartbeat period (s) assumed until learnt.
     - ``max_sources``, ``max_neighbours``, ``max_observations``: bounds on
       RSUs, neighbours (overall and per RSU) and observations per heartbeat.
+    - ``name``: the node's name in the route-event log lines (default:
+      its MAC).
     """
 
     role = "obu"
@@ -85,6 +87,7 @@ class ObuRoutingCore:
         max_sources: int = 16,
         max_neighbours: int = 64,
         max_observations: int = 256,
+        name: str | None = None,
     ) -> None:
         if hello_history < 1:
             raise ValueError("hello_history must be at least 1")
@@ -110,7 +113,7 @@ class ObuRoutingCore:
         self._gateway: bytes | None = None
         self._upstream: bytes | None = None
         self._candidates: list[Candidate] = []  # toward the gateway, primary first
-        self._recorder = EventRecorder(self.mac, self.role)
+        self._recorder = EventRecorder(self.mac, self.role, name)
         # Incremental state (see _refresh): ranked upstream candidates per
         # RSU, the sources whose candidates must be rebuilt, the reply logs
         # routes are built from, and the earliest time a liveness check may

@@ -40,6 +40,8 @@ class RsuRoutingCore:
       reply to one of the last ``neighbour_timeout + 1`` heartbeats (the
       newest has had no time to be answered yet).
     - ``max_observations``: reply observations kept per heartbeat.
+    - ``name``: the node's name in the route-event log lines (default:
+      its MAC).
     """
 
     role = "rsu"
@@ -53,6 +55,7 @@ class RsuRoutingCore:
         started: float,
         neighbour_timeout: int = 2,
         max_observations: int = 256,
+        name: str | None = None,
     ) -> None:
         if hello_history < 1:
             raise ValueError("hello_history must be at least 1")
@@ -68,7 +71,7 @@ class RsuRoutingCore:
         self._last_seq: int | None = None
         self._sent: dict[int, _Sent] = {}  # in sending order
         self._demoted: dict[bytes, int] = {}  # next hop -> last seq at failure
-        self._recorder = EventRecorder(self.mac, self.role)
+        self._recorder = EventRecorder(self.mac, self.role, name)
         # Routes are kept incrementally: a reply re-ranks its sender only, a
         # heartbeat the targets of the logs entering or leaving the window.
         self._table = RouteTable(self._recorder, self.mac)

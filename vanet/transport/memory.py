@@ -49,23 +49,26 @@ class MemoryPort:
 
     def receive(self, frame: bytes) -> None:
         """Called by the medium: one frame arrives."""
+        counters = self.counters
         if not self.listening:
-            self.counters.filtered += 1
+            counters.filtered += 1
             return
-        self.counters.received += 1
-        self.counters.received_bytes += len(frame)
+        counters.received += 1
+        counters.received_bytes += len(frame)
         try:
             self.protocol.datagramReceived(frame, None)
         except Exception:
             # A receiver's bug must not unwind into the sender's write().
-            self.counters.handler_errors += 1
+            counters.handler_errors += 1
             self.log.failure("{port}: frame handler raised", port=self.name)
 
     def write(self, frame) -> None:
         """Transmit one frame into the medium."""
-        data = bytes(frame)
-        self.counters.sent += 1
-        self.counters.sent_bytes += len(data)
+        # One copy, and none for bytes: the caller may reuse its buffer.
+        data = frame if type(frame) is bytes else bytes(frame)
+        counters = self.counters
+        counters.sent += 1
+        counters.sent_bytes += len(data)
         self.medium.transmit(self, data)
 
     def stopListening(self) -> None:

@@ -1,0 +1,151 @@
+"""NodeEngine's per-frame path: what it counts, what it sends, and that a
+route decision is logged once (by the routing core, under the node's name).
+
+An OBU engine sits on a ``Hub`` beside a plain ``MemoryPort`` that plays
+its neighbours: it injects frames and records what the engine sends.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from twisted.internet import task
+from twisted.logger import globalLogPublisher
+from twisted.trial.unittest import SynchronousTestCase
+
+from vanet.config import node_config_from_mapping
+from vanet.mac import BROADCAST, format_mac
+from vanet.node.factory import NodeFactory
+from vanet.node.link import LinkProtocol
+from vanet.transport.memory import Hub, MemoryPort
+from vanet.wire import parse
+
+OBU = bytes.fromhex("020000000021")
+RSU = bytes.fromhex("020000000001")
+NEIGHBOUR = bytes.fromhex("020000000022")
+_HEARTBEAT = struct.Struct("!6s6s2sBB16sII6s")
+
+
+def heartbeat(src: bytes, seq: int, hops: int = 1) -> bytes:
+    duration = (seq * 1000).to_bytes(16, "big")
+    return _HEARTBEAT.pack(BROADCAST, src, b"00", 0, 0, duration, seq, hops, RSU)
+
+
+def upstream(dst: bytes, src: bytes, origin: bytes, payload: bytes) -> bytes:
+    return dst + src + b"\x30\x30\x01\x00" + origin + payload
+
+
+class Recorder:
+    """The far end of the hub: keeps every frame it hears."""
+
+    def __init__(self) -> None:
+        self.frames: list[bytes] = []
+
+    def makeConnection(self, transport) -> None:
+        pass
+
+    def doStop(self) -> None:
+        pass
+
+    def datagramReceived(self, frame, addr) -> None:
+        self.frames.append(frame)
+
+
+class EngineFramesTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.clock = task.Clock()
+        self.hub = Hub()
+        config = node_config_from_mapping(
+            {
+                "node": {"name": "obu-under-test", "mac": format_mac(OBU)},
+                "link": {"transport": "memory"},
+                "control": {"listen": "none"},
+            },
+            "engine.test",
+            "obu",
+        )
+        factory = NodeFactory(config)
+        self.engine = factory.build_engine(OBU, self.clock)
+        self.port = MemoryPort("obu", OBU, self.hub)
+        self.port.startListening(factory.buildProtocol(self.engine))
+        self.peer = MemoryPort("peer", NEIGHBOUR, self.hub)
+        self.recorder = Recorder()
+        self.peer.startListening(self.recorder)
+        self.logged: list[dict] = []
+        globalLogPublisher.addObserver(self.logged.append)
+        self.addCleanup(globalLogPublisher.removeObserver, self.logged.append)
+
+    def test_link_protocol_is_wired(self) -> None:
+        self.assertIsInstance(self.port.protocol, LinkProtocol)
+
+    def test_route_events_logged_once_under_the_node_name(self) -> None:
+        self.peer.write(heartbeat(NEIGHBOUR, 0))
+        route_logs = [e for e in self.logged if "route_event" in e]
+        names = [e["route_event"] for e in route_logs]
+        self.assertIn("upstream_selected", names)
+        # One line per decision, whoever would log it: no decision twice.
+        for name in names:
+            mentions = [e for e in self.logged if name in e.values()]
+            self.assertEqual(len(mentions), 1, mentions)
+        self.assertEqual({e["node"] for e in route_logs}, {"obu-under-test"})
+        status = self.engine.status()
+        self.assertEqual(status["events"]["upstream_selected"], 1)
+        self.assertEqual(set(status["events"]), set(names))
+        # Each count is shown once: under "events", not again in "counters".
+        self.assertFalse(set(status["events"]) & set(status["counters"]))
+        self.assertEqual(status["counters"]["heartbeat_new"], 1)
+
+    def test_counts_what_it_received_and_sent(self) -> None:
+        hb = heartbeat(NEIGHBOUR, 0)
+        self.peer.write(hb)
+        # Not for us: a unicast upstream to somebody else on the same hub.
+        other = upstream(RSU, NEIGHBOUR, NEIGHBOUR, b"x" * 20)
+        self.port.receive(other)
+        # Our own frame echoed back.
+        echo = upstream(OBU, OBU, OBU, b"y" * 20)
+        self.port.receive(echo)
+        self.port.receive(b"\x00" * 20)  # malformed
+        status = self.engine.status()
+        counters = status["counters"]
+        sizes = [len(hb), len(other), len(echo), 20]
+        self.assertEqual(counters["frames_in"], 4)
+        self.assertEqual(counters["bytes_in"], sum(sizes))
+        self.assertEqual(counters["not_for_us"], 1)
+        self.assertEqual(counters["own_echo"], 1)
+        self.assertEqual(status["drops"]["malformed"], 1)
+        # A rebroadcast and a reply went out, and were counted.
+        self.assertEqual(counters["frames_out"], len(self.recorder.frames))
+        self.assertEqual(counters["frames_out"], 2)
+        self.assertEqual(
+            counters["bytes_out"], sum(len(f) for f in self.recorder.frames)
+        )
+        self.assertNotIn("tap_in", counters)
+
+    def test_sent_frames_are_snapshots_of_the_reused_buffer(self) -> None:
+        self.peer.write(heartbeat(NEIGHBOUR, 0))
+        self.peer.write(heartbeat(NEIGHBOUR, 1))
+        kinds = [(m.kind, m.seq) for f in self.recorder.frames for m in parse(f)]
+        self.assertEqual(
+            kinds,
+            [
+                ("heartbeat", 0),
+                ("heartbeat_reply", 0),
+                ("heartbeat", 1),
+                ("heartbeat_reply", 1),
+            ],
+        )
+        for frame in self.recorder.frames:
+            self.assertIs(type(frame), bytes)
+
+    def test_frame_larger_than_the_buffer_is_relayed_whole(self) -> None:
+        self.peer.write(heartbeat(NEIGHBOUR, 0))
+        self.assertEqual(self.engine.routing.upstream, NEIGHBOUR)
+        self.recorder.frames.clear()
+        for size in (3000, 40, 5000):
+            payload = bytes(range(256)) * (size // 256) + b"z" * (size % 256)
+            # From a vehicle downstream of us, toward our upstream.
+            self.port.receive(upstream(OBU, RSU, RSU, payload))
+            (sent,) = self.recorder.frames
+            self.recorder.frames.clear()
+            self.assertEqual(sent, upstream(NEIGHBOUR, OBU, RSU, payload))
+        self.assertEqual(self.engine.status()["counters"]["upstream_forwarded"], 3)
