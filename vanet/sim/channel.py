@@ -14,15 +14,23 @@ insertion counter), and a single reactor timer is armed for the earliest.
 That keeps per-frame cost at one tuple and one heap push, whatever the
 reactor's own timer structure costs (``task.Clock`` re-sorts its whole list
 on every ``callLater``).
+
+A unicast frame goes straight to the links whose receiver has its ``dst``
+(a per-sender index by MAC) instead of visiting every link leaving the
+sender. Frames are not counted link by link as offered: each sender counts
+what it sent, each link remembers that count when its receiver attached,
+and a link's ``frames_sent``/``bytes_sent`` and ``frames_filtered`` are
+derived when asked for.
 """
 
 from __future__ import annotations
 
-import heapq
 import itertools
 import math
 import random
 from collections.abc import Iterator
+from heapq import heappop as _heappop
+from heapq import heappush as _heappush
 from typing import Any
 
 import attrs
@@ -116,7 +124,13 @@ NODE_COUNTERS = (
 
 class _Link:
     """One directed link's parameters (in seconds, for the hot path), its
-    receiver (when attached) and its counters."""
+    receiver (when attached) and its counters.
+
+    Every frame its sender transmits while a receiver is attached is
+    offered to the link (``frames_sent``/``bytes_sent``); those are derived
+    from the sender's totals (``offered``) rather than counted per link.
+    Only the frames the link did not filter are counted (``considered``);
+    ``frames_filtered`` is the difference."""
 
     __slots__ = (
         "src",
@@ -128,15 +142,34 @@ class _Link:
         "receiver",
         "last_due",
         "in_flight",
+        "sender",
+        "dst_counters",
+        "considered",
+        # The sender's totals (frames, bytes) when the receiver attached,
+        # and what earlier attached spells were offered.
+        "offered_base",
+        "offered_before",
         *LINK_COUNTERS,
     )
 
-    def __init__(self, src: str, dst: str, params: ChannelParams) -> None:
+    def __init__(
+        self,
+        src: str,
+        dst: str,
+        params: ChannelParams,
+        sender: _Sender,
+        dst_counters: _NodeCounters,
+    ) -> None:
         self.src = src
         self.dst = dst
+        self.sender = sender
+        self.dst_counters = dst_counters
         self.receiver: Any = None
         self.last_due = float("-inf")
         self.in_flight = 0
+        self.considered = 0
+        self.offered_base = (0, 0)
+        self.offered_before = (0, 0)
         for name in LINK_COUNTERS:
             setattr(self, name, 0)
         self.set_params(params)
@@ -146,6 +179,35 @@ class _Link:
         self.latency_s = params.latency_ms / 1000.0
         self.jitter_s = params.jitter_ms / 1000.0
         self.loss = params.loss
+
+    def set_receiver(self, receiver: Any) -> None:
+        """Attach (a port) or detach (``None``) the receiving end."""
+        if self.receiver is not None:
+            self.offered_before = self.offered()
+        self.receiver = receiver
+        if receiver is not None:
+            sender = self.sender
+            self.offered_base = (sender.frames_sent, sender.bytes_sent)
+
+    def offered(self) -> tuple[int, int]:
+        """Frames (and bytes) its sender sent while a receiver was attached."""
+        frames, size = self.offered_before
+        if self.receiver is not None:
+            sender = self.sender
+            frames += sender.frames_sent - self.offered_base[0]
+            size += sender.bytes_sent - self.offered_base[1]
+        return frames, size
+
+    def filtered(self) -> int:
+        """Frames offered but addressed to another receiver."""
+        return self.offered()[0] - self.considered
+
+    def stats(self) -> dict[str, int]:
+        stats = {name: getattr(self, name) for name in LINK_COUNTERS}
+        stats["frames_sent"], stats["bytes_sent"] = self.offered()
+        stats["frames_filtered"] = self.filtered()
+        stats["frames_in_flight"] = self.in_flight
+        return stats
 
 
 class _NodeCounters:
@@ -157,6 +219,30 @@ class _NodeCounters:
 
     def as_dict(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in NODE_COUNTERS}
+
+
+class _Sender:
+    """What ``transmit`` needs of one sending node, found with one lookup."""
+
+    __slots__ = ("counters", "links", "by_mac", "frames_sent", "bytes_sent")
+
+    def __init__(self, counters: _NodeCounters) -> None:
+        self.counters = counters
+        # Links leaving the node, in configuration order (the order of RNG
+        # draws, so a seed reproduces a run).
+        self.links: list[_Link] = []
+        # Receiver MAC -> the links (in that order) whose receiver has it.
+        self.by_mac: dict[bytes, list[_Link]] = {}
+        # Frames long enough to be addressed (offered to every link).
+        self.frames_sent = 0
+        self.bytes_sent = 0
+
+    def index(self) -> None:
+        by_mac: dict[bytes, list[_Link]] = {}
+        for link in self.links:
+            if link.receiver is not None:
+                by_mac.setdefault(bytes(link.receiver.mac), []).append(link)
+        self.by_mac = by_mac
 
 
 @implementer(IMedium)
@@ -180,16 +266,29 @@ class ChannelMedium:
         self._rng = random.Random(seed)
         self._ports: dict[str, Any] = {}
         self._links: dict[tuple[str, str], _Link] = {}
-        # node name -> links leaving it, in configuration order (the order
-        # of RNG draws, so a seed reproduces a run)
-        self._outgoing: dict[str, list[_Link]] = {}
         self._nodes: dict[str, _NodeCounters] = {}
+        self._senders: dict[str, _Sender] = {}
+        # node name -> configured links toward it (to attach its port, and
+        # to sum what they filtered)
+        self._incoming: dict[str, list[_Link]] = {}
         self._heap: list[tuple[float, int, _Link, bytes]] = []
         self._counter = itertools.count()
         self._timer: IDelayedCall | None = None
         self._delivering = False
         for (a, b), params in (links or {}).items():
             self.set_link(a, b, params)
+
+    def _node(self, name: str) -> _NodeCounters:
+        counters = self._nodes.get(name)
+        if counters is None:
+            counters = self._nodes[name] = _NodeCounters()
+        return counters
+
+    def _sender(self, name: str) -> _Sender:
+        sender = self._senders.get(name)
+        if sender is None:
+            sender = self._senders[name] = _Sender(self._node(name))
+        return sender
 
     # -- configuration -----------------------------------------------------
 
@@ -199,10 +298,15 @@ class ChannelMedium:
             raise ValueError(f"a link needs two different nodes, got {a!r} twice")
         link = self._links.get((a, b))
         if link is None:
-            link = _Link(a, b, params)
-            link.receiver = self._ports.get(b)
+            sender = self._sender(a)
+            link = _Link(a, b, params, sender, self._node(b))
             self._links[(a, b)] = link
-            self._outgoing.setdefault(a, []).append(link)
+            sender.links.append(link)
+            self._incoming.setdefault(b, []).append(link)
+            receiver = self._ports.get(b)
+            if receiver is not None:
+                link.set_receiver(receiver)
+                sender.index()
         else:
             link.set_params(params)
 
@@ -220,7 +324,12 @@ class ChannelMedium:
         """Cut a -> b; frames in flight on it are still delivered."""
         link = self._links.pop((a, b), None)
         if link is not None:
-            self._outgoing[a].remove(link)
+            # What it filtered stays counted for the receiving node.
+            link.dst_counters.frames_filtered += link.filtered()
+            sender = link.sender
+            sender.links.remove(link)
+            sender.index()
+            self._incoming[b].remove(link)
 
     def params(self, a: str, b: str) -> ChannelParams | None:
         link = self._links.get((a, b))
@@ -233,54 +342,59 @@ class ChannelMedium:
         if name in self._ports and self._ports[name] is not port:
             raise ValueError(f"a port named {name!r} is already attached")
         self._ports[name] = port
-        self._nodes.setdefault(name, _NodeCounters())
-        for link in self._links.values():
-            if link.dst == name:
-                link.receiver = port
+        self._node(name)
+        self._set_receiver(name, port)
 
     def detach(self, port: Any) -> None:
         name = port.name
         if self._ports.get(name) is not port:
             return
         del self._ports[name]
-        for link in self._links.values():
-            if link.dst == name:
-                link.receiver = None
+        self._set_receiver(name, None)
+
+    def _set_receiver(self, name: str, port: Any) -> None:
+        senders = set()
+        for link in self._incoming.get(name, ()):
+            if link.receiver is not port:
+                link.set_receiver(port)
+                senders.add(link.sender)
+        for sender in senders:
+            sender.index()
 
     def transmit(self, sender: Any, frame: bytes) -> None:
         if type(frame) is not bytes:
             # the sender may reuse its buffer before we deliver
             frame = bytes(frame)
         size = len(frame)
-        nodes = self._nodes
-        counters = nodes.get(sender.name)
-        if counters is None:
-            counters = nodes[sender.name] = _NodeCounters()
+        state = self._senders.get(sender.name)
+        if state is None:
+            state = self._sender(sender.name)
+        counters = state.counters
         counters.frames_out += 1
         counters.bytes_out += size
-        links = self._outgoing.get(sender.name)
-        if not links or size < 6:
+        if size < 6:
             return
-        dst_mac = frame[:6]
-        group = frame[0] & 1
+        # Offered to every link with a receiver (see _Link.offered).
+        state.frames_sent += 1
+        state.bytes_sent += size
+        if frame[0] & 1:
+            links = state.links  # group address: every neighbour hears it
+        else:
+            links = state.by_mac.get(frame[:6])
+            if links is None:
+                return  # filtered by every link
         rng = self._rng
         now = self._clock.seconds()
         heap = self._heap
         earliest = heap[0][0] if heap else None
         for link in links:
-            receiver = link.receiver
-            if receiver is None:
+            if link.receiver is None:
                 continue  # nobody there to hear it
-            link.frames_sent += 1
-            link.bytes_sent += size
-            if not group and receiver.mac != dst_mac:
-                link.frames_filtered += 1
-                nodes[link.dst].frames_filtered += 1
-                continue
+            link.considered += 1
             loss = link.loss
             if loss and rng.random() < loss:
                 link.frames_lost += 1
-                nodes[link.dst].frames_lost += 1
+                link.dst_counters.frames_lost += 1
                 continue
             due = now + link.latency_s
             jitter = link.jitter_s
@@ -292,7 +406,7 @@ class ChannelMedium:
                 due = link.last_due  # FIFO: never overtake the previous frame
             link.last_due = due
             link.in_flight += 1
-            heapq.heappush(heap, (due, next(self._counter), link, frame))
+            _heappush(heap, (due, next(self._counter), link, frame))
         if not self._delivering and heap and heap[0][0] != earliest:
             self._arm(now)
 
@@ -309,27 +423,30 @@ class ChannelMedium:
     def _deliver_due(self) -> None:
         self._timer = None
         heap = self._heap
-        nodes = self._nodes
-        pop = heapq.heappop
+        ports = self._ports
+        clock = self._clock
         self._delivering = True
         try:
             # Frames sent with zero delay by a receiver are due now too and
-            # go out in this same loop, in order.
+            # go out in this same loop, in order. The clock is read again
+            # only when the next frame looks not yet due.
+            due_by = clock.seconds() + _EPSILON_S
             while heap:
-                now = self._clock.seconds()
-                if heap[0][0] > now + _EPSILON_S:
-                    break
-                _, _, link, frame = pop(heap)
+                if heap[0][0] > due_by:
+                    due_by = clock.seconds() + _EPSILON_S
+                    if heap[0][0] > due_by:
+                        break
+                _, _, link, frame = _heappop(heap)
                 link.in_flight -= 1
-                receiver = self._ports.get(link.dst)
+                receiver = ports.get(link.dst)
                 if receiver is None:
                     link.frames_dropped += 1
-                    nodes[link.dst].frames_dropped += 1
+                    link.dst_counters.frames_dropped += 1
                     continue
                 size = len(frame)
                 link.frames_delivered += 1
                 link.bytes_delivered += size
-                counters = nodes[link.dst]
+                counters = link.dst_counters
                 counters.frames_in += 1
                 counters.bytes_in += size
                 try:
@@ -339,7 +456,7 @@ class ChannelMedium:
         finally:
             self._delivering = False
             if heap:
-                self._arm(self._clock.seconds())
+                self._arm(clock.seconds())
 
     # -- introspection -----------------------------------------------------
 
@@ -357,15 +474,17 @@ class ChannelMedium:
 
     def link_stats(self, a: str, b: str) -> dict[str, int]:
         """Counters of a -> b; ``KeyError`` if it is not configured."""
-        link = self._links[(a, b)]
-        stats = {name: getattr(link, name) for name in LINK_COUNTERS}
-        stats["frames_in_flight"] = link.in_flight
-        return stats
+        return self._links[(a, b)].stats()
 
     def node_stats(self, name: str) -> dict[str, int]:
         """Counters of one node as seen by the channel (zeros if unknown)."""
         counters = self._nodes.get(name)
-        return counters.as_dict() if counters else _NodeCounters().as_dict()
+        stats = counters.as_dict() if counters else _NodeCounters().as_dict()
+        # frames_filtered holds removed links'; add the configured ones'.
+        stats["frames_filtered"] += sum(
+            link.filtered() for link in self._incoming.get(name, ())
+        )
+        return stats
 
     def channel_table(self) -> list[dict[str, Any]]:
         """Every configured link with its parameters and counters, as the
@@ -375,6 +494,6 @@ class ChannelMedium:
             entry: dict[str, Any] = {"from": a, "to": b, **link.params.as_dict()}
             receiver = link.receiver
             entry["to_mac"] = format_mac(receiver.mac) if receiver else None
-            entry.update(self.link_stats(a, b))
+            entry.update(link.stats())
             table.append(entry)
         return table
