@@ -9,7 +9,9 @@ count what comes out of the others.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import gc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from twisted.application import service
@@ -317,8 +319,32 @@ def run_virtual(
         max(0.0, duration_s - traffic_drain_s(duration_s)), simulation.stop_traffic
     )
     t = start
-    while t < end:
-        t = min(end, t + step_s)
-        clock.run_until(t)
-        if progress is not None:
-            progress(t - start)
+    with _fewer_collections():
+        while t < end:
+            t = min(end, t + step_s)
+            clock.run_until(t)
+            if progress is not None:
+                progress(t - start)
+
+
+#: gen-0 collection threshold while a virtual run is going (CPython: 700)
+VIRTUAL_RUN_GC_THRESHOLD = 50_000
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Collect garbage less often during a virtual run, restored after it.
+
+    Every frame allocates a few short-lived objects and few of them form
+    cycles, so CPython's default (a collection every 700 allocations, each
+    scanning what survived) spends ~5% of a large run walking the
+    simulation's long-lived graph; freezing that graph keeps it out of
+    every collection."""
+    threshold = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(max(threshold[0], VIRTUAL_RUN_GC_THRESHOLD), *threshold[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+        gc.unfreeze()
