@@ -172,8 +172,11 @@ class NodeEngine:
                 continue
             # execute() inlined for the usual case: this runs once a frame.
             for action in handlers[msg.kind](msg, now):
-                if type(action) is Transmit:
+                kind = type(action)
+                if kind is Transmit:
                     self._transmit(action)
+                elif kind is DeliverToTap:
+                    self._deliver(action.frame)
                 else:
                     self.execute((action,))
 
