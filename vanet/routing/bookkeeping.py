@@ -11,6 +11,7 @@ from twisted.logger import Logger
 from vanet.mac import format_mac
 from vanet.routing.actions import RouteEvent
 from vanet.routing.candidates import Candidate, summarize
+from vanet.routing.strategies import route_row_key
 
 
 class EventRecorder:
@@ -123,22 +124,78 @@ def rank_target(
 ) -> list[Candidate]:
     """Ranked candidates toward one target from live observations (empty
     without any): one row of ``build_routes``."""
-    if target == me:
-        return []
-    observations = []
-    append = observations.append
+    return [
+        _candidate(target, row)
+        for row in _rank_rows(strategy, target, reply_logs, me, demoted)
+    ]
+
+
+#: A summarized next hop toward one target, as the route table keeps it:
+#: ``(next_hop, hops, min_ms, avg_ms, samples)`` (``None``, ``None``, 0 when
+#: unmeasured). Plain tuples: a ``Candidate`` is built only when asked for.
+Row = tuple[bytes, int, "float | None", "float | None", int]
+
+
+def _candidate(target: bytes, row: Row) -> Candidate:
+    return Candidate(target, row[0], row[1], row[2], row[3], row[4])
+
+
+def _summary_rows(target: bytes, reply_logs: list[ReplyLog], me: bytes) -> list[Row]:
+    """``summarize`` over the live logs without building the observation
+    list or ``Candidate`` objects: the same values (same summation order),
+    in the same order (first appearance)."""
+    agg: dict[bytes, list] = {}
+    get = agg.get
     for log in reply_logs:
         vias = log.by_target.get(target)
-        if vias:
-            for via, (hops, latency) in vias.items():
-                if via != me:
-                    append((via, hops, latency))
-    if not observations:
+        if not vias:
+            continue
+        for via, (hops, latency) in vias.items():
+            if via == me:
+                continue
+            a = get(via)
+            if a is None:
+                if latency is None:
+                    agg[via] = [hops, None, 0.0, 0]
+                else:
+                    agg[via] = [hops, latency, latency, 1]
+                continue
+            a[0] = hops  # the newest observation's hop count
+            if latency is not None:
+                if a[3]:
+                    if latency < a[1]:
+                        a[1] = latency
+                    a[2] += latency
+                    a[3] += 1
+                else:
+                    a[1] = a[2] = latency
+                    a[3] = 1
+    return [
+        (via, a[0], a[1], a[2] / a[3], a[3]) if a[3] else (via, a[0], None, None, 0)
+        for via, a in agg.items()
+    ]
+
+
+def _rank_rows(
+    strategy, target: bytes, reply_logs: list[ReplyLog], me: bytes, demoted
+) -> list[Row]:
+    if target == me:
         return []
-    ranked = strategy.rank_routes(summarize(target, observations))
+    rows = _summary_rows(target, reply_logs, me)
+    if not rows:
+        return []
+    key = route_row_key(strategy)
+    if key is not None:
+        # A shipped strategy: its order as a key on rows, no Candidates.
+        if demoted:
+            rows.sort(key=lambda r: (r[0] in demoted, key(r)))
+        else:
+            rows.sort(key=key)
+        return rows
+    ranked = strategy.rank_routes([_candidate(target, r) for r in rows])
     if demoted:
         ranked.sort(key=lambda c: c.next_hop in demoted)  # stable
-    return ranked
+    return [(c.next_hop, c.hops, c.min_ms, c.avg_ms, c.samples) for c in ranked]
 
 
 def _first_appearance(targets, reply_logs: list[ReplyLog]) -> dict[bytes, int]:
@@ -159,15 +216,27 @@ class RouteTable:
 
     ``update`` re-ranks only the targets a change touched and returns the
     same ``route_*`` events, in the same order, as diffing two full
-    rebuilds (``build_routes`` + ``diff_routes``) would."""
+    rebuilds (``build_routes`` + ``diff_routes``) would.
 
-    __slots__ = ("ranked", "best", "_recorder", "_me")
+    The table holds ranked rows (tuples); ``ranked`` and ``best`` build the
+    ``Candidate`` objects on demand (status, tests), and ``next_hop`` is
+    what the data path asks."""
+
+    __slots__ = ("rows", "next_hop", "_recorder", "_me")
 
     def __init__(self, recorder: EventRecorder, me: bytes) -> None:
-        self.ranked: dict[bytes, list[Candidate]] = {}
-        self.best: dict[bytes, Candidate] = {}
+        self.rows: dict[bytes, list[Row]] = {}
+        self.next_hop: dict[bytes, bytes] = {}  # target -> best next hop
         self._recorder = recorder
         self._me = me
+
+    @property
+    def ranked(self) -> dict[bytes, list[Candidate]]:
+        return {t: [_candidate(t, r) for r in rows] for t, rows in self.rows.items()}
+
+    @property
+    def best(self) -> dict[bytes, Candidate]:
+        return {t: _candidate(t, rows[0]) for t, rows in self.rows.items()}
 
     def update(
         self,
@@ -180,20 +249,20 @@ class RouteTable:
         """Re-rank ``targets`` over ``reply_logs`` (the live logs, oldest
         first); ``old_logs`` were live at the previous update (they give
         the order of ``route_lost`` events)."""
-        ranked_table, best_table, me = self.ranked, self.best, self._me
-        found: list[tuple[bytes, Candidate, Candidate | None]] = []
-        lost: list[tuple[bytes, Candidate]] = []
+        rows_table, hop_table, me = self.rows, self.next_hop, self._me
+        found: list[tuple[bytes, Row, bytes | None]] = []
+        lost: list[tuple[bytes, bytes]] = []
         for target in targets:
-            ranked = rank_target(strategy, target, reply_logs, me, demoted)
-            before = best_table.get(target)
-            if ranked:
-                cand = ranked[0]
-                ranked_table[target] = ranked
-                best_table[target] = cand
-                if before is None or before.next_hop != cand.next_hop:
-                    found.append((target, cand, before))
+            rows = _rank_rows(strategy, target, reply_logs, me, demoted)
+            before = hop_table.get(target)
+            if rows:
+                best = rows[0]
+                rows_table[target] = rows
+                if before != best[0]:
+                    hop_table[target] = best[0]
+                    found.append((target, best, before))
             elif before is not None:
-                del ranked_table[target], best_table[target]
+                del rows_table[target], hop_table[target]
                 lost.append((target, before))
         if not found and not lost:
             return []
@@ -203,20 +272,21 @@ class RouteTable:
         if len(lost) > 1:
             order = _first_appearance([f[0] for f in lost], old_logs)
             lost.sort(key=lambda f: order.get(f[0], len(order)))
-        return _route_events(self._recorder, found, lost)
+        return _row_events(self._recorder, found, lost)
 
 
-def _route_events(recorder: EventRecorder, found, lost) -> list[RouteEvent]:
+def _row_events(recorder: EventRecorder, found, lost) -> list[RouteEvent]:
+    # Fields are built (and MACs formatted) only here, for emitted events.
     events = []
-    for target, cand, before in found:
+    for target, (next_hop, hops, min_ms, _, _), before in found:
         if before is None:
             events.append(
                 recorder.event(
                     "route_discovered",
                     target=format_mac(target),
-                    next_hop=format_mac(cand.next_hop),
-                    hops=cand.hops,
-                    latency_ms=cand.min_ms,
+                    next_hop=format_mac(next_hop),
+                    hops=hops,
+                    latency_ms=min_ms,
                 )
             )
         else:
@@ -224,10 +294,10 @@ def _route_events(recorder: EventRecorder, found, lost) -> list[RouteEvent]:
                 recorder.event(
                     "route_changed",
                     target=format_mac(target),
-                    next_hop=format_mac(cand.next_hop),
-                    previous=format_mac(before.next_hop),
-                    hops=cand.hops,
-                    latency_ms=cand.min_ms,
+                    next_hop=format_mac(next_hop),
+                    previous=format_mac(before),
+                    hops=hops,
+                    latency_ms=min_ms,
                 )
             )
     for target, before in lost:
@@ -235,11 +305,26 @@ def _route_events(recorder: EventRecorder, found, lost) -> list[RouteEvent]:
             recorder.event(
                 "route_lost",
                 target=format_mac(target),
-                previous=format_mac(before.next_hop),
+                previous=format_mac(before),
                 reason="no_live_observation",
             )
         )
     return events
+
+
+def _route_events(recorder: EventRecorder, found, lost) -> list[RouteEvent]:
+    return _row_events(
+        recorder,
+        [
+            (
+                t,
+                (c.next_hop, c.hops, c.min_ms, c.avg_ms, c.samples),
+                None if b is None else b.next_hop,
+            )
+            for t, c, b in found
+        ],
+        [(t, b.next_hop) for t, b in lost],
+    )
 
 
 def diff_routes(

@@ -172,8 +172,7 @@ class ObuRoutingCore:
 
     def route_to(self, target: bytes, now: float) -> bytes | None:
         """Next hop toward a downstream vehicle (learnt from replies)."""
-        cand = self._routes.get(target)
-        return None if cand is None else cand.next_hop
+        return self._table.next_hop.get(target)
 
     # -- inputs ---------------------------------------------------------
 
@@ -645,7 +644,7 @@ class ObuRoutingCore:
             for log in logs:
                 log.live = True
             if self._all_routes_dirty:
-                targets.update(self._table.best)
+                targets.update(self._table.next_hop)
                 for log in logs:
                     targets.update(log.by_target)
             self._live_logs = logs
@@ -693,7 +692,7 @@ class ObuRoutingCore:
             "observations_per_heartbeat": max(
                 (len(h.replies) for h in heards), default=0
             ),
-            "routes": len(self._routes),
+            "routes": len(self._table.next_hop),
             "candidates": len(self._candidates),
             "demoted": len(self._demoted),
         }

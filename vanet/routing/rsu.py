@@ -211,17 +211,16 @@ class RsuRoutingCore:
                     log.live = True
                     targets.update(log.by_target)
             if everything:
-                targets = set(self._table.best)
+                targets = set(self._table.next_hop)
                 for log in logs:
                     targets.update(log.by_target)
             self._live_logs = logs
         events = self._table.update(
             self.strategy, targets, logs, old_logs, self._demoted
         )
-        ranked = self._table.ranked
         if self._demoted:
             # Nothing routes through a demoted hop any more: forget it.
-            in_use = {c.next_hop for cands in ranked.values() for c in cands}
+            in_use = {r[0] for rows in self._table.rows.values() for r in rows}
             for mac in [m for m in self._demoted if m not in in_use]:
                 del self._demoted[mac]
         return events
@@ -230,12 +229,11 @@ class RsuRoutingCore:
 
     def route_to(self, vehicle: bytes, now: float) -> bytes | None:
         """Next hop toward ``vehicle``, or ``None`` without a live route."""
-        cand = self._best.get(vehicle)
-        return None if cand is None else cand.next_hop
+        return self._table.next_hop.get(vehicle)
 
     def vehicles(self, now: float) -> list[bytes]:
         """Vehicles with a live route, in MAC order."""
-        return sorted(self._best)
+        return sorted(self._table.next_hop)
 
     def memory(self) -> dict[str, int]:
         """Sizes of the bounded tables (for tests and status)."""
@@ -244,7 +242,7 @@ class RsuRoutingCore:
             "observations_per_heartbeat": max(
                 (len(s.replies) for s in self._sent.values()), default=0
             ),
-            "routes": len(self._best),
+            "routes": len(self._table.next_hop),
             "demoted": len(self._demoted),
         }
 

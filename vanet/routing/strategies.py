@@ -125,3 +125,36 @@ class HopsStrategy(BaseStrategy):
 
     def rank_routes(self, candidates: list[Candidate]) -> list[Candidate]:
         return sorted(candidates, key=self._key)
+
+
+# -- the route table's fast path -------------------------------------------
+#
+# The cores rank routes on every reply. For the shipped strategies they sort
+# plain rows ``(next_hop, hops, min_ms, avg_ms, samples)`` with these keys,
+# which order rows exactly as ``rank_routes`` orders the matching
+# ``Candidate`` objects (tests/test_routing_incremental.py checks this
+# against a rebuild through ``rank_routes``). A subclass that overrides
+# ``rank_routes`` is not in the table and gets the general path.
+
+
+def _latency_row_key(row):
+    # == (c.hops, c.score if c.measured else inf, c.next_hop)
+    min_ms = row[2]
+    return (row[1], _INF if min_ms is None else min_ms + row[3], row[0])
+
+
+def _hops_row_key(row):
+    # == (c.hops, c.next_hop, c.target); the target is the same for all
+    return (row[1], row[0])
+
+
+_ROW_KEYS = {
+    LatencyStrategy.rank_routes: _latency_row_key,
+    HopsStrategy.rank_routes: _hops_row_key,
+}
+
+
+def route_row_key(strategy):
+    """The row key equivalent to ``strategy.rank_routes``, or ``None`` when
+    the strategy's own method must rank ``Candidate`` objects."""
+    return _ROW_KEYS.get(getattr(type(strategy), "rank_routes", None))
