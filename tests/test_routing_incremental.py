@@ -27,10 +27,10 @@ class FullRebuildObu(ObuRoutingCore):
     """Rebuilds every candidate and route on every call: what the OBU core
     did before it became incremental."""
 
-    def _refresh(self, now, failed=None, targets=()):
+    def _refresh(self, now, failed=None, targets=(), added=None):
         self._everything_dirty()
         self._recheck_at = float("-inf")
-        return super()._refresh(now, failed, targets)
+        return super()._refresh(now, failed, targets, added)
 
 
 class SpiedObu(ObuRoutingCore):
@@ -39,9 +39,9 @@ class SpiedObu(ObuRoutingCore):
 
     refreshed_at = None
 
-    def _refresh(self, now, failed=None, targets=()):
+    def _refresh(self, now, failed=None, targets=(), added=None):
         self.refreshed_at = now
-        return super()._refresh(now, failed, targets)
+        return super()._refresh(now, failed, targets, added)
 
 
 neighbour = st.sampled_from(OBUS + RSUS[:1])

@@ -66,28 +66,30 @@ class ReplyLog:
     ) -> int:
         """Store one observation unless the per-heartbeat bound is reached
         (``REFUSED``); a measured observation replaces an unmeasured one for
-        the same key. ``CHANGED`` when what is held changed, else ``KEPT``."""
+        the same key. ``ADDED`` for a new key (it is last in this log's
+        order), ``CHANGED`` when a held value was replaced, else ``KEPT``."""
         vias = self.by_target.get(target)
         if vias is None:
             if self.size >= bound:
                 return REFUSED
             self.by_target[target] = {via: value}
             self.size += 1
-            return CHANGED
+            return ADDED
         old = vias.get(via)
         if old is None:
             if self.size >= bound:
                 return REFUSED
             vias[via] = value
             self.size += 1
-            return CHANGED
+            return ADDED
         if (value[1] is not None or old[1] is None) and value != old:
             vias[via] = value
             return CHANGED
         return KEPT
 
 
-REFUSED, KEPT, CHANGED = 0, 1, 2
+#: ``ReplyLog.record`` outcomes (``>= CHANGED``: what is held changed)
+REFUSED, KEPT, CHANGED, ADDED = 0, 1, 2, 3
 
 
 def build_routes(
@@ -140,16 +142,19 @@ def _candidate(target: bytes, row: Row) -> Candidate:
     return Candidate(target, row[0], row[1], row[2], row[3], row[4])
 
 
-def _summary_rows(target: bytes, reply_logs: list[ReplyLog], me: bytes) -> list[Row]:
-    """``summarize`` over the live logs without building the observation
-    list or ``Candidate`` objects: the same values (same summation order),
-    in the same order (first appearance)."""
+def _aggregate(target: bytes, reply_logs: list[ReplyLog], me: bytes):
+    """Per next hop ``[hops, min, sum, count]`` over the live logs, in the
+    order ``summarize`` reads them (first appearance; the newest hop count;
+    latencies summed oldest first, so the floats are the same), and the
+    last log holding the target."""
     agg: dict[bytes, list] = {}
     get = agg.get
+    last = None
     for log in reply_logs:
         vias = log.by_target.get(target)
         if not vias:
             continue
+        last = log
         for via, (hops, latency) in vias.items():
             if via == me:
                 continue
@@ -159,21 +164,36 @@ def _summary_rows(target: bytes, reply_logs: list[ReplyLog], me: bytes) -> list[
                     agg[via] = [hops, None, 0.0, 0]
                 else:
                     agg[via] = [hops, latency, latency, 1]
-                continue
-            a[0] = hops  # the newest observation's hop count
-            if latency is not None:
-                if a[3]:
-                    if latency < a[1]:
-                        a[1] = latency
-                    a[2] += latency
-                    a[3] += 1
-                else:
-                    a[1] = a[2] = latency
-                    a[3] = 1
+            else:
+                _add(a, hops, latency)
+    return agg, last
+
+
+def _add(a: list, hops: int, latency: float | None) -> None:
+    # One more observation of a next hop, after those already in ``a``.
+    a[0] = hops  # the newest observation's hop count
+    if latency is not None:
+        if a[3]:
+            if latency < a[1]:
+                a[1] = latency
+            a[2] += latency
+            a[3] += 1
+        else:
+            a[1] = a[2] = latency
+            a[3] = 1
+
+
+def _rows(agg: dict[bytes, list]) -> list[Row]:
     return [
         (via, a[0], a[1], a[2] / a[3], a[3]) if a[3] else (via, a[0], None, None, 0)
         for via, a in agg.items()
     ]
+
+
+def _summary_rows(target: bytes, reply_logs: list[ReplyLog], me: bytes) -> list[Row]:
+    """``summarize`` over the live logs without building the observation
+    list or ``Candidate`` objects: the same values in the same order."""
+    return _rows(_aggregate(target, reply_logs, me)[0])
 
 
 def _rank_rows(
@@ -181,9 +201,12 @@ def _rank_rows(
 ) -> list[Row]:
     if target == me:
         return []
-    rows = _summary_rows(target, reply_logs, me)
+    return _order(strategy, target, _summary_rows(target, reply_logs, me), demoted)
+
+
+def _order(strategy, target: bytes, rows: list[Row], demoted) -> list[Row]:
     if not rows:
-        return []
+        return rows
     key = route_row_key(strategy)
     if key is not None:
         # A shipped strategy: its order as a key on rows, no Candidates.
@@ -222,11 +245,16 @@ class RouteTable:
     ``Candidate`` objects on demand (status, tests), and ``next_hop`` is
     what the data path asks."""
 
-    __slots__ = ("rows", "next_hop", "_recorder", "_me")
+    __slots__ = ("rows", "next_hop", "_agg", "_positions", "_recorder", "_me")
 
     def __init__(self, recorder: EventRecorder, me: bytes) -> None:
         self.rows: dict[bytes, list[Row]] = {}
         self.next_hop: dict[bytes, bytes] = {}  # target -> best next hop
+        # target -> (per next hop [hops, min, sum, count], last log read):
+        # what the rows were summarized from, so that an observation added
+        # after everything it summarizes is folded in without re-reading.
+        self._agg: dict[bytes, tuple[dict[bytes, list], ReplyLog | None]] = {}
+        self._positions: tuple[list[ReplyLog] | None, dict[int, int]] = (None, {})
         self._recorder = recorder
         self._me = me
 
@@ -238,6 +266,52 @@ class RouteTable:
     def best(self) -> dict[bytes, Candidate]:
         return {t: _candidate(t, rows[0]) for t, rows in self.rows.items()}
 
+    def _position(self, reply_logs: list[ReplyLog], log: ReplyLog) -> int:
+        # Index of ``log`` among the live logs (the list is replaced, never
+        # mutated, when the live window moves).
+        logs, positions = self._positions
+        if logs is not reply_logs:
+            positions = {id(x): i for i, x in enumerate(reply_logs)}
+            self._positions = (reply_logs, positions)
+        return positions.get(id(log), -1)
+
+    def _summarize(self, target: bytes, reply_logs: list[ReplyLog], added) -> list[Row]:
+        """The rows toward ``target``, folding in ``added`` (``(log, via,
+        (hops, latency))``, just added as a new key of a live log) when
+        that log comes after every log the held summary read: appending to
+        it is then exactly what re-reading would compute."""
+        me = self._me
+        if target == me:
+            self._agg.pop(target, None)
+            return []
+        held = self._agg.get(target) if added is not None else None
+        if held is not None:
+            agg, last = held
+            log, via, (hops, latency) = added
+            if last is log or (
+                last is not None
+                and self._position(reply_logs, log)
+                > self._position(reply_logs, last)
+                >= 0
+            ):
+                if via != me:
+                    a = agg.get(via)
+                    if a is None:
+                        if latency is None:
+                            agg[via] = [hops, None, 0.0, 0]
+                        else:
+                            agg[via] = [hops, latency, latency, 1]
+                    else:
+                        _add(a, hops, latency)
+                self._agg[target] = (agg, log)
+                return _rows(agg)
+        agg, last = _aggregate(target, reply_logs, me)
+        if agg:
+            self._agg[target] = (agg, last)
+        else:
+            self._agg.pop(target, None)
+        return _rows(agg)
+
     def update(
         self,
         strategy,
@@ -245,15 +319,21 @@ class RouteTable:
         reply_logs: list[ReplyLog],
         old_logs: list[ReplyLog],
         demoted,
+        added: dict | None = None,
     ) -> list[RouteEvent]:
         """Re-rank ``targets`` over ``reply_logs`` (the live logs, oldest
         first); ``old_logs`` were live at the previous update (they give
-        the order of ``route_lost`` events)."""
-        rows_table, hop_table, me = self.rows, self.next_hop, self._me
+        the order of ``route_lost`` events). ``added`` maps a target to the
+        one observation a reply just added for it (``(log, via, value)``,
+        ``ReplyLog.record`` said ``ADDED``) when that is all that changed."""
+        rows_table, hop_table = self.rows, self.next_hop
         found: list[tuple[bytes, Row, bytes | None]] = []
         lost: list[tuple[bytes, bytes]] = []
         for target in targets:
-            rows = _rank_rows(strategy, target, reply_logs, me, demoted)
+            rows = self._summarize(
+                target, reply_logs, None if added is None else added.get(target)
+            )
+            rows = _order(strategy, target, rows, demoted)
             before = hop_table.get(target)
             if rows:
                 best = rows[0]

@@ -12,6 +12,7 @@ from __future__ import annotations
 from vanet.mac import BROADCAST, format_mac
 from vanet.routing.actions import Action, Transmit
 from vanet.routing.bookkeeping import (
+    ADDED,
     CHANGED,
     REFUSED,
     EventRecorder,
@@ -351,14 +352,24 @@ class ObuRoutingCore:
         latency_ms = max(0.0, (now - heard.at) * 1000)
         log = heard.replies
         bound = self.max_observations
-        stored = log.record(sender, via, (hops, latency_ms), bound)
-        touched: tuple[bytes, ...] = (sender,) if stored == CHANGED else ()
+        value = (hops, latency_ms)
+        stored = log.record(sender, via, value, bound)
         refused = stored == REFUSED
+        touched: tuple[bytes, ...] = ()
+        added = None
+        if stored >= CHANGED:
+            touched = (sender,)
+            if stored == ADDED:
+                added = {sender: (log, via, value)}
         if via != sender:
             # The delivering neighbour itself is one hop away.
             stored = log.record(via, via, (1, None), bound)
-            if stored == CHANGED:
+            if stored >= CHANGED:
                 touched += (via,)
+                if stored == ADDED:
+                    if added is None:
+                        added = {}
+                    added[via] = (log, via, (1, None))
             refused = refused or stored == REFUSED
         if refused:
             rec.drop("observation_bound")
@@ -378,7 +389,10 @@ class ObuRoutingCore:
             self.counters["reply_not_bounced"] += 1
         # Only routes toward what this log gained can change (and none if
         # the log no longer counts).
-        actions.extend(self._refresh(now, targets=touched if log.live else ()))
+        if log.live:
+            actions.extend(self._refresh(now, targets=touched, added=added))
+        else:
+            actions.extend(self._refresh(now))
         return actions
 
     # -- liveness (section 8) ------------------------------------------
@@ -453,7 +467,7 @@ class ObuRoutingCore:
         return ranked
 
     def _refresh(
-        self, now: float, failed: bytes | None = None, targets=()
+        self, now: float, failed: bytes | None = None, targets=(), added=None
     ) -> list[Action]:
         """Bring upstream and routes up to date after a change.
 
@@ -462,7 +476,8 @@ class ObuRoutingCore:
         the candidates toward RSUs marked dirty (by their heartbeats, a
         removal, the demoted set, or a live neighbour going silent), and
         the routes toward ``targets`` plus those whose reply logs entered or
-        left the live window."""
+        left the live window. ``added``: what a reply added for its targets
+        (see ``RouteTable.update``)."""
         events: list[Action] = []
         if now >= self._recheck_at:
             self._check_liveness(now)
@@ -471,7 +486,7 @@ class ObuRoutingCore:
             expiry = self._expiry_by_source
             self._recheck_at = min(expiry.values()) if expiry else float("inf")
         if targets or self._logs_dirty or self._all_routes_dirty:
-            self._update_routes(now, targets, events)
+            self._update_routes(now, targets, events, added)
         return events
 
     def _check_liveness(self, now: float) -> None:
@@ -622,9 +637,12 @@ class ObuRoutingCore:
             rest = [c for c in ranked if c.next_hop != new_up]
             self._candidates = [by_hop[new_up], *rest][: self.cached_candidates]
 
-    def _update_routes(self, now: float, targets, events: list[Action]) -> None:
+    def _update_routes(
+        self, now: float, targets, events: list[Action], added=None
+    ) -> None:
         old_logs = logs = self._live_logs
         if self._logs_dirty or self._all_routes_dirty:
+            added = None  # the summaries held are of other logs: re-read
             logs_by_source = self._logs_by_source
             logs = [
                 log
@@ -650,7 +668,9 @@ class ObuRoutingCore:
             self._live_logs = logs
             self._logs_dirty = self._all_routes_dirty = False
         events.extend(
-            self._table.update(self.strategy, targets, logs, old_logs, self._demoted)
+            self._table.update(
+                self.strategy, targets, logs, old_logs, self._demoted, added
+            )
         )
 
     def _source_logs(self, state: _Source, now: float) -> list[ReplyLog]:

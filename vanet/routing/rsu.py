@@ -10,6 +10,7 @@ from __future__ import annotations
 from vanet.mac import BROADCAST, format_mac
 from vanet.routing.actions import Action, Transmit
 from vanet.routing.bookkeeping import (
+    ADDED,
     KEPT,
     REFUSED,
     EventRecorder,
@@ -155,9 +156,8 @@ class RsuRoutingCore:
         latency_ms = max(0.0, (now - self.started) * 1000 - sent.duration_ms)
         sender = reply.sender
         log = sent.replies
-        stored = log.record(
-            sender, via, (reply.hops, latency_ms), self.max_observations
-        )
+        value = (reply.hops, latency_ms)
+        stored = log.record(sender, via, value, self.max_observations)
         if stored == REFUSED:
             rec.drop("observation_bound")
             return []
@@ -170,7 +170,8 @@ class RsuRoutingCore:
                 return self._refresh(everything=True)
         if stored == KEPT or not log.live:
             return []  # nothing a route is built from changed
-        return self._refresh(targets=(sender,))
+        added = {sender: (log, via, value)} if stored == ADDED else None
+        return self._refresh(targets=(sender,), added=added)
 
     # -- state ----------------------------------------------------------
 
@@ -192,10 +193,12 @@ class RsuRoutingCore:
         targets=(),
         window_moved: bool = False,
         everything: bool = False,
+        added=None,
     ) -> list[Action]:
         """Re-rank the routes toward ``targets``; with ``window_moved`` also
         those whose observations entered or left the live window; with
-        ``everything`` all of them (the demoted set changed)."""
+        ``everything`` all of them (the demoted set changed). ``added``:
+        what a reply added (see ``RouteTable.update``)."""
         old_logs = self._live_logs
         logs = old_logs
         if window_moved or everything:
@@ -215,8 +218,9 @@ class RsuRoutingCore:
                 for log in logs:
                     targets.update(log.by_target)
             self._live_logs = logs
+            added = None
         events = self._table.update(
-            self.strategy, targets, logs, old_logs, self._demoted
+            self.strategy, targets, logs, old_logs, self._demoted, added
         )
         if self._demoted:
             # Nothing routes through a demoted hop any more: forget it.
