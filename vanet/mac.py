@@ -34,7 +34,7 @@ def parse_mac(text: str | bytes) -> bytes:
 
 def format_mac(mac: bytes | bytearray | memoryview) -> str:
     """``b'\\x02\\0\\0\\0\\0\\x01'`` -> ``'02:00:00:00:00:01'``."""
-    return ":".join(f"{b:02x}" for b in bytes(mac))
+    return bytes(mac).hex(":")
 
 
 def is_group(mac: bytes | bytearray | memoryview) -> bool:
