@@ -12,8 +12,10 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from vanet.routing.actions import RouteEvent
 from vanet.routing.bookkeeping import EventRecorder, build_routes, diff_routes
+from vanet.routing.candidates import summarize
 from vanet.routing.obu import ObuRoutingCore
 from vanet.routing.rsu import RsuRoutingCore
+from vanet.routing.strategies import LatencyStrategy, route_row_key
 from vanet.routing.strategy import load_strategy
 from vanet.routing.testing import CoreNetwork, heartbeat_view, reply_view
 
@@ -74,6 +76,28 @@ def table_view(table) -> dict:
     return {target: list(cands) for target, cands in table.items()}
 
 
+def reference_upstream(core, source, now):
+    """Upstream candidates toward ``source`` as ``summarize`` builds them
+    from every live arrival (what the core read before it summarized in
+    one pass)."""
+    state = core._sources[source]
+    live = core._live_neighbours(state, now)
+    if not live:
+        return []
+    base = min(
+        at * 1000 - heard.duration_ms
+        for heard in state.seqs.values()
+        for _, at in heard.arrivals.values()
+    )
+    observations = [
+        (n, hops, at * 1000 - heard.duration_ms - base)
+        for _, heard in sorted(state.seqs.items())
+        for n, (hops, at) in heard.arrivals.items()
+        if n in live
+    ]
+    return summarize(source, observations)
+
+
 class ObuIncrementalTests(SynchronousTestCase):
     @settings(max_examples=200, deadline=None)
     @given(obu_events, st.sampled_from(["latency", "hops"]))
@@ -124,6 +148,46 @@ class ObuIncrementalTests(SynchronousTestCase):
                 route = core.route_to(target, now)
                 self.assertEqual(route, best[target].next_hop if route else None)
         self.assertEqual(core.status(now), full.status(now))
+        for rsu in core._sources:
+            self.assertEqual(
+                core._upstream_candidates(rsu, core._sources[rsu], now),
+                reference_upstream(core, rsu, now),
+            )
+
+
+class ReversedRoutes(LatencyStrategy):
+    """Overrides ``rank_routes``: the cores must ask it, not use the
+    shipped strategy's shortcut."""
+
+    name = "reversed-routes"
+
+    def rank_routes(self, candidates):
+        return sorted(candidates, key=lambda c: c.next_hop, reverse=True)
+
+
+class RouteShortcutTests(SynchronousTestCase):
+    def test_shipped_strategies_have_a_row_key(self):
+        self.assertIsNotNone(route_row_key(load_strategy("latency")))
+        self.assertIsNotNone(route_row_key(load_strategy("hops")))
+
+    def test_overridden_rank_routes_is_asked(self):
+        strategy = ReversedRoutes()
+        self.assertIsNone(route_row_key(strategy))
+        core = RsuRoutingCore(ME, strategy, started=0.0)
+        (hb,) = [a for a in core.heartbeat(0.0) if hasattr(a, "args")]
+        duration_ms = hb.args[1]
+        vehicle = OBUS[0]
+        # Fewer hops and lower latency through OBUS[1], but the strategy
+        # prefers the highest MAC.
+        for via, hops, at in ((OBUS[1], 1, 0.01), (OBUS[3], 3, 0.05)):
+            reply = reply_view(
+                via, ME, ME, 0, vehicle, hops=hops, duration_ms=duration_ms
+            )
+            core.on_message(reply, at)
+        self.assertEqual(core.route_to(vehicle, 0.05), OBUS[3])
+        self.assertEqual(
+            [c.next_hop for c in core._ranked[vehicle]], [OBUS[3], OBUS[1]]
+        )
 
 
 class RsuIncrementalTests(SynchronousTestCase):
@@ -141,9 +205,16 @@ class RsuIncrementalTests(SynchronousTestCase):
     )
 
     @settings(max_examples=200, deadline=None)
-    @given(st.lists(st.tuples(rsu_event, st.floats(0, 1.2)), max_size=80))
-    def test_same_as_full_rebuild(self, sequence):
-        strategy = load_strategy()
+    @given(
+        st.lists(st.tuples(rsu_event, st.floats(0, 1.2)), max_size=80),
+        st.sampled_from(["latency", "hops", "reversed"]),
+    )
+    def test_same_as_full_rebuild(self, sequence, strategy_name):
+        strategy = (
+            ReversedRoutes()
+            if strategy_name == "reversed"
+            else load_strategy(strategy_name)
+        )
         core = RsuRoutingCore(
             ME, strategy, hello_history=4, started=0.0, max_observations=6
         )

@@ -20,7 +20,7 @@ from vanet.routing.bookkeeping import (
     RouteTable,
     routes_status,
 )
-from vanet.routing.candidates import Candidate, summarize
+from vanet.routing.candidates import Candidate
 
 #: hop counts are u32 on the wire (PROTOCOL.md s2)
 HOPS_MAX = (1 << 32) - 1
@@ -29,7 +29,15 @@ HOPS_MAX = (1 << 32) - 1
 class _Heard:
     """One heartbeat ``(source, seq)`` as this OBU heard it."""
 
-    __slots__ = ("duration_ms", "at", "first_from", "hops", "arrivals", "replies")
+    __slots__ = (
+        "duration_ms",
+        "at",
+        "first_from",
+        "hops",
+        "arrivals",
+        "replies",
+        "min_offset",
+    )
 
     def __init__(self, duration_ms: int, at: float, first_from: bytes, hops: int):
         self.duration_ms = duration_ms
@@ -39,6 +47,14 @@ class _Heard:
         # neighbour -> (hops, arrival time): every path it came over
         self.arrivals: dict[bytes, tuple[int, float]] = {}
         self.replies = ReplyLog()
+        # min over arrivals of (arrival ms - duration): the fastest one
+        self.min_offset = float("inf")
+
+    def arrive(self, neighbour: bytes, hops: int, at: float) -> None:
+        self.arrivals[neighbour] = (hops, at)
+        offset = at * 1000 - self.duration_ms
+        if offset < self.min_offset:
+            self.min_offset = offset
 
 
 class _Source:
@@ -243,7 +259,7 @@ class ObuRoutingCore:
             self.counters["heartbeat_duplicate"] += 1
             if neighbour not in heard.arrivals:
                 if len(heard.arrivals) < self.max_neighbours:
-                    heard.arrivals[neighbour] = (hb.hops, now)
+                    heard.arrive(neighbour, hb.hops, now)
                 else:
                     rec.drop("observation_bound")
             events.extend(self._refresh(now))
@@ -251,7 +267,7 @@ class ObuRoutingCore:
 
         self.counters["heartbeat_new"] += 1
         heard = _Heard(hb.duration_ms, now, neighbour, hb.hops)
-        heard.arrivals[neighbour] = (hb.hops, now)
+        heard.arrive(neighbour, hb.hops, now)
         self._learn_period(state, seq, hb.duration_ms)
         state.seqs[seq] = heard
         while len(state.seqs) > self.hello_history:
@@ -447,19 +463,30 @@ class ObuRoutingCore:
             return []
         # Latency: one-way delay in excess of the fastest arrival held
         # (duration is on the RSU's clock; see vanet.routing.strategies).
-        offsets = [
-            at * 1000 - heard.duration_ms
-            for heard in state.seqs.values()
-            for _, at in heard.arrivals.values()
+        seqs = state.seqs
+        base = min(heard.min_offset for heard in seqs.values())
+        # ``summarize`` over the live arrivals, oldest heartbeat first, read
+        # in one pass (the same floats: same expressions, same order).
+        agg: dict[bytes, list] = {}
+        get = agg.get
+        for _, heard in sorted(seqs.items()):
+            duration_ms = heard.duration_ms
+            for n, (hops, at) in heard.arrivals.items():
+                if n not in live:
+                    continue
+                latency = at * 1000 - duration_ms - base
+                a = get(n)
+                if a is None:
+                    agg[n] = [hops, latency, latency, 1]
+                else:
+                    a[0] = hops
+                    if latency < a[1]:
+                        a[1] = latency
+                    a[2] += latency
+                    a[3] += 1
+        return [
+            Candidate(source, n, a[0], a[1], a[2] / a[3], a[3]) for n, a in agg.items()
         ]
-        base = min(offsets)
-        observations = [
-            (n, hops, at * 1000 - heard.duration_ms - base)
-            for _, heard in sorted(state.seqs.items())
-            for n, (hops, at) in heard.arrivals.items()
-            if n in live
-        ]
-        return summarize(source, observations)
 
     def _demote(self, ranked: list[Candidate]) -> list[Candidate]:
         if self._demoted:
