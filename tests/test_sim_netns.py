@@ -265,6 +265,13 @@ class NetnsChainTests(SynchronousTestCase):
         switched_after = time.monotonic() - cut_at
         # Two periods, plus the simulator's status poll (0.5 s) and a tick.
         self.assertLess(switched_after, 2 * PERIOD_MS / 1000 + 0.5 + 0.3)
+        # Ping recovers: the first echo gets through within two periods of
+        # the switch, then the path holds.
+        sim.wait_for(
+            lambda: ping(f"vanet-{obu2}", "10.77.0.1", count=1) == 1,
+            timeout=2 * PERIOD_MS / 1000 + 1,
+            what="ping from obu2 to recover",
+        )
         self.assertGreaterEqual(ping(f"vanet-{obu2}", "10.77.0.1", count=10), 9)
         channels = {(c["from"], c["to"]): c for c in sim.get("/channels")}
         self.assertEqual(channels[(obu2, obu1)]["loss"], 1.0)
