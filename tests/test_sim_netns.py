@@ -320,3 +320,59 @@ class NetnsLegacyYamlTests(SynchronousTestCase):
         )
         self.assertGreaterEqual(ping("vanet-n3", "10.0.0.1", count=10), 9)
         self.assertGreaterEqual(ping("vanet-n2", "10.0.0.3", count=10), 9)
+
+
+class NetnsStaleCleanupTests(SynchronousTestCase):
+    """A crashed run leaves namespaces and veth peers behind; the next run
+    with the same node names removes them at start and says so."""
+
+    def setUp(self) -> None:
+        netns.skip_unless_root_netns()
+        self.tmp = Path(tempfile.mkdtemp(prefix="vanet-netns-test-"))
+        self.addCleanup(subprocess.run, ["rm", "-rf", str(self.tmp)])
+
+    def test_leftovers_of_a_crashed_run_are_removed(self) -> None:
+        tag = secrets.token_hex(2)
+        rsu, obu = f"rsu-{tag}", f"obu-{tag}"
+        # What a killed simulator leaves: the node's namespace and the peer.
+        subprocess.run(["ip", "netns", "add", f"vanet-{rsu}"], check=True)
+        subprocess.run(
+            [
+                "ip",
+                "link",
+                "add",
+                f"vs-{obu}",
+                "type",
+                "veth",
+                "peer",
+                "name",
+                f"vx-{tag}",
+            ],
+            check=True,
+        )
+        self.addCleanup(
+            subprocess.run, ["ip", "netns", "del", f"vanet-{rsu}"], capture_output=True
+        )
+        self.addCleanup(
+            subprocess.run, ["ip", "link", "del", f"vs-{obu}"], capture_output=True
+        )
+        config = self.tmp / "pair.ini"
+        config.write_text(
+            "[sim]\nmode = netns\n\n"
+            f"[node:{rsu}]\nrole = rsu\nrouting.hello_period_ms = 500\ntap.address = 10.76.0.1/24\n\n"
+            f"[node:{obu}]\nrole = obu\nrouting.hello_period_ms = 500\ntap.address = 10.76.0.2/24\n\n"
+            f"[link:{rsu}<>{obu}]\nlatency_ms = 1\n"
+        )
+        sim = SimProcess(self, config)
+        sim.wait_for(
+            lambda: sim.upstream_of(obu) == rsu, timeout=30, what="the OBU's upstream"
+        )
+        self.assertIn("removed leftovers of an earlier run", sim.output())
+        self.assertIn(f"vanet-{rsu}", sim.output())
+        self.assertGreaterEqual(ping(f"vanet-{obu}", "10.76.0.1", count=5), 4)
+        sim.stop()
+        self.assertEqual({f"vanet-{rsu}", f"vanet-{obu}"} & namespaces(), set())
+        links = subprocess.run(
+            ["ip", "-br", "link"], capture_output=True, text=True
+        ).stdout
+        self.assertNotIn(f"vs-{obu}", links)
