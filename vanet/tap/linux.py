@@ -224,16 +224,7 @@ class LinuxTap:
             # kernel would refuse it with EINVAL; drop it without raising.
             self.counters.runts += 1
             return
-        try:
-            written = os.write(self._fd, frame)
-        except BlockingIOError:
-            self.counters.send_dropped += 1
-            return
-        except OSError:
-            self.counters.send_errors += 1
-            raise
-        self.counters.sent += 1
-        self.counters.sent_bytes += written
+        self.counters.count_send(os.write, self._fd, frame)
 
     def stopReading(self) -> None:
         if self._reader is not None:

@@ -26,6 +26,20 @@ class LinkCounters:
     read_errors: int = 0  # errors reading from the medium
     handler_errors: int = 0  # the protocol raised on a frame (logged)
 
+    def count_send(self, send, *args) -> None:
+        """Call ``send(*args)`` (a socket send or ``os.write``) and count it:
+        EAGAIN drops the frame and counts it, other refusals count and raise."""
+        try:
+            sent = send(*args)
+        except BlockingIOError:
+            self.send_dropped += 1
+            return
+        except OSError:
+            self.send_errors += 1
+            raise
+        self.sent += 1
+        self.sent_bytes += sent
+
     def as_dict(self) -> dict[str, int]:
         return attrs.asdict(self)
 

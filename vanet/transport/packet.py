@@ -178,16 +178,7 @@ class PacketPort:
 
     def write(self, frame) -> None:
         """Send one whole frame (bytes, bytearray or memoryview)."""
-        try:
-            sent = self._sock.send(frame)
-        except BlockingIOError:
-            self.counters.send_dropped += 1
-            return
-        except OSError:
-            self.counters.send_errors += 1
-            raise
-        self.counters.sent += 1
-        self.counters.sent_bytes += sent
+        self.counters.count_send(self._sock.send, frame)
 
     def stopListening(self) -> None:
         """Stop reading, close the socket and stop the protocol."""

@@ -209,16 +209,7 @@ class UdpPort:
         sock = self._sock
         if sock is None:
             raise OSError(errno.ENOTCONN, "udp port is not listening")
-        try:
-            sent = sock.sendto(frame, self._destination)
-        except BlockingIOError:
-            self.counters.send_dropped += 1
-            return
-        except OSError:
-            self.counters.send_errors += 1
-            raise
-        self.counters.sent += 1
-        self.counters.sent_bytes += sent
+        self.counters.count_send(sock.sendto, frame, self._destination)
 
     def stopListening(self):
         """Leave the group and close the socket; returns a Deferred."""
