@@ -176,22 +176,21 @@ def write_upstream(buf, origin, payload, src, dst) -> int:
     return _copy(buf, msg.to_bytes())
 
 
-def write_upstream_forward(buf, up, src, dst) -> int:
-    msg = Message.from_bytes(up.raw)
+def write_data_forward(buf, view, src, dst) -> int:
+    """Relay a data message: rebuild its tree with new dst and src."""
+    msg = Message.from_bytes(view.raw)
     msg.dst, msg.src = dst, src
     return _copy(buf, msg.to_bytes())
+
+
+write_upstream_forward = write_data_forward
+write_downstream_forward = write_data_forward
 
 
 def write_downstream(buf, origin, destination, payload, src, dst) -> int:
     msg = Message(
         dst, src, DataPacket(ToDownstream(origin, destination, bytes(payload)))
     )
-    return _copy(buf, msg.to_bytes())
-
-
-def write_downstream_forward(buf, down, src, dst) -> int:
-    msg = Message.from_bytes(down.raw)
-    msg.dst, msg.src = dst, src
     return _copy(buf, msg.to_bytes())
 
 

@@ -146,15 +146,21 @@ def write_upstream(
     return n
 
 
-def write_upstream_forward(buf: bytearray, up, src: bytes, dst: bytes) -> int:
-    """Relay a received upstream view unchanged but for dst and src."""
-    raw = up.raw
+def write_data_forward(buf: bytearray, view, src: bytes, dst: bytes) -> int:
+    """Relay a received data message (upstream or downstream view)
+    unchanged but for dst and src: one copy, one 12-byte patch."""
+    raw = view.raw
     n = len(raw)
     if len(buf) < n:
         _grow(buf, n)
     buf[:n] = raw
     _pack_addresses(buf, 0, dst, src)
     return n
+
+
+# Relaying is the same for both directions; the registry keeps both kinds.
+write_upstream_forward = write_data_forward
+write_downstream_forward = write_data_forward
 
 
 def write_downstream(
@@ -173,17 +179,6 @@ def write_downstream(
         # (a memoryview into a received frame) with a slice assignment.
         _pack_downstream_head(buf, 0, dst, src, _DOWNSTREAM_TYPE, origin, destination)
         buf[_DOWN_LEN:n] = payload
-    return n
-
-
-def write_downstream_forward(buf: bytearray, down, src: bytes, dst: bytes) -> int:
-    """Relay a received downstream view unchanged but for dst and src."""
-    raw = down.raw
-    n = len(raw)
-    if len(buf) < n:
-        _grow(buf, n)
-    buf[:n] = raw
-    _pack_addresses(buf, 0, dst, src)
     return n
 
 
