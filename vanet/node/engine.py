@@ -21,7 +21,7 @@ from twisted.logger import Logger
 
 from vanet.mac import BROADCAST, format_mac
 from vanet.routing.actions import DeliverToTap, RouteEvent, Transmit
-from vanet.wire import parse, writer_for
+from vanet.wire import WRITER_KINDS, parse, writer_for
 
 #: how often the cores' housekeeping runs, per heartbeat period; four ticks
 #: a period keep failover well inside the two-period bound.
@@ -35,16 +35,6 @@ _DEVICE_DROP_REASONS = (
     "send_errors",
     "read_errors",
     "handler_errors",
-)
-
-_WRITER_KINDS = (
-    "heartbeat",
-    "heartbeat_forward",
-    "heartbeat_reply",
-    "upstream",
-    "upstream_forward",
-    "downstream",
-    "downstream_forward",
 )
 
 
@@ -79,7 +69,7 @@ class NodeEngine:
         # Writers are looked up once: the registry decides the path, the hot
         # path pays one call per frame.
         self._writers = {
-            kind: writer_for(kind, writer_path).write for kind in _WRITER_KINDS
+            kind: writer_for(kind, writer_path).write for kind in WRITER_KINDS
         }
         self._buf = bytearray(2048)
         # One view over the buffer for the node's life: each frame sent is a

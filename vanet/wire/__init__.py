@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from vanet.wire.registry import (
     LEGACY,
+    WRITER_KINDS,
     ZERO_COPY,
     register_writer,
     registered,
@@ -36,6 +37,7 @@ def parse_one(buf, offset: int = 0):
 
 
 __all__ = [
+    "WRITER_KINDS",
     "LEGACY",
     "ZERO_COPY",
     "DownstreamView",

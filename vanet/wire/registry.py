@@ -16,6 +16,9 @@ from zope.interface.adapter import AdapterRegistry
 from vanet.interfaces import IFrameWriter
 from vanet.wire import legacy, writers
 
+#: every frame a node writes: the four messages, and relaying each kind
+WRITER_KINDS = tuple(writers.WRITERS)
+
 ZERO_COPY = "zero-copy"
 LEGACY = "legacy"
 
