@@ -27,7 +27,9 @@ from vanet.sim.inprocess import Simulation, run_virtual
 from vanet.sim.topology import NodeSpec, SimSettings, Topology
 
 
-def grid_topology(obus: int, rsus: int, period_ms: int, seed: int) -> Topology:
+def grid_topology(
+    obus: int, rsus: int, period_ms: int, seed: int, max_hops: int = 0
+) -> Topology:
     total = obus + rsus
     side = math.ceil(math.sqrt(total))
     rng = random.Random(seed)
@@ -52,7 +54,10 @@ def grid_topology(obus: int, rsus: int, period_ms: int, seed: int) -> Topology:
             name,
             role,
             {
-                "routing": {"hello_period_ms": str(period_ms)},
+                "routing": {
+                    "hello_period_ms": str(period_ms),
+                    "max_hops": str(max_hops),
+                },
                 "control": {"listen": "none"},
             },
         )
@@ -82,6 +87,13 @@ def main(argv=None) -> int:
     parser.add_argument("--period-ms", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
+        "--max-hops",
+        type=int,
+        default=0,
+        help="[routing] max_hops for every OBU (default 0: unbounded floods, "
+        "the protocol's default)",
+    )
+    parser.add_argument(
         "--profile",
         type=int,
         nargs="?",
@@ -93,7 +105,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     built = time.perf_counter()
-    topology = grid_topology(args.obus, args.rsus, args.period_ms, args.seed)
+    topology = grid_topology(
+        args.obus, args.rsus, args.period_ms, args.seed, args.max_hops
+    )
     simulation = Simulation(topology, VirtualClock())
     build_s = time.perf_counter() - built
 
@@ -124,6 +138,7 @@ def main(argv=None) -> int:
         f"grid: {args.obus} OBUs, {args.rsus} RSUs, {len(topology.links)} directed links"
     )
     print(f"simulated:        {args.duration:.0f} s at {args.period_ms} ms heartbeats")
+    print(f"max_hops:         {args.max_hops or 'no limit'}")
     print(f"build:            {build_s:.2f} s")
     print(f"wall time:        {wall_s:.2f} s")
     print(f"speed:            {args.duration / wall_s:.2f}x real time")

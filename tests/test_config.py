@@ -88,8 +88,9 @@ class ValidConfigTests(ConfigFileCase):
                 routing.cached_candidates,
                 routing.hello_period_ms,
                 routing.neighbour_timeout,
+                routing.max_hops,
             ),
-            ("latency", 10, 3, 5000, 2),
+            ("latency", 10, 3, 5000, 2, 0),
         )
         self.assertEqual(
             (config.security.encryption, config.security.key_file), (False, None)
@@ -118,6 +119,7 @@ class ValidConfigTests(ConfigFileCase):
                 cached_candidates = 1
                 hello_period_ms = 100
                 neighbour_timeout = 3
+                max_hops = 8
                 [security]
                 encryption = yes
                 key_file = /etc/vanet/key
@@ -138,6 +140,7 @@ class ValidConfigTests(ConfigFileCase):
         )
         self.assertEqual(config.routing.strategy, "hops")  # checked by the caller
         self.assertEqual(config.routing.hello_period_ms, 100)
+        self.assertEqual(config.routing.max_hops, 8)
         self.assertEqual(
             (config.security.encryption, config.security.key_file),
             (True, "/etc/vanet/key"),
@@ -249,6 +252,7 @@ class ValidConfigTests(ConfigFileCase):
                 ("routing", "cached_candidates"),
                 ("routing", "hello_period_ms"),
                 ("routing", "neighbour_timeout"),
+                ("routing", "max_hops"),
                 ("security", "encryption"),
                 ("security", "key_file"),
                 ("control", "listen"),

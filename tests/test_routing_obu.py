@@ -227,3 +227,30 @@ class HopLimitTests(SynchronousTestCase):
         # The next, sane heartbeat is handled as usual.
         actions = core.on_message(heartbeat_view(RSU, RSU, 1), 1.0)
         self.assertTrue(any(isinstance(a, Transmit) for a in actions))
+
+
+class MaxHopsTests(SynchronousTestCase):
+    def test_heartbeats_that_came_max_hops_are_answered_not_rebroadcast(self) -> None:
+        core = obu(max_hops=2)
+        near = core.on_message(heartbeat_view(N1, RSU, 0, hops=1), 0.0)
+        self.assertEqual(
+            sorted(a.kind for a in near if isinstance(a, Transmit)),
+            ["heartbeat_forward", "heartbeat_reply"],
+        )
+        far = core.on_message(heartbeat_view(N1, RSU, 1, hops=2), 1.0)
+        self.assertEqual(
+            [a.kind for a in far if isinstance(a, Transmit)], ["heartbeat_reply"]
+        )
+        self.assertEqual(core.counters["heartbeat_not_relayed_max_hops"], 1)
+        # The node itself still routes through what it heard.
+        self.assertEqual(core.upstream, N1)
+
+    def test_no_limit_by_default(self) -> None:
+        core = obu()
+        actions = core.on_message(heartbeat_view(N1, RSU, 0, hops=200), 0.0)
+        self.assertIn(
+            "heartbeat_forward", [a.kind for a in actions if isinstance(a, Transmit)]
+        )
+
+    def test_negative_max_hops_is_refused(self) -> None:
+        self.assertRaises(ValueError, obu, max_hops=-1)

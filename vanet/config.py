@@ -242,6 +242,12 @@ SCHEMA: dict[str, dict[str, Setting]] = {
             2,
             "Heartbeat periods a neighbour may miss before it is no longer used.",
         ),
+        "max_hops": Setting(
+            _whole(0),
+            0,
+            "OBU: do not rebroadcast heartbeats that have come this many hops "
+            "(bounds each RSU's flood in large networks); 0 for no limit.",
+        ),
     },
     "security": {
         "encryption": Setting(
@@ -297,6 +303,7 @@ class RoutingSection:
     cached_candidates: int
     hello_period_ms: int
     neighbour_timeout: int
+    max_hops: int
 
 
 @attrs.frozen

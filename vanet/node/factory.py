@@ -62,6 +62,7 @@ class NodeFactory:
                 cached_candidates=routing_config.cached_candidates,
                 neighbour_timeout=routing_config.neighbour_timeout,
                 default_period=self.hello_period_s,
+                max_hops=routing_config.max_hops,
                 name=config.node.name,
             )
             dataplane = ObuDataPlane(mac, routing, self.codec)

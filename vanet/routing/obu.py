@@ -87,6 +87,10 @@ class ObuRoutingCore:
       RSUs, neighbours (overall and per RSU) and observations per heartbeat.
     - ``name``: the node's name in the route-event log lines (default:
       its MAC).
+    - ``max_hops``: do not rebroadcast heartbeats that have already come
+      this many hops (0: no limit, the protocol's default). It bounds each
+      RSU's flood, and the replies that come back from it, in large
+      networks.
     """
 
     role = "obu"
@@ -105,7 +109,10 @@ class ObuRoutingCore:
         max_neighbours: int = 64,
         max_observations: int = 256,
         name: str | None = None,
+        max_hops: int = 0,
     ) -> None:
+        if max_hops < 0:
+            raise ValueError("max_hops must be 0 (no limit) or more")
         if hello_history < 1:
             raise ValueError("hello_history must be at least 1")
         if cached_candidates < 1:
@@ -124,6 +131,7 @@ class ObuRoutingCore:
         self.max_sources = max_sources
         self.max_neighbours = max_neighbours
         self.max_observations = max_observations
+        self.max_hops = max_hops
         self._sources: dict[bytes, _Source] = {}
         self._neighbours: dict[bytes, float] = {}  # one-hop neighbour -> last heard
         self._demoted: dict[bytes, float] = {}  # next hop -> when a send failed
@@ -272,12 +280,17 @@ class ObuRoutingCore:
         state.seqs[seq] = heard
         while len(state.seqs) > self.hello_history:
             del state.seqs[min(state.seqs)]
+        # Answer the neighbour it came from, with sender = us,
         actions: list[Action] = [
-            # Rebroadcast (dst broadcast, src = us, hops + 1 by the writer)
-            Transmit("heartbeat_forward", (hb, self.mac), BROADCAST),
-            # and answer the neighbour it came from, with sender = us.
-            Transmit("heartbeat_reply", (hb, self.mac, self.mac, neighbour), neighbour),
+            Transmit("heartbeat_reply", (hb, self.mac, self.mac, neighbour), neighbour)
         ]
+        if self.max_hops and hb.hops >= self.max_hops:
+            # A local flooding bound (like batman-adv's TTL): the heartbeat
+            # has come max_hops hops; nodes farther out do not hear it.
+            self.counters["heartbeat_not_relayed_max_hops"] += 1
+        else:
+            # and rebroadcast it (dst broadcast, src = us, hops + 1 by the writer).
+            actions.insert(0, Transmit("heartbeat_forward", (hb, self.mac), BROADCAST))
         actions.extend(events)
         actions.extend(self._refresh(now))
         return actions
