@@ -33,10 +33,17 @@ def grid_topology(
     total = obus + rsus
     side = math.ceil(math.sqrt(total))
     rng = random.Random(seed)
-    # RSU positions spread evenly over the grid points.
-    rsu_points = {
-        round(i * total / rsus + total / (2 * rsus)) % total for i in range(rsus)
-    }
+    # RSUs at the centres of a rows x cols tiling of the square (rows * cols
+    # == rsus, as square as it divides: 10 RSUs make 2 x 5), so every
+    # vehicle is near one.
+    rows = max(r for r in range(1, math.isqrt(rsus) + 1) if rsus % r == 0)
+    cols = rsus // rows
+    rsu_points = set()
+    for i in range(rsus):
+        r, c = divmod(i, cols)
+        row = min(side - 1, int((r + 0.5) * side / rows))
+        col = min(side - 1, int((c + 0.5) * side / cols))
+        rsu_points.add(min(total - 1, row * side + col))
     while len(rsu_points) < rsus:
         rsu_points.add(rng.randrange(total))
     names = {}
