@@ -72,13 +72,18 @@ def _options_for(role: str) -> type[usage.Options]:
 
 
 def _make_service(options) -> NodeService:
+    node = NodeService(options.factory)
     json_log = options["json-log"]
+    node.json_log_observer = None
     if json_log:
+        # One JSON object per line, with every structured field of the
+        # event (route decisions carry node, event, target, next hop, ...).
         stream = (
             sys.stdout if json_log == "-" else open(json_log, "a", encoding="utf-8")
         )  # noqa: SIM115
-        globalLogPublisher.addObserver(jsonFileLogObserver(stream))
-    return NodeService(options.factory)
+        node.json_log_observer = jsonFileLogObserver(stream, recordSeparator="")
+        globalLogPublisher.addObserver(node.json_log_observer)
+    return node
 
 
 class rsu:  # noqa: N801 - ServiceMaker wants a module-like object with these names
