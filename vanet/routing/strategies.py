@@ -28,9 +28,17 @@ def _gateway_key(c: Candidate):
     return (c.hops, c.score if c.measured else _INF, c.target, c.next_hop)
 
 
-def _fewer_hops_by(current: Candidate, best: Candidate, threshold: float) -> bool:
-    # Gateway late switch: the new RSU must be at least ``threshold`` better.
-    return best.hops < current.hops and best.hops <= current.hops * (1 - threshold)
+def _late_switch_by_hops(
+    current: Candidate, best: Candidate, threshold: float
+) -> str | None:
+    """Gateway late switch, for both shipped strategies: another RSU must be
+    at least ``threshold`` closer in hops (latencies toward different RSUs
+    are not comparable: see docs/plugins.md)."""
+    if best.target == current.target:
+        return None
+    if best.hops < current.hops and best.hops <= current.hops * (1 - threshold):
+        return "fewer_hops"
+    return None
 
 
 @implementer(IPlugin, IRoutingStrategy)
@@ -78,12 +86,7 @@ class LatencyStrategy(BaseStrategy):
     def rank_gateways(self, candidates: list[Candidate]) -> list[Candidate]:
         return sorted(candidates, key=_gateway_key)
 
-    def gateway_switch_reason(
-        self, current: Candidate, best: Candidate, threshold: float
-    ) -> str | None:
-        if best.target == current.target:
-            return None
-        return "fewer_hops" if _fewer_hops_by(current, best, threshold) else None
+    gateway_switch_reason = staticmethod(_late_switch_by_hops)
 
     def rank_routes(self, candidates: list[Candidate]) -> list[Candidate]:
         # Section 4: the route to a vehicle prefers the fewest hops.
@@ -116,12 +119,7 @@ class HopsStrategy(BaseStrategy):
     def rank_gateways(self, candidates: list[Candidate]) -> list[Candidate]:
         return sorted(candidates, key=lambda c: (c.hops, c.target, c.next_hop))
 
-    def gateway_switch_reason(
-        self, current: Candidate, best: Candidate, threshold: float
-    ) -> str | None:
-        if best.target == current.target:
-            return None
-        return "fewer_hops" if _fewer_hops_by(current, best, threshold) else None
+    gateway_switch_reason = staticmethod(_late_switch_by_hops)
 
     def rank_routes(self, candidates: list[Candidate]) -> list[Candidate]:
         return sorted(candidates, key=self._key)
