@@ -148,7 +148,6 @@ def _aggregate(target: bytes, reply_logs: list[ReplyLog], me: bytes):
     latencies summed oldest first, so the floats are the same), and the
     last log holding the target."""
     agg: dict[bytes, list] = {}
-    get = agg.get
     last = None
     for log in reply_logs:
         vias = log.by_target.get(target)
@@ -156,17 +155,21 @@ def _aggregate(target: bytes, reply_logs: list[ReplyLog], me: bytes):
             continue
         last = log
         for via, (hops, latency) in vias.items():
-            if via == me:
-                continue
-            a = get(via)
-            if a is None:
-                if latency is None:
-                    agg[via] = [hops, None, 0.0, 0]
-                else:
-                    agg[via] = [hops, latency, latency, 1]
-            else:
-                _add(a, hops, latency)
+            if via != me:
+                _observe(agg, via, hops, latency)
     return agg, last
+
+
+def _observe(agg: dict, via: bytes, hops: int, latency: float | None) -> None:
+    # One more observation of next hop ``via``: a new running summary, or
+    # added to the one ``agg`` has.
+    a = agg.get(via)
+    if a is None:
+        agg[via] = (
+            [hops, None, 0.0, 0] if latency is None else [hops, latency, latency, 1]
+        )
+    else:
+        _add(a, hops, latency)
 
 
 def _add(a: list, hops: int, latency: float | None) -> None:
@@ -295,14 +298,7 @@ class RouteTable:
                 >= 0
             ):
                 if via != me:
-                    a = agg.get(via)
-                    if a is None:
-                        if latency is None:
-                            agg[via] = [hops, None, 0.0, 0]
-                        else:
-                            agg[via] = [hops, latency, latency, 1]
-                    else:
-                        _add(a, hops, latency)
+                    _observe(agg, via, hops, latency)
                 self._agg[target] = (agg, log)
                 return _rows(agg)
         agg, last = _aggregate(target, reply_logs, me)
