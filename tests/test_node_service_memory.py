@@ -50,9 +50,11 @@ class FailingPort(MemoryPort):
     """A memory port whose sends to ``refuse`` raise, as a dead NIC would."""
 
     refuse: bytes | None = None
+    write_refusals: frozenset | set = frozenset()
 
     def write(self, frame) -> None:
-        if self.refuse is not None and bytes(frame[:6]) == self.refuse:
+        dst = bytes(frame[:6])
+        if dst == self.refuse or dst in self.write_refusals:
             raise OSError(101, "Network is unreachable")
         super().write(frame)
 
@@ -239,6 +241,28 @@ class FailoverTests(SynchronousTestCase):
         self.assertGreaterEqual(
             net.status("obu1")["counters"].get("upstream_forwarded", 0), 1
         )
+
+    def test_the_frame_that_found_the_primary_dead_is_resent(self):
+        net = three_nodes(self)
+        net.ports["obu2"].refuse = RSU
+        frame = ethernet(BROADCAST, HOST_OBU2, b"first after the failure")
+        net.taps["obu2"].inject(frame)
+        # Sent again at once through the promoted candidate, OBU1.
+        self.assertIn(frame, net.taps["rsu"].written)
+        status = net.status("obu2")
+        self.assertEqual(status["upstream"], format_mac(OBU1))
+        self.assertEqual(status["drops"].get("send_failed"), 1)
+        self.assertEqual(status["counters"].get("resent"), 1)
+
+    def test_a_frame_is_resent_once_at_most(self):
+        net = three_nodes(self)
+        # Neither way up works: one failure, one resend that fails too.
+        net.ports["obu2"].refuse = RSU
+        net.ports["obu2"].write_refusals = {RSU, OBU1}
+        net.taps["obu2"].inject(ethernet(BROADCAST, HOST_OBU2, b"nowhere"))
+        status = net.status("obu2")
+        self.assertEqual(status["drops"].get("send_failed"), 2)
+        self.assertEqual(status["counters"].get("resent"), 1)
 
 
 class MalformedFrameTests(SynchronousTestCase):

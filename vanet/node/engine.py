@@ -81,6 +81,7 @@ class NodeEngine:
         self.frames_out = self.bytes_out = 0
         self.not_for_us = self.own_echo = 0
         self.tap_in = self.tap_out = 0
+        self.resent = 0  # data frames sent again after a failed send
         self.drops = Counter()  # link-level drops by reason
         # Names of the route events seen; their counts live in the routing
         # core's counters (one count, shown once under "events").
@@ -135,6 +136,7 @@ class NodeEngine:
                     ("frames_out", self.frames_out),
                     ("bytes_out", self.bytes_out),
                     ("tap_out", self.tap_out),
+                    ("resent", self.resent),
                 )
                 if value
             }
@@ -201,7 +203,7 @@ class NodeEngine:
             else:
                 raise TypeError(f"unknown action {action!r}")
 
-    def _transmit(self, action: Transmit) -> None:
+    def _transmit(self, action: Transmit, retry: bool = True) -> None:
         writer = self._writers[action.kind]
         try:
             n = writer(self._buf, *action.args)
@@ -229,10 +231,32 @@ class NodeEngine:
             )
             failed = getattr(self.routing, "on_send_failed", None)
             if action.next_hop != BROADCAST and failed is not None:
-                self.execute(failed(action.next_hop, self.clock.seconds()))
+                now = self.clock.seconds()
+                self.execute(failed(action.next_hop, now))
+                if retry:
+                    self._resend(action, now)
             return
         self.frames_out += 1
         self.bytes_out += n
+
+    def _resend(self, action: Transmit, now: float) -> None:
+        """Send a data frame whose send failed once more, through the next
+        hop the routing core chose after the failure (the frame that found
+        the primary dead is not lost with it)."""
+        kind, args = action.kind, action.args
+        if kind in ("upstream", "upstream_forward"):
+            next_hop = self.routing.upstream
+        elif kind == "downstream":
+            next_hop = self.routing.route_to(args[1], now)
+        elif kind == "downstream_forward":
+            next_hop = self.routing.route_to(args[0].destination, now)
+        else:
+            return  # control frames: the next heartbeat round repairs them
+        if next_hop is None or next_hop == action.next_hop:
+            return
+        self.resent += 1
+        # Every data writer takes dst last.
+        self._transmit(Transmit(kind, (*args[:-1], next_hop), next_hop), retry=False)
 
     def _deliver(self, frame) -> None:
         tap = self.tap
