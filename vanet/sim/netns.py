@@ -44,7 +44,7 @@ from vanet.sim.topology import NodeSpec, Topology
 
 NAMESPACE_PREFIX = "vanet-"
 NODE_INTERFACE = "eth0"
-POLL_INTERVAL_S = 0.5
+POLL_INTERVAL_S = 0.25
 STOP_GRACE_S = 3.0
 
 
