@@ -28,7 +28,12 @@ from vanet.node.service import NodeService
 from vanet.sim.api import ISimulation
 from vanet.sim.channel import ChannelMedium
 from vanet.sim.config import SimConfigError
-from vanet.sim.reports import network_graph, sim_metrics
+from vanet.sim.reports import (
+    network_graph,
+    node_info_entry,
+    node_stats_entry,
+    sim_metrics,
+)
 from vanet.sim.topology import Topology
 from vanet.sim.traffic import FlowStats
 from vanet.tap.memory import MemoryTap
@@ -184,55 +189,23 @@ class Simulation(service.MultiService):
         ]
 
     def node_info(self) -> list[dict]:
-        info = []
         now = self.clock.seconds()
-        for name, node in self.nodes.items():
-            engine = node.engine
-            entry: dict[str, Any] = {
-                "name": name,
-                "role": node.config.role,
-                "mac": format_mac(engine.mac),
-            }
-            if node.config.role == "obu":
-                status = engine.routing.status(now)
-                upstream = status.get("upstream")
-                entry["gateway"] = status.get("gateway")
-                entry["gateway_node"] = self.node_name(status.get("gateway"))
-                if upstream is None:
-                    entry["upstream"] = None
-                else:
-                    best = next(
-                        (
-                            c
-                            for c in status.get("candidates", [])
-                            if c.get("next_hop") == upstream
-                        ),
-                        {},
-                    )
-                    entry["upstream"] = {
-                        "mac": upstream,
-                        "node": self.node_name(upstream),
-                        "hops": best.get("hops"),
-                        "latency_ms": best.get("latency_ms", best.get("min_ms")),
-                    }
-            else:
-                entry["routes"] = len(engine.routing.status(now).get("routes", {}))
-            info.append(entry)
-        return info
+        return [
+            node_info_entry(
+                name,
+                node.config.role,
+                format_mac(node.engine.mac),
+                node.engine.routing.status(now),
+                self.node_name,
+            )
+            for name, node in self.nodes.items()
+        ]
 
     def stats(self) -> dict:
-        result: dict[str, Any] = {}
-        for name, node in self.nodes.items():
-            status = node.engine.status()
-            counters = status["counters"]
-            result[name] = {
-                "frames_in": counters.get("frames_in", 0),
-                "bytes_in": counters.get("bytes_in", 0),
-                "frames_out": counters.get("frames_out", 0),
-                "bytes_out": counters.get("bytes_out", 0),
-                "drops": status["drops"],
-                "channel": self.medium.node_stats(name),
-            }
+        result: dict[str, Any] = {
+            name: node_stats_entry(node.engine.status(), self.medium.node_stats(name))
+            for name, node in self.nodes.items()
+        }
         result["flows"] = self.flow_stats.summary()
         result["traffic"] = self.flow_stats.totals()
         return result

@@ -39,7 +39,12 @@ from zope.interface import implementer
 from vanet.mac import format_mac
 from vanet.sim.api import ISimulation
 from vanet.sim.channel import ChannelMedium
-from vanet.sim.reports import network_graph, sim_metrics
+from vanet.sim.reports import (
+    network_graph,
+    node_info_entry,
+    node_stats_entry,
+    sim_metrics,
+)
 from vanet.sim.topology import NodeSpec, Topology
 
 NAMESPACE_PREFIX = "vanet-"
@@ -375,54 +380,24 @@ class NetnsSimulation(service.Service):
         return self._names_by_mac.get(bytes.fromhex(mac_text.replace(":", "")))
 
     def node_info(self) -> list[dict]:
-        info = []
-        for name, spec in self.topo.nodes.items():
-            status = self.status_cache.get(name, {})
-            entry: dict[str, Any] = {
-                "name": name,
-                "role": spec.role,
-                "mac": format_mac(spec.mac),
-            }
-            if spec.role == "obu":
-                upstream = status.get("upstream")
-                entry["gateway"] = status.get("gateway")
-                entry["gateway_node"] = self._node_of(status.get("gateway"))
-                if upstream:
-                    best = next(
-                        (
-                            c
-                            for c in status.get("candidates", [])
-                            if c.get("next_hop") == upstream
-                        ),
-                        {},
-                    )
-                    entry["upstream"] = {
-                        "mac": upstream,
-                        "node": self._node_of(upstream),
-                        "hops": best.get("hops"),
-                        "latency_ms": best.get("latency_ms", best.get("min_ms")),
-                    }
-                else:
-                    entry["upstream"] = None
-            else:
-                entry["routes"] = len(status.get("routes", {}))
-            info.append(entry)
-        return info
+        return [
+            node_info_entry(
+                name,
+                spec.role,
+                format_mac(spec.mac),
+                self.status_cache.get(name, {}),
+                self._node_of,
+            )
+            for name, spec in self.topo.nodes.items()
+        ]
 
     def stats(self) -> dict:
-        result = {}
-        for name in self.topo.nodes:
-            status = self.status_cache.get(name, {})
-            counters = status.get("counters", {})
-            result[name] = {
-                "frames_in": counters.get("frames_in", 0),
-                "bytes_in": counters.get("bytes_in", 0),
-                "frames_out": counters.get("frames_out", 0),
-                "bytes_out": counters.get("bytes_out", 0),
-                "drops": status.get("drops", {}),
-                "channel": self.medium.node_stats(name),
-            }
-        return result
+        return {
+            name: node_stats_entry(
+                self.status_cache.get(name, {}), self.medium.node_stats(name)
+            )
+            for name in self.topo.nodes
+        }
 
     def channels(self) -> list[dict]:
         return self.medium.channel_table()

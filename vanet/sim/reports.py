@@ -3,10 +3,58 @@ with: a NetJSON NetworkGraph and Prometheus text from plain dicts."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from vanet.node.metrics import MetricsWriter
+
+
+def node_info_entry(
+    name: str,
+    role: str,
+    mac: str,
+    status: Mapping[str, Any],
+    node_of: Callable[[str | None], str | None],
+) -> dict[str, Any]:
+    """One node of ``/node_info`` from its routing status (a node's
+    ``/status``, or its routing core's ``status(now)``); ``node_of`` names
+    the node behind a MAC string."""
+    entry: dict[str, Any] = {"name": name, "role": role, "mac": mac}
+    if role != "obu":
+        entry["routes"] = len(status.get("routes", {}))
+        return entry
+    upstream = status.get("upstream")
+    entry["gateway"] = status.get("gateway")
+    entry["gateway_node"] = node_of(status.get("gateway"))
+    if not upstream:
+        entry["upstream"] = None
+        return entry
+    best = next(
+        (c for c in status.get("candidates", []) if c.get("next_hop") == upstream),
+        {},
+    )
+    entry["upstream"] = {
+        "mac": upstream,
+        "node": node_of(upstream),
+        "hops": best.get("hops"),
+        "latency_ms": best.get("latency_ms", best.get("min_ms")),
+    }
+    return entry
+
+
+def node_stats_entry(
+    status: Mapping[str, Any], channel: Mapping[str, int]
+) -> dict[str, Any]:
+    """One node of ``/stats`` from its ``/status`` and the channel's view."""
+    counters = status.get("counters", {})
+    return {
+        "frames_in": counters.get("frames_in", 0),
+        "bytes_in": counters.get("bytes_in", 0),
+        "frames_out": counters.get("frames_out", 0),
+        "bytes_out": counters.get("bytes_out", 0),
+        "drops": status.get("drops", {}),
+        "channel": channel,
+    }
 
 
 def network_graph(
