@@ -28,7 +28,12 @@ from vanet.sim.topology import NodeSpec, SimSettings, Topology
 
 
 def grid_topology(
-    obus: int, rsus: int, period_ms: int, seed: int, max_hops: int = 0
+    obus: int,
+    rsus: int,
+    period_ms: int,
+    seed: int,
+    max_hops: int = 0,
+    relay_scope: int | None = None,
 ) -> Topology:
     total = obus + rsus
     side = math.ceil(math.sqrt(total))
@@ -64,6 +69,11 @@ def grid_topology(
                 "routing": {
                     "hello_period_ms": str(period_ms),
                     "max_hops": str(max_hops),
+                    **(
+                        {}
+                        if relay_scope is None or role == "rsu"
+                        else {"relay_scope": str(relay_scope)}
+                    ),
                 },
                 "control": {"listen": "none"},
             },
@@ -84,6 +94,15 @@ def grid_topology(
     )
 
 
+def _scope(text: str) -> int | None:
+    if text.lower() == "none":
+        return None
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("expected none or a whole number >= 0")
+    return value
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--obus", type=int, default=1000)
@@ -101,6 +120,16 @@ def main(argv=None) -> int:
         "the protocol's default)",
     )
     parser.add_argument(
+        "--relay-scope",
+        type=_scope,
+        default=1,
+        metavar="HOPS|none",
+        help="[routing] relay_scope for every OBU (default 1: an RSU's "
+        "heartbeats are relayed up to one hop past where a nearer RSU is "
+        "heard; none: every RSU's heartbeats flood the whole grid, the "
+        "protocol's default, about 15 times the frames)",
+    )
+    parser.add_argument(
         "--profile",
         type=int,
         nargs="?",
@@ -113,7 +142,7 @@ def main(argv=None) -> int:
 
     built = time.perf_counter()
     topology = grid_topology(
-        args.obus, args.rsus, args.period_ms, args.seed, args.max_hops
+        args.obus, args.rsus, args.period_ms, args.seed, args.max_hops, args.relay_scope
     )
     simulation = Simulation(topology, VirtualClock())
     build_s = time.perf_counter() - built
@@ -146,6 +175,8 @@ def main(argv=None) -> int:
     )
     print(f"simulated:        {args.duration:.0f} s at {args.period_ms} ms heartbeats")
     print(f"max_hops:         {args.max_hops or 'no limit'}")
+    scope = args.relay_scope
+    print(f"relay_scope:      {'unset' if scope is None else scope}")
     print(f"build:            {build_s:.2f} s")
     print(f"wall time:        {wall_s:.2f} s")
     print(f"speed:            {args.duration / wall_s:.2f}x real time")

@@ -89,8 +89,9 @@ class ValidConfigTests(ConfigFileCase):
                 routing.hello_period_ms,
                 routing.neighbour_timeout,
                 routing.max_hops,
+                routing.relay_scope,
             ),
-            ("latency", 10, 3, 5000, 2, 0),
+            ("latency", 10, 3, 5000, 2, 0, None),
         )
         self.assertEqual(
             (config.security.encryption, config.security.key_file), (False, None)
@@ -120,6 +121,7 @@ class ValidConfigTests(ConfigFileCase):
                 hello_period_ms = 100
                 neighbour_timeout = 3
                 max_hops = 8
+                relay_scope = 2
                 [security]
                 encryption = yes
                 key_file = /etc/vanet/key
@@ -141,6 +143,7 @@ class ValidConfigTests(ConfigFileCase):
         self.assertEqual(config.routing.strategy, "hops")  # checked by the caller
         self.assertEqual(config.routing.hello_period_ms, 100)
         self.assertEqual(config.routing.max_hops, 8)
+        self.assertEqual(config.routing.relay_scope, 2)
         self.assertEqual(
             (config.security.encryption, config.security.key_file),
             (True, "/etc/vanet/key"),
@@ -253,6 +256,7 @@ class ValidConfigTests(ConfigFileCase):
                 ("routing", "hello_period_ms"),
                 ("routing", "neighbour_timeout"),
                 ("routing", "max_hops"),
+                ("routing", "relay_scope"),
                 ("security", "encryption"),
                 ("security", "key_file"),
                 ("control", "listen"),

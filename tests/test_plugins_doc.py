@@ -37,6 +37,8 @@ class PluginDocTests(SynchronousTestCase):
         far, near = bytes.fromhex("020000000011"), bytes.fromhex("020000000012")
         core.on_message(heartbeat_view(far, rsu, 1, hops=3, duration_ms=1000), 1.0)
         self.assertEqual(core.upstream, far)
+        # A copy over another path counts at the next tick.
         core.on_message(heartbeat_view(near, rsu, 1, hops=2, duration_ms=1000), 1.2)
+        core.tick(1.25)
         self.assertEqual(core.upstream, near)  # fewer hops, though slower
         self.assertEqual(core.upstream_candidates, [near, far])

@@ -5,6 +5,7 @@ same events, in the same order, as rebuilding everything on every call."""
 
 from __future__ import annotations
 
+import attrs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.internet.task import Clock
@@ -78,8 +79,9 @@ def table_view(table) -> dict:
 
 def reference_upstream(core, source, now):
     """Upstream candidates toward ``source`` as ``summarize`` builds them
-    from every live arrival (what the core read before it summarized in
-    one pass)."""
+    from every live arrival (what the core read before it kept running
+    sums): min and avg of the offsets (arrival ms - duration), less the
+    fastest offset held."""
     state = core._sources[source]
     live = core._live_neighbours(state, now)
     if not live:
@@ -90,12 +92,15 @@ def reference_upstream(core, source, now):
         for _, at in heard.arrivals.values()
     )
     observations = [
-        (n, hops, at * 1000 - heard.duration_ms - base)
+        (n, hops, at * 1000 - heard.duration_ms)
         for _, heard in sorted(state.seqs.items())
         for n, (hops, at) in heard.arrivals.items()
         if n in live
     ]
-    return summarize(source, observations)
+    return [
+        attrs.evolve(c, min_ms=c.min_ms - base, avg_ms=c.avg_ms - base)
+        for c in summarize(source, observations)
+    ]
 
 
 class ObuIncrementalTests(SynchronousTestCase):

@@ -77,7 +77,11 @@ class RelayVectorTests(SynchronousTestCase):
             heartbeat_view(N2, RSU, 7, hops=2, duration_ms=7000), 7.01
         )
         self.assertFalse([a for a in actions if isinstance(a, Transmit)])
-        status = core.status(7.01)
+        # The copy is noted at the next decision point (here a tick), not
+        # re-ranked on arrival.
+        self.assertEqual(core.upstream_candidates, [N1])
+        core.tick(7.02)
+        status = core.status(7.02)
         self.assertEqual(
             status["sources"]["02:00:00:00:00:01"]["live_neighbours"],
             ["02:00:00:00:00:11", "02:00:00:00:00:13"],
@@ -254,3 +258,37 @@ class MaxHopsTests(SynchronousTestCase):
 
     def test_negative_max_hops_is_refused(self) -> None:
         self.assertRaises(ValueError, obu, max_hops=-1)
+
+
+class RelayScopeTests(SynchronousTestCase):
+    FAR = bytes.fromhex("020000000002")
+
+    def relayed(self, actions) -> bool:
+        return "heartbeat_forward" in [
+            a.kind for a in actions if isinstance(a, Transmit)
+        ]
+
+    def test_a_far_rsu_is_answered_not_relayed(self) -> None:
+        core = obu(relay_scope=1)
+        self.assertTrue(
+            self.relayed(core.on_message(heartbeat_view(N1, RSU, 0, hops=2), 0.0))
+        )
+        far = core.on_message(heartbeat_view(N2, self.FAR, 0, hops=4), 0.01)
+        self.assertFalse(self.relayed(far))
+        self.assertIn(
+            "heartbeat_reply", [a.kind for a in far if isinstance(a, Transmit)]
+        )
+        self.assertEqual(core.counters["heartbeat_not_relayed_scope"], 1)
+        # Within the scope (one hop farther than the nearest): relayed.
+        self.assertTrue(
+            self.relayed(core.on_message(heartbeat_view(N2, self.FAR, 1, hops=3), 1.0))
+        )
+
+    def test_the_first_rsu_heard_is_always_relayed(self) -> None:
+        core = obu(relay_scope=0)
+        self.assertTrue(
+            self.relayed(core.on_message(heartbeat_view(N1, RSU, 0, hops=9), 0.0))
+        )
+
+    def test_negative_relay_scope_is_refused(self) -> None:
+        self.assertRaises(ValueError, obu, relay_scope=-1)

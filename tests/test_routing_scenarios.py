@@ -200,3 +200,57 @@ class RestartTests(SynchronousTestCase):
         # The restart did not cost the OBUs their gateway at any moment.
         self.assertEqual(net.events_of(OBU2, "gateway_lost"), [])
         self.assertEqual(net.events_of(OBU2, "upstream_lost"), [])
+
+
+class RelayScopeTests(SynchronousTestCase):
+    """relay_scope: RSU A - OBU1 ... OBU5 - RSU B in a line of 2 ms links.
+    Each RSU's flood covers the vehicles nearer to it and one hop more;
+    every vehicle keeps its nearest RSU, and a vehicle that loses its RSU
+    reaches the other within three periods."""
+
+    OBUS = [bytes.fromhex(f"0200000000{i:02x}") for i in range(0x21, 0x26)]
+
+    def line(self, **options) -> CoreNetwork:
+        net = network([RSU, RSU2], self.OBUS, **options)
+        self.addCleanup(net.stop)
+        chain = [RSU, *self.OBUS, RSU2]
+        for a, b in zip(chain, chain[1:]):
+            net.link(a, b, 2)
+        net.start(PERIOD)
+        net.run(3 * PERIOD)
+        return net
+
+    def test_each_flood_stops_one_hop_past_the_midpoint(self):
+        net = self.line(relay_scope=1)
+        now = net.clock.seconds()
+        o1, o2, o3, o4, o5 = self.OBUS
+        self.assertEqual(net.cores[RSU].vehicles(now), sorted([o1, o2, o3, o4]))
+        self.assertEqual(net.cores[RSU2].vehicles(now), sorted([o2, o3, o4, o5]))
+        # Vehicles keep their nearest RSU.
+        self.assertEqual(net.cores[o1].gateway, RSU)
+        self.assertEqual(net.cores[o5].gateway, RSU2)
+        self.assertEqual(net.cores[o5].upstream, RSU2)
+        # OBU4 hears A's heartbeats (4 hops) but B is 2 hops away: it
+        # answers them and does not pass them on.
+        self.assertGreater(net.cores[o4].counters["heartbeat_not_relayed_scope"], 0)
+        self.assertEqual(net.cores[o3].counters["heartbeat_not_relayed_scope"], 0)
+
+    def test_unset_floods_everywhere(self):
+        net = self.line()
+        now = net.clock.seconds()
+        for rsu in (RSU, RSU2):
+            self.assertEqual(net.cores[rsu].vehicles(now), sorted(self.OBUS))
+
+    def test_losing_the_nearest_rsu_reaches_the_other_within_three_periods(self):
+        net = self.line(relay_scope=1)
+        o5 = self.OBUS[-1]
+        silent_at = net.clock.seconds()
+        net.silent.add(RSU2)
+        net.run(3 * PERIOD + TICK)
+        self.assertEqual(net.cores[o5].gateway, RSU)
+        self.assertEqual(net.cores[o5].upstream, self.OBUS[-2])
+        switched = [t for t, e in net.events_of(o5, "gateway_switched")] + [
+            t for t, e in net.events_of(o5, "gateway_selected") if t > silent_at
+        ]
+        self.assertTrue(switched)
+        self.assertLessEqual(min(switched) - silent_at, 3 * PERIOD + TICK)

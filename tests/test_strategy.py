@@ -94,6 +94,7 @@ class LatencyHysteresisTests(SynchronousTestCase):
         # B and A deliver the same heartbeat at the same moment, same hops.
         core.on_message(heartbeat_view(B, RSU, 1, hops=2, duration_ms=1000), 1.0)
         core.on_message(heartbeat_view(A, RSU, 1, hops=2, duration_ms=1000), 1.0)
+        core.tick(1.0)  # A's copy counts from the next tick
         self.assertEqual(core.upstream, B)  # first heard, and equal: kept
         self.assertEqual(core.upstream_candidates, [B, A])
         fresh = ObuRoutingCore(ME, self.s)
@@ -103,6 +104,7 @@ class LatencyHysteresisTests(SynchronousTestCase):
         self.assertEqual(fresh.upstream, A)
         # The RSU itself, equally fast but one hop closer: switch.
         core.on_message(heartbeat_view(RSU, RSU, 1, hops=1, duration_ms=1000), 1.0)
+        core.tick(1.0)
         self.assertEqual(core.upstream, RSU)
 
 

@@ -56,6 +56,7 @@ class ToyPluginTests(SynchronousTestCase):
         core.on_message(heartbeat_view(LOW, RSU, 1, hops=1, duration_ms=1000), 1.0)
         self.assertEqual(core.upstream, LOW)
         core.on_message(heartbeat_view(HIGH, RSU, 1, hops=3, duration_ms=1000), 1.05)
+        core.tick(1.05)  # a copy over another path counts at the next tick
         self.assertEqual(core.upstream, HIGH)
         self.assertEqual(core.upstream_candidates, [HIGH, LOW])
         self.assertEqual(core.status(1.05)["strategy"], "toy-highest-mac")

@@ -248,6 +248,14 @@ SCHEMA: dict[str, dict[str, Setting]] = {
             "OBU: do not rebroadcast heartbeats that have come this many hops "
             "(bounds each RSU's flood in large networks); 0 for no limit.",
         ),
+        "relay_scope": Setting(
+            _whole(0),
+            None,
+            "OBU: rebroadcast an RSU's heartbeats only while it is at most this "
+            "many hops farther than the nearest RSU heard (scoped floods for "
+            "many RSUs; losing a gateway may then take one period more); "
+            "unset: relay every RSU's, as the protocol says.",
+        ),
     },
     "security": {
         "encryption": Setting(
@@ -304,6 +312,7 @@ class RoutingSection:
     hello_period_ms: int
     neighbour_timeout: int
     max_hops: int
+    relay_scope: int | None
 
 
 @attrs.frozen

@@ -16,10 +16,10 @@ from collections import Counter
 from collections.abc import Iterable
 
 from twisted.internet.interfaces import IReactorTime
-from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from vanet.mac import BROADCAST, format_mac
+from vanet.node.periodic import Periodic
 from vanet.routing.actions import DeliverToTap, RouteEvent, Transmit
 from vanet.wire import WRITER_KINDS, parse, writer_for
 
@@ -86,7 +86,7 @@ class NodeEngine:
         # Names of the route events seen; their counts live in the routing
         # core's counters (one count, shown once under "events").
         self._event_names: set[str] = set()
-        self._loops: list[LoopingCall] = []
+        self._loops: list[Periodic] = []
         self._handlers = {
             "heartbeat": routing.on_message,
             "heartbeat_reply": routing.on_message,
@@ -114,9 +114,8 @@ class NodeEngine:
         self._loops.clear()
 
     def _start_loop(self, function, interval: float, now: bool = True) -> None:
-        loop = LoopingCall(function)
-        loop.clock = self.clock
-        loop.start(interval, now=now)
+        loop = Periodic(self.clock, function, interval)
+        loop.start(now=now)
         self._loops.append(loop)
 
     # -- inputs ------------------------------------------------------------

@@ -63,6 +63,7 @@ class NodeFactory:
                 neighbour_timeout=routing_config.neighbour_timeout,
                 default_period=self.hello_period_s,
                 max_hops=routing_config.max_hops,
+                relay_scope=routing_config.relay_scope,
                 name=config.node.name,
             )
             dataplane = ObuDataPlane(mac, routing, self.codec)

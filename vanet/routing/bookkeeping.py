@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from itertools import islice
 
 from twisted.logger import Logger
 
@@ -49,14 +50,17 @@ class ReplyLog:
     first-arrival order (the order a full rebuild reads them in).
 
     ``live`` is set by the owning core while the log counts for routes, so a
-    reply into a log that no longer counts costs no route work."""
+    reply into a log that no longer counts costs no route work. ``seen`` is
+    how many targets it held at the last route update (targets are only
+    ever appended), so the order of that update can be read again."""
 
-    __slots__ = ("by_target", "size", "live")
+    __slots__ = ("by_target", "size", "live", "seen")
 
     def __init__(self) -> None:
         self.by_target: dict[bytes, dict[bytes, tuple[int, float | None]]] = {}
         self.size = 0
         self.live = False
+        self.seen = 0
 
     def __len__(self) -> int:
         return self.size
@@ -224,12 +228,16 @@ def _order(strategy, target: bytes, rows: list[Row], demoted) -> list[Row]:
     return [(c.next_hop, c.hops, c.min_ms, c.avg_ms, c.samples) for c in ranked]
 
 
-def _first_appearance(targets, reply_logs: list[ReplyLog]) -> dict[bytes, int]:
-    # The order a full rebuild's table lists targets in.
+def _first_appearance(
+    targets, reply_logs: list[ReplyLog], as_seen: bool = False
+) -> dict[bytes, int]:
+    # The order a full rebuild's table lists targets in; ``as_seen``: as
+    # of the last update (ignoring targets the logs gained since).
     wanted = set(targets)
     order: dict[bytes, int] = {}
     for log in reply_logs:
-        for target in log.by_target:
+        held = islice(log.by_target, log.seen) if as_seen else log.by_target
+        for target in held:
             if target in wanted and target not in order:
                 order[target] = len(order)
                 if len(order) == len(wanted):
@@ -325,11 +333,15 @@ class RouteTable:
         rows_table, hop_table = self.rows, self.next_hop
         found: list[tuple[bytes, Row, bytes | None]] = []
         lost: list[tuple[bytes, bytes]] = []
+        key = None if demoted else route_row_key(strategy)
         for target in targets:
             rows = self._summarize(
                 target, reply_logs, None if added is None else added.get(target)
             )
-            rows = _order(strategy, target, rows, demoted)
+            if key is not None:
+                rows.sort(key=key)  # _order's shortcut, without the call
+            else:
+                rows = _order(strategy, target, rows, demoted)
             before = hop_table.get(target)
             if rows:
                 best = rows[0]
@@ -340,14 +352,18 @@ class RouteTable:
             elif before is not None:
                 del rows_table[target], hop_table[target]
                 lost.append((target, before))
+        if len(lost) > 1:
+            # The order the previous table listed them in: what the old
+            # logs held then, not what replies added to them since.
+            order = _first_appearance([f[0] for f in lost], old_logs, as_seen=True)
+            lost.sort(key=lambda f: order.get(f[0], len(order)))
+        for log in reply_logs:
+            log.seen = len(log.by_target)
         if not found and not lost:
             return []
         if len(found) > 1:
             order = _first_appearance([f[0] for f in found], reply_logs)
             found.sort(key=lambda f: order.get(f[0], len(order)))
-        if len(lost) > 1:
-            order = _first_appearance([f[0] for f in lost], old_logs)
-            lost.sort(key=lambda f: order.get(f[0], len(order)))
         return _row_events(self._recorder, found, lost)
 
 

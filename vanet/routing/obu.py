@@ -36,7 +36,6 @@ class _Heard:
         "hops",
         "arrivals",
         "replies",
-        "min_offset",
     )
 
     def __init__(self, duration_ms: int, at: float, first_from: bytes, hops: int):
@@ -47,20 +46,25 @@ class _Heard:
         # neighbour -> (hops, arrival time): every path it came over
         self.arrivals: dict[bytes, tuple[int, float]] = {}
         self.replies = ReplyLog()
-        # min over arrivals of (arrival ms - duration): the fastest one
-        self.min_offset = float("inf")
 
-    def arrive(self, neighbour: bytes, hops: int, at: float) -> None:
+    def arrive(self, neighbour: bytes, hops: int, at: float) -> float:
+        """Note one arrival; return its offset (arrival ms - duration)."""
         self.arrivals[neighbour] = (hops, at)
-        offset = at * 1000 - self.duration_ms
-        if offset < self.min_offset:
-            self.min_offset = offset
+        return at * 1000 - self.duration_ms
 
 
 class _Source:
     """What this OBU holds about one RSU."""
 
-    __slots__ = ("seqs", "last_seq_from", "last_at_from", "period", "last_at")
+    __slots__ = (
+        "seqs",
+        "last_seq_from",
+        "last_at_from",
+        "period",
+        "last_at",
+        "agg",
+        "ordered",
+    )
 
     def __init__(self) -> None:
         self.seqs: dict[int, _Heard] = {}
@@ -68,6 +72,71 @@ class _Source:
         self.last_at_from: dict[bytes, float] = {}  # and when
         self.period: float | None = None  # learnt from ``duration`` (s)
         self.last_at = 0.0
+        # Per neighbour ``[hops, min, sum, count]`` of its arrivals' offsets
+        # (arrival ms - duration) over the held heartbeats, oldest first:
+        # what the upstream candidates are summarized from. ``None`` when it
+        # must be re-read (a heartbeat left the history, or an arrival came
+        # for an older one); an arrival for the newest is folded in.
+        self.agg: dict[bytes, list] | None = None
+        self.ordered: list[tuple[int, _Heard]] | None = None  # seqs, sorted
+
+    def add_seq(self, seq: int, heard: _Heard, history: int) -> None:
+        """Hold a newly heard heartbeat (before its first arrival is
+        noted), dropping the oldest past ``history``."""
+        seqs = self.seqs
+        if seqs and seq < self.sorted_seqs()[-1][0]:
+            self.agg = None  # not the newest: its arrivals go in the middle
+        seqs[seq] = heard
+        self.ordered = None
+        if len(seqs) > history:
+            while len(seqs) > history:
+                del seqs[min(seqs)]
+            self.agg = None
+
+    def sorted_seqs(self) -> list[tuple[int, _Heard]]:
+        ordered = self.ordered
+        if ordered is None:
+            ordered = self.ordered = sorted(self.seqs.items())
+        return ordered
+
+    def arrived(self, seq: int, neighbour: bytes, hops: int, offset: float) -> None:
+        """Fold one arrival into ``agg`` if it is for the newest heartbeat
+        (then it is last in the order a re-read follows)."""
+        agg = self.agg
+        if agg is None:
+            return
+        if seq != self.sorted_seqs()[-1][0]:
+            self.agg = None
+            return
+        a = agg.get(neighbour)
+        if a is None:
+            agg[neighbour] = [hops, offset, offset, 1]
+        else:
+            a[0] = hops
+            if offset < a[1]:
+                a[1] = offset
+            a[2] += offset
+            a[3] += 1
+
+    def aggregate(self) -> dict[bytes, list]:
+        agg = self.agg
+        if agg is None:
+            agg = self.agg = {}
+            get = agg.get
+            for _, heard in self.sorted_seqs():
+                duration_ms = heard.duration_ms
+                for n, (hops, at) in heard.arrivals.items():
+                    offset = at * 1000 - duration_ms
+                    a = get(n)
+                    if a is None:
+                        agg[n] = [hops, offset, offset, 1]
+                    else:
+                        a[0] = hops
+                        if offset < a[1]:
+                            a[1] = offset
+                        a[2] += offset
+                        a[3] += 1
+        return agg
 
 
 class ObuRoutingCore:
@@ -91,6 +160,11 @@ class ObuRoutingCore:
       this many hops (0: no limit, the protocol's default). It bounds each
       RSU's flood, and the replies that come back from it, in large
       networks.
+    - ``relay_scope``: rebroadcast an RSU's heartbeats only while that RSU
+      is at most this many hops farther than the nearest RSU this OBU hears
+      (``None``: every RSU's, the protocol's default). With many RSUs each
+      one's flood then covers its own area and a margin around it; see
+      ``_in_scope``.
     """
 
     role = "obu"
@@ -110,9 +184,12 @@ class ObuRoutingCore:
         max_observations: int = 256,
         name: str | None = None,
         max_hops: int = 0,
+        relay_scope: int | None = None,
     ) -> None:
         if max_hops < 0:
             raise ValueError("max_hops must be 0 (no limit) or more")
+        if relay_scope is not None and relay_scope < 0:
+            raise ValueError("relay_scope must be None (no scope) or 0 or more")
         if hello_history < 1:
             raise ValueError("hello_history must be at least 1")
         if cached_candidates < 1:
@@ -132,6 +209,11 @@ class ObuRoutingCore:
         self.max_neighbours = max_neighbours
         self.max_observations = max_observations
         self.max_hops = max_hops
+        self.relay_scope = relay_scope
+        # Hops to the nearest RSU with a live candidate (relay_scope's base),
+        # as of the last upstream selection.
+        self._nearest_hops = float("inf")
+        self._hops_by_source: dict[bytes, int] = {}
         self._sources: dict[bytes, _Source] = {}
         self._neighbours: dict[bytes, float] = {}  # one-hop neighbour -> last heard
         self._demoted: dict[bytes, float] = {}  # next hop -> when a send failed
@@ -139,6 +221,7 @@ class ObuRoutingCore:
         self._upstream: bytes | None = None
         self._candidates: list[Candidate] = []  # toward the gateway, primary first
         self._recorder = EventRecorder(self.mac, self.role, name)
+        self._counters = self._recorder.counters  # (hot path: no property)
         # Incremental state (see _refresh): ranked upstream candidates per
         # RSU, the sources whose candidates must be rebuilt, the reply logs
         # routes are built from, and the earliest time a liveness check may
@@ -146,6 +229,10 @@ class ObuRoutingCore:
         self._upstream_by_source: dict[bytes, list[Candidate]] = {}
         self._live_by_source: dict[bytes, frozenset[bytes]] = {}
         self._dirty_sources: set[bytes] = set()
+        # Heartbeat copies not yet noted: (source, its state, seq, neighbour,
+        # hops, arrival time); see _on_heartbeat.
+        self._deferred: list[tuple] = []
+        self._forget_at = float("-inf")  # next memory housekeeping (tick)
         self._logs_dirty = False  # some source's live logs changed
         self._all_routes_dirty = False
         self._recheck_at = float("inf")
@@ -210,16 +297,23 @@ class ObuRoutingCore:
         return []  # data messages belong to the data plane
 
     def tick(self, now: float) -> list[Action]:
-        """Expire silent neighbours and RSUs; fail over if needed."""
-        self._forget_dead_sources(now)
+        """Note deferred heartbeat copies, expire silent neighbours and RSUs;
+        fail over if needed."""
+        self._apply_deferred()
+        if now >= self._forget_at:
+            # Memory housekeeping only (what it forgets stopped counting
+            # long before), so once a period is enough.
+            self._forget_at = now + self.default_period
+            self._forget_dead_sources(now)
         return self._refresh(now)
 
     def on_send_failed(self, next_hop: bytes, now: float) -> list[Action]:
         """A send toward ``next_hop`` failed: rank it last (so the next
         candidate is promoted at once) until it delivers a fresh heartbeat."""
+        self._apply_deferred()
         self._demoted[bytes(next_hop)] = now
         self._everything_dirty()
-        self.counters["send_failed"] += 1
+        self._counters["send_failed"] += 1
         return self._refresh(now, failed=bytes(next_hop))
 
     # -- section 3: heartbeats -----------------------------------------
@@ -236,8 +330,24 @@ class ObuRoutingCore:
             rec.drop("hop_limit")
             return []
         self._note_neighbour(neighbour, now)
-        events: list[Action] = []
         state = self._sources.get(source)
+        held = None if state is None else state.seqs.get(seq)
+        if held is not None and held.duration_ms == hb.duration_ms:
+            # Already seen over another path. The copy only adds an arrival
+            # (a candidate's latency sample), which is noted at the next
+            # decision point (the next new heartbeat, a tick or a failed
+            # send) instead of re-ranking now: every heartbeat comes over
+            # each neighbour, so this is most of them, and acting on a copy
+            # a quarter period later changes no failover time.
+            self._counters["heartbeat_duplicate"] += 1
+            deferred = self._deferred
+            deferred.append((source, state, seq, neighbour, hb.hops, now))
+            if len(deferred) >= self.max_neighbours * self.max_sources:
+                return self._refresh(now) if self._apply_deferred() else []
+            return []
+        events: list[Action] = []
+        if self._deferred:
+            self._apply_deferred()  # first: they came before this one
         if state is not None and self._is_restart(state, seq, hb.duration_ms):
             # Section 3: the RSU restarted; forget what we held for it.
             events.append(
@@ -261,25 +371,11 @@ class ObuRoutingCore:
         # which reply logs are live; routes follow from the latter.
         self._dirty_sources.add(source)
 
-        heard = state.seqs.get(seq)
-        if heard is not None:
-            # Already seen over another path: only note this neighbour.
-            self.counters["heartbeat_duplicate"] += 1
-            if neighbour not in heard.arrivals:
-                if len(heard.arrivals) < self.max_neighbours:
-                    heard.arrive(neighbour, hb.hops, now)
-                else:
-                    rec.drop("observation_bound")
-            events.extend(self._refresh(now))
-            return events
-
-        self.counters["heartbeat_new"] += 1
+        self._counters["heartbeat_new"] += 1
         heard = _Heard(hb.duration_ms, now, neighbour, hb.hops)
-        heard.arrive(neighbour, hb.hops, now)
         self._learn_period(state, seq, hb.duration_ms)
-        state.seqs[seq] = heard
-        while len(state.seqs) > self.hello_history:
-            del state.seqs[min(state.seqs)]
+        state.add_seq(seq, heard, self.hello_history)
+        state.arrived(seq, neighbour, hb.hops, heard.arrive(neighbour, hb.hops, now))
         # Answer the neighbour it came from, with sender = us,
         actions: list[Action] = [
             Transmit("heartbeat_reply", (hb, self.mac, self.mac, neighbour), neighbour)
@@ -287,13 +383,69 @@ class ObuRoutingCore:
         if self.max_hops and hb.hops >= self.max_hops:
             # A local flooding bound (like batman-adv's TTL): the heartbeat
             # has come max_hops hops; nodes farther out do not hear it.
-            self.counters["heartbeat_not_relayed_max_hops"] += 1
+            self._counters["heartbeat_not_relayed_max_hops"] += 1
+        elif not self._in_scope(source, hb.hops):
+            self._counters["heartbeat_not_relayed_scope"] += 1
         else:
             # and rebroadcast it (dst broadcast, src = us, hops + 1 by the writer).
             actions.insert(0, Transmit("heartbeat_forward", (hb, self.mac), BROADCAST))
         actions.extend(events)
         actions.extend(self._refresh(now))
         return actions
+
+    def _apply_deferred(self) -> bool:
+        """Note the heartbeat copies deferred since the last decision point,
+        as they would have been noted on arrival; whether any counted."""
+        deferred, self._deferred = self._deferred, []
+        sources = self._sources
+        changed = False
+        for source, state, seq, neighbour, hops, at in deferred:
+            if sources.get(source) is not state:
+                continue  # the RSU was forgotten or restarted since
+            heard = state.seqs.get(seq)
+            if heard is None:
+                continue  # that heartbeat left the history since
+            changed = True
+            if at > state.last_at:
+                state.last_at = at
+            if neighbour in self._demoted and seq > state.last_seq_from.get(
+                neighbour, -1
+            ):
+                del self._demoted[neighbour]  # it is alive again
+                self._everything_dirty()
+            self._note_source_neighbour(state, neighbour, seq, at)
+            self._dirty_sources.add(source)
+            if neighbour not in heard.arrivals:
+                if len(heard.arrivals) < self.max_neighbours:
+                    state.arrived(
+                        seq, neighbour, hops, heard.arrive(neighbour, hops, at)
+                    )
+                else:
+                    self._recorder.drop("observation_bound")
+        return changed
+
+    def _in_scope(self, source: bytes, hops: int) -> bool:
+        """Whether a heartbeat of ``source`` that came ``hops`` hops is
+        relayed under ``relay_scope``. The distance compared is the fewest
+        hops toward ``source`` over its live candidates and this copy, not
+        this copy's alone: which copy comes first varies with jitter, and a
+        decision that flipped with it would make the RSU's flood flicker at
+        the edge of its scope.
+
+        Why nobody loses its nearest RSU: if S is a nearest RSU of a node X,
+        it is one of every node Y on a shortest path from S to X as well
+        (d(Y,T) >= d(X,T) - d(X,Y) >= d(X,S) - d(X,Y) = d(Y,S) for any RSU
+        T), so those nodes relay S's heartbeats toward X. When the nearest
+        RSU falls silent, the base moves to the next one once its
+        candidates expire, and that RSU's next heartbeat is relayed: losing
+        a gateway then costs up to one period more than without a scope."""
+        scope = self.relay_scope
+        if scope is None:
+            return True
+        known = self._hops_by_source.get(source)
+        if known is not None and known < hops:
+            hops = known
+        return hops <= self._nearest_hops + scope
 
     def _is_restart(self, state: _Source, seq: int, duration_ms: int) -> bool:
         if not state.seqs:
@@ -402,7 +554,7 @@ class ObuRoutingCore:
             refused = refused or stored == REFUSED
         if refused:
             rec.drop("observation_bound")
-        self.counters["reply_received"] += 1
+        self._counters["reply_received"] += 1
         actions: list[Action] = []
         if via != toward_source:
             # Forward unchanged but for dst = P, src = us.
@@ -413,9 +565,9 @@ class ObuRoutingCore:
                     toward_source,
                 )
             )
-            self.counters["reply_forwarded"] += 1
+            self._counters["reply_forwarded"] += 1
         else:
-            self.counters["reply_not_bounced"] += 1
+            self._counters["reply_not_bounced"] += 1
         # Only routes toward what this log gained can change (and none if
         # the log no longer counts).
         if log.live:
@@ -439,7 +591,7 @@ class ObuRoutingCore:
     def _live_neighbours(self, state: _Source, now: float) -> set[bytes]:
         if not state.seqs:
             return set()
-        newest = max(state.seqs)
+        newest = state.sorted_seqs()[-1][0]
         deadline = self._deadline(state)
         return {
             n
@@ -476,29 +628,12 @@ class ObuRoutingCore:
             return []
         # Latency: one-way delay in excess of the fastest arrival held
         # (duration is on the RSU's clock; see vanet.routing.strategies).
-        seqs = state.seqs
-        base = min(heard.min_offset for heard in seqs.values())
-        # ``summarize`` over the live arrivals, oldest heartbeat first, read
-        # in one pass (the same floats: same expressions, same order).
-        agg: dict[bytes, list] = {}
-        get = agg.get
-        for _, heard in sorted(seqs.items()):
-            duration_ms = heard.duration_ms
-            for n, (hops, at) in heard.arrivals.items():
-                if n not in live:
-                    continue
-                latency = at * 1000 - duration_ms - base
-                a = get(n)
-                if a is None:
-                    agg[n] = [hops, latency, latency, 1]
-                else:
-                    a[0] = hops
-                    if latency < a[1]:
-                        a[1] = latency
-                    a[2] += latency
-                    a[3] += 1
+        agg = state.aggregate()
+        base = min(a[1] for a in agg.values())
         return [
-            Candidate(source, n, a[0], a[1], a[2] / a[3], a[3]) for n, a in agg.items()
+            Candidate(source, n, a[0], a[1] - base, a[2] / a[3] - base, a[3])
+            for n, a in agg.items()
+            if n in live
         ]
 
     def _demote(self, ranked: list[Candidate]) -> list[Candidate]:
@@ -588,6 +723,10 @@ class ObuRoutingCore:
         self._dirty_sources.clear()
         # In the sources' order, as a full rebuild lists them.
         per_source = {s: by_source[s] for s in self._sources if s in by_source}
+        hops_by_source = self._hops_by_source = {
+            s: min(c.hops for c in ranked) for s, ranked in per_source.items()
+        }
+        self._nearest_hops = min(hops_by_source.values(), default=float("inf"))
 
         # Gateway: the best RSU, left only past the threshold or when dead.
         old_gateway = self._gateway
@@ -719,11 +858,11 @@ class ObuRoutingCore:
         oldest first."""
         if not self._source_live(state, now):
             return []
-        newest = max(state.seqs)
+        newest = state.sorted_seqs()[-1][0]
         timeout = self.neighbour_timeout
         return [
             heard.replies
-            for seq, heard in sorted(state.seqs.items())
+            for seq, heard in state.sorted_seqs()
             if newest - seq <= timeout
         ]
 
