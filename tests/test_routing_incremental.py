@@ -27,24 +27,26 @@ BOUNDS = dict(hello_history=4, cached_candidates=2, max_observations=12)
 
 
 class FullRebuildObu(ObuRoutingCore):
-    """Rebuilds every candidate and route on every call: what the OBU core
-    did before it became incremental."""
+    """Rebuilds every candidate (and, when routes are due, every route) on
+    every call: what the OBU core did before it became incremental."""
 
-    def _refresh(self, now, failed=None, targets=(), added=None):
+    def _refresh(self, now, failed=None, routes=False):
         self._everything_dirty()
         self._recheck_at = float("-inf")
-        return super()._refresh(now, failed, targets, added)
+        return super()._refresh(now, failed, routes)
 
 
 class SpiedObu(ObuRoutingCore):
-    """The incremental core, noting when it last refreshed (calls that drop
-    their input return before refreshing, as they always did)."""
+    """The incremental core, noting when it last brought its routes up to
+    date (ticks and failed sends do; calls that drop their input return
+    before refreshing, as they always did)."""
 
     refreshed_at = None
 
-    def _refresh(self, now, failed=None, targets=(), added=None):
-        self.refreshed_at = now
-        return super()._refresh(now, failed, targets, added)
+    def _refresh(self, now, failed=None, routes=False):
+        if routes:
+            self.refreshed_at = now
+        return super()._refresh(now, failed, routes)
 
 
 neighbour = st.sampled_from(OBUS + RSUS[:1])
@@ -80,19 +82,23 @@ def table_view(table) -> dict:
 def reference_upstream(core, source, now):
     """Upstream candidates toward ``source`` as ``summarize`` builds them
     from every live arrival (what the core read before it kept running
-    sums): min and avg of the offsets (arrival ms - duration), less the
-    fastest offset held."""
+    sums): min and avg of the offsets (arrival ms - duration, relative to
+    the first one seen, in 1/1024 ms), less the fastest offset held."""
     state = core._sources[source]
     live = core._live_neighbours(state, now)
     if not live:
         return []
+
+    def offset(at, duration_ms):
+        return round((at * 1000 - duration_ms - state.ref) * 1024) / 1024
+
     base = min(
-        at * 1000 - heard.duration_ms
+        offset(at, heard.duration_ms)
         for heard in state.seqs.values()
         for _, at in heard.arrivals.values()
     )
     observations = [
-        (n, hops, at * 1000 - heard.duration_ms)
+        (n, hops, offset(at, heard.duration_ms))
         for _, heard in sorted(state.seqs.items())
         for n, (hops, at) in heard.arrivals.items()
         if n in live

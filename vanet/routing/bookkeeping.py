@@ -152,6 +152,7 @@ def _aggregate(target: bytes, reply_logs: list[ReplyLog], me: bytes):
     latencies summed oldest first, so the floats are the same), and the
     last log holding the target."""
     agg: dict[bytes, list] = {}
+    get = agg.get
     last = None
     for log in reply_logs:
         vias = log.by_target.get(target)
@@ -159,8 +160,27 @@ def _aggregate(target: bytes, reply_logs: list[ReplyLog], me: bytes):
             continue
         last = log
         for via, (hops, latency) in vias.items():
-            if via != me:
-                _observe(agg, via, hops, latency)
+            if via == me:
+                continue
+            # _observe, inlined: this loop runs for every route re-read.
+            a = get(via)
+            if a is None:
+                agg[via] = (
+                    [hops, None, 0.0, 0]
+                    if latency is None
+                    else [hops, latency, latency, 1]
+                )
+                continue
+            a[0] = hops
+            if latency is not None:
+                if a[3]:
+                    if latency < a[1]:
+                        a[1] = latency
+                    a[2] += latency
+                    a[3] += 1
+                else:
+                    a[1] = a[2] = latency
+                    a[3] = 1
     return agg, last
 
 
@@ -357,7 +377,10 @@ class RouteTable:
             # logs held then, not what replies added to them since.
             order = _first_appearance([f[0] for f in lost], old_logs, as_seen=True)
             lost.sort(key=lambda f: order.get(f[0], len(order)))
-        for log in reply_logs:
+        # What the logs hold now, for the next update's route_lost order. A
+        # reply grows only the log it names in ``added``; other changes
+        # (the live window moved) come without ``added``.
+        for log in reply_logs if added is None else {v[0] for v in added.values()}:
             log.seen = len(log.by_target)
         if not found and not lost:
             return []

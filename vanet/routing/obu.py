@@ -12,7 +12,6 @@ from __future__ import annotations
 from vanet.mac import BROADCAST, format_mac
 from vanet.routing.actions import Action, Transmit
 from vanet.routing.bookkeeping import (
-    ADDED,
     CHANGED,
     REFUSED,
     EventRecorder,
@@ -47,10 +46,14 @@ class _Heard:
         self.arrivals: dict[bytes, tuple[int, float]] = {}
         self.replies = ReplyLog()
 
-    def arrive(self, neighbour: bytes, hops: int, at: float) -> float:
-        """Note one arrival; return its offset (arrival ms - duration)."""
+    def arrive(self, neighbour: bytes, hops: int, at: float) -> None:
         self.arrivals[neighbour] = (hops, at)
-        return at * 1000 - self.duration_ms
+
+
+#: Arrival offsets are kept in multiples of 1/1024 ms (about 1 us): sums of
+#: such numbers are exact in a float, so a heartbeat leaving the history is
+#: subtracted out of a running sum with the same result as summing again.
+_QUANTUM = 1024
 
 
 class _Source:
@@ -64,6 +67,7 @@ class _Source:
         "last_at",
         "agg",
         "ordered",
+        "ref",
     )
 
     def __init__(self) -> None:
@@ -73,12 +77,23 @@ class _Source:
         self.period: float | None = None  # learnt from ``duration`` (s)
         self.last_at = 0.0
         # Per neighbour ``[hops, min, sum, count]`` of its arrivals' offsets
-        # (arrival ms - duration) over the held heartbeats, oldest first:
-        # what the upstream candidates are summarized from. ``None`` when it
-        # must be re-read (a heartbeat left the history, or an arrival came
-        # for an older one); an arrival for the newest is folded in.
+        # over the held heartbeats, oldest first: what the upstream
+        # candidates are summarized from. ``None`` when it must be re-read
+        # (an arrival came for an older heartbeat than the newest).
         self.agg: dict[bytes, list] | None = None
         self.ordered: list[tuple[int, _Heard]] | None = None  # seqs, sorted
+        # The first raw offset seen: offsets are kept relative to it, so
+        # they stay small (exact sums) whatever the two clocks read.
+        self.ref: float | None = None
+
+    def offset(self, at: float, duration_ms: int) -> float:
+        """An arrival's offset: its time (ms, our clock) less the RSU's
+        ``duration`` and ``ref``, in multiples of 1/_QUANTUM ms."""
+        raw = at * 1000 - duration_ms
+        ref = self.ref
+        if ref is None:
+            ref = self.ref = raw
+        return round((raw - ref) * _QUANTUM) / _QUANTUM
 
     def add_seq(self, seq: int, heard: _Heard, history: int) -> None:
         """Hold a newly heard heartbeat (before its first arrival is
@@ -88,10 +103,32 @@ class _Source:
             self.agg = None  # not the newest: its arrivals go in the middle
         seqs[seq] = heard
         self.ordered = None
-        if len(seqs) > history:
-            while len(seqs) > history:
-                del seqs[min(seqs)]
-            self.agg = None
+        while len(seqs) > history:
+            oldest = min(seqs)
+            self._forget(seqs.pop(oldest))
+
+    def _forget(self, heard: _Heard) -> None:
+        # Take the oldest heartbeat's arrivals out of the running sums.
+        agg = self.agg
+        if agg is None:
+            return
+        duration_ms = heard.duration_ms
+        for n, (_, at) in heard.arrivals.items():
+            a = agg[n]
+            if a[3] == 1:
+                del agg[n]
+                continue
+            offset = self.offset(at, duration_ms)
+            a[2] -= offset
+            a[3] -= 1
+            if offset == a[1]:
+                # It may have been the only fastest: the minimum of the rest.
+                # (``hops`` is the newest arrival's: it stays.)
+                a[1] = min(
+                    self.offset(h.arrivals[n][1], h.duration_ms)
+                    for h in self.seqs.values()
+                    if n in h.arrivals
+                )
 
     def sorted_seqs(self) -> list[tuple[int, _Heard]]:
         ordered = self.ordered
@@ -99,7 +136,7 @@ class _Source:
             ordered = self.ordered = sorted(self.seqs.items())
         return ordered
 
-    def arrived(self, seq: int, neighbour: bytes, hops: int, offset: float) -> None:
+    def arrived(self, seq: int, neighbour: bytes, hops: int, at: float) -> None:
         """Fold one arrival into ``agg`` if it is for the newest heartbeat
         (then it is last in the order a re-read follows)."""
         agg = self.agg
@@ -108,6 +145,7 @@ class _Source:
         if seq != self.sorted_seqs()[-1][0]:
             self.agg = None
             return
+        offset = self.offset(at, self.seqs[seq].duration_ms)
         a = agg.get(neighbour)
         if a is None:
             agg[neighbour] = [hops, offset, offset, 1]
@@ -123,10 +161,11 @@ class _Source:
         if agg is None:
             agg = self.agg = {}
             get = agg.get
+            offset_of = self.offset
             for _, heard in self.sorted_seqs():
                 duration_ms = heard.duration_ms
                 for n, (hops, at) in heard.arrivals.items():
-                    offset = at * 1000 - duration_ms
+                    offset = offset_of(at, duration_ms)
                     a = get(n)
                     if a is None:
                         agg[n] = [hops, offset, offset, 1]
@@ -233,6 +272,8 @@ class ObuRoutingCore:
         # hops, arrival time); see _on_heartbeat.
         self._deferred: list[tuple] = []
         self._forget_at = float("-inf")  # next memory housekeeping (tick)
+        # Targets whose routes replies changed since the last route update.
+        self._pending_targets: set[bytes] = set()
         self._logs_dirty = False  # some source's live logs changed
         self._all_routes_dirty = False
         self._recheck_at = float("inf")
@@ -305,7 +346,7 @@ class ObuRoutingCore:
             # long before), so once a period is enough.
             self._forget_at = now + self.default_period
             self._forget_dead_sources(now)
-        return self._refresh(now)
+        return self._refresh(now, routes=True)
 
     def on_send_failed(self, next_hop: bytes, now: float) -> list[Action]:
         """A send toward ``next_hop`` failed: rank it last (so the next
@@ -314,7 +355,7 @@ class ObuRoutingCore:
         self._demoted[bytes(next_hop)] = now
         self._everything_dirty()
         self._counters["send_failed"] += 1
-        return self._refresh(now, failed=bytes(next_hop))
+        return self._refresh(now, failed=bytes(next_hop), routes=True)
 
     # -- section 3: heartbeats -----------------------------------------
 
@@ -375,7 +416,8 @@ class ObuRoutingCore:
         heard = _Heard(hb.duration_ms, now, neighbour, hb.hops)
         self._learn_period(state, seq, hb.duration_ms)
         state.add_seq(seq, heard, self.hello_history)
-        state.arrived(seq, neighbour, hb.hops, heard.arrive(neighbour, hb.hops, now))
+        heard.arrive(neighbour, hb.hops, now)
+        state.arrived(seq, neighbour, hb.hops, now)
         # Answer the neighbour it came from, with sender = us,
         actions: list[Action] = [
             Transmit("heartbeat_reply", (hb, self.mac, self.mac, neighbour), neighbour)
@@ -417,9 +459,8 @@ class ObuRoutingCore:
             self._dirty_sources.add(source)
             if neighbour not in heard.arrivals:
                 if len(heard.arrivals) < self.max_neighbours:
-                    state.arrived(
-                        seq, neighbour, hops, heard.arrive(neighbour, hops, at)
-                    )
+                    heard.arrive(neighbour, hops, at)
+                    state.arrived(seq, neighbour, hops, at)
                 else:
                     self._recorder.drop("observation_bound")
         return changed
@@ -536,21 +577,12 @@ class ObuRoutingCore:
         value = (hops, latency_ms)
         stored = log.record(sender, via, value, bound)
         refused = stored == REFUSED
-        touched: tuple[bytes, ...] = ()
-        added = None
-        if stored >= CHANGED:
-            touched = (sender,)
-            if stored == ADDED:
-                added = {sender: (log, via, value)}
+        touched: tuple[bytes, ...] = (sender,) if stored >= CHANGED else ()
         if via != sender:
             # The delivering neighbour itself is one hop away.
             stored = log.record(via, via, (1, None), bound)
             if stored >= CHANGED:
                 touched += (via,)
-                if stored == ADDED:
-                    if added is None:
-                        added = {}
-                    added[via] = (log, via, (1, None))
             refused = refused or stored == REFUSED
         if refused:
             rec.drop("observation_bound")
@@ -569,11 +601,10 @@ class ObuRoutingCore:
         else:
             self._counters["reply_not_bounced"] += 1
         # Only routes toward what this log gained can change (and none if
-        # the log no longer counts).
-        if log.live:
-            actions.extend(self._refresh(now, targets=touched, added=added))
-        else:
-            actions.extend(self._refresh(now))
+        # the log does not count, or not yet: a log entering the live window
+        # brings all its targets). They are re-ranked at the next tick.
+        if touched and log.live:
+            self._pending_targets.update(touched)
         return actions
 
     # -- liveness (section 8) ------------------------------------------
@@ -593,12 +624,13 @@ class ObuRoutingCore:
             return set()
         newest = state.sorted_seqs()[-1][0]
         deadline = self._deadline(state)
+        timeout = self.neighbour_timeout
+        at_from = state.last_at_from
+        me = self.mac
         return {
             n
             for n, seq in state.last_seq_from.items()
-            if n != self.mac
-            and newest - seq < self.neighbour_timeout
-            and now - state.last_at_from[n] <= deadline
+            if newest - seq < timeout and now - at_from[n] <= deadline and n != me
         }
 
     def _forget_dead_sources(self, now: float) -> None:
@@ -642,17 +674,20 @@ class ObuRoutingCore:
         return ranked
 
     def _refresh(
-        self, now: float, failed: bytes | None = None, targets=(), added=None
+        self, now: float, failed: bytes | None = None, routes: bool = False
     ) -> list[Action]:
-        """Bring upstream and routes up to date after a change.
+        """Bring the upstream (and with ``routes`` the routes) up to date
+        after a change.
 
         Equivalent to rebuilding everything from the held state (what this
         core did on every message once), but only what changed is rebuilt:
         the candidates toward RSUs marked dirty (by their heartbeats, a
         removal, the demoted set, or a live neighbour going silent), and
-        the routes toward ``targets`` plus those whose reply logs entered or
-        left the live window. ``added``: what a reply added for its targets
-        (see ``RouteTable.update``)."""
+        the routes toward the targets replies touched since the last time
+        plus those whose reply logs entered or left the live window. Routes
+        are re-ranked at ticks and failed sends only: a busy relay forwards
+        thousands of replies a period, several toward each target, and the
+        routes toward vehicles serve only downstream data."""
         events: list[Action] = []
         if now >= self._recheck_at:
             self._check_liveness(now)
@@ -660,8 +695,11 @@ class ObuRoutingCore:
             self._select_upstream(now, events)
             expiry = self._expiry_by_source
             self._recheck_at = min(expiry.values()) if expiry else float("inf")
-        if targets or self._logs_dirty or self._all_routes_dirty:
-            self._update_routes(now, targets, events, added)
+        if routes and (
+            self._pending_targets or self._logs_dirty or self._all_routes_dirty
+        ):
+            targets, self._pending_targets = self._pending_targets, set()
+            self._update_routes(now, targets, events)
         return events
 
     def _check_liveness(self, now: float) -> None:
@@ -698,10 +736,12 @@ class ObuRoutingCore:
         rec = self._recorder
         by_source = self._upstream_by_source
         logs_by_source = self._logs_by_source
+        hops_by_source = self._hops_by_source  # fewest hops, per RSU
         for source in self._dirty_sources:
             state = self._sources.get(source)
             if state is None:
                 by_source.pop(source, None)
+                hops_by_source.pop(source, None)
                 self._live_by_source.pop(source, None)
                 self._expiry_by_source.pop(source, None)
                 if logs_by_source.pop(source, None):
@@ -718,14 +758,13 @@ class ObuRoutingCore:
             cands = self._upstream_candidates(source, state, now, live)
             if cands:
                 by_source[source] = self._demote(strategy.rank_upstream(cands))
+                hops_by_source[source] = min(c.hops for c in cands)
             else:
                 by_source.pop(source, None)
+                hops_by_source.pop(source, None)
         self._dirty_sources.clear()
         # In the sources' order, as a full rebuild lists them.
         per_source = {s: by_source[s] for s in self._sources if s in by_source}
-        hops_by_source = self._hops_by_source = {
-            s: min(c.hops for c in ranked) for s, ranked in per_source.items()
-        }
         self._nearest_hops = min(hops_by_source.values(), default=float("inf"))
 
         # Gateway: the best RSU, left only past the threshold or when dead.
@@ -816,12 +855,9 @@ class ObuRoutingCore:
             rest = [c for c in ranked if c.next_hop != new_up]
             self._candidates = [by_hop[new_up], *rest][: self.cached_candidates]
 
-    def _update_routes(
-        self, now: float, targets, events: list[Action], added=None
-    ) -> None:
+    def _update_routes(self, now: float, targets, events: list[Action]) -> None:
         old_logs = logs = self._live_logs
         if self._logs_dirty or self._all_routes_dirty:
-            added = None  # the summaries held are of other logs: re-read
             logs_by_source = self._logs_by_source
             logs = [
                 log
@@ -847,9 +883,7 @@ class ObuRoutingCore:
             self._live_logs = logs
             self._logs_dirty = self._all_routes_dirty = False
         events.extend(
-            self._table.update(
-                self.strategy, targets, logs, old_logs, self._demoted, added
-            )
+            self._table.update(self.strategy, targets, logs, old_logs, self._demoted)
         )
 
     def _source_logs(self, state: _Source, now: float) -> list[ReplyLog]:
@@ -858,11 +892,14 @@ class ObuRoutingCore:
         oldest first."""
         if not self._source_live(state, now):
             return []
-        newest = state.sorted_seqs()[-1][0]
+        ordered = state.sorted_seqs()
         timeout = self.neighbour_timeout
+        newest = ordered[-1][0]
+        # Seqs are distinct: those within ``timeout`` of the newest are
+        # among the last timeout + 1.
         return [
             heard.replies
-            for seq, heard in state.sorted_seqs()
+            for seq, heard in ordered[-(timeout + 1) :]
             if newest - seq <= timeout
         ]
 

@@ -25,7 +25,9 @@ _INF = float("inf")
 
 
 def _gateway_key(c: Candidate):
-    return (c.hops, c.score if c.measured else _INF, c.target, c.next_hop)
+    # (hops, score or worst, target, next hop), read without the properties
+    low = c.min_ms
+    return (c.hops, _INF if low is None else low + c.avg_ms, c.target, c.next_hop)
 
 
 def _late_switch_by_hops(
@@ -61,8 +63,10 @@ class LatencyStrategy(BaseStrategy):
     @staticmethod
     def _key(c: Candidate):
         # Measured before unmeasured; unmeasured among themselves by hops.
-        if c.measured:
-            return (0, c.score, c.hops, c.next_hop, c.target)
+        # (``min_ms + avg_ms`` is ``score``, without the property calls.)
+        low = c.min_ms
+        if low is not None:
+            return (0, low + c.avg_ms, c.hops, c.next_hop, c.target)
         return (1, 0.0, c.hops, c.next_hop, c.target)
 
     def rank_upstream(self, candidates: list[Candidate]) -> list[Candidate]:
