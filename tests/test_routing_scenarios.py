@@ -102,8 +102,9 @@ class FailoverTests(SynchronousTestCase):
         self.assertEqual(self.obu3.upstream_candidates, [OBU2, OBU1])
         (event,) = [a for a in actions if a.event == "upstream_switched"]
         self.assertEqual(event.fields["reason"], "send_failed")
-        # Once OBU1 delivers a fresh heartbeat it wins back on latency.
-        self.net.run(PERIOD)
+        # Once OBU1 delivers a fresh heartbeat it wins back on latency (at
+        # the tick after it: a heartbeat from a known RSU is weighed there).
+        self.net.run(PERIOD + TICK)
         self.assertEqual(self.obu3.upstream, OBU1)
         (_, back) = self.net.events_of(OBU3, "upstream_switched")[-1]
         self.assertEqual(back.fields["reason"], "lower_latency")

@@ -5,6 +5,10 @@ The node hands every heartbeat and heartbeat reply addressed to it to
 period, and reports failed sends with ``on_send_failed``. The core returns
 frames to send (``Transmit``) and decisions (``RouteEvent``); the
 ``strategy`` only ranks the candidates the core builds.
+
+Frames go out the moment their cause arrives; ranking waits for the next
+tick where it can (docs/architecture.md, "When the OBU core decides"): a
+heartbeat from a known RSU, a copy of one, and a reply are weighed there.
 """
 
 from __future__ import annotations
@@ -432,7 +436,10 @@ class ObuRoutingCore:
             # and rebroadcast it (dst broadcast, src = us, hops + 1 by the writer).
             actions.insert(0, Transmit("heartbeat_forward", (hb, self.mac), BROADCAST))
         actions.extend(events)
-        actions.extend(self._refresh(now))
+        if self._upstream is None or source not in self._upstream_by_source:
+            # Nothing to lose by choosing now: the first upstream, or a new
+            # RSU, is taken at once.
+            actions.extend(self._refresh(now))
         return actions
 
     def _apply_deferred(self) -> bool:
