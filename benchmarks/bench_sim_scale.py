@@ -6,7 +6,9 @@
 
 Vehicles sit on a square grid, each hearing its four neighbours (2–10 ms
 links); RSUs replace grid points spread over the grid. Heartbeats every
-second. It prints the wall time, the ratio of simulated to wall time (the
+second; OBUs relay an RSU's heartbeats up to one hop past where a nearer
+RSU is heard (``--relay-scope``, ``none`` for the protocol's unbounded
+flood). It prints the wall time, the ratio of simulated to wall time (the
 target is faster than real time: at most 60 s wall for 60 s simulated), the
 peak resident memory, how many OBUs ended with an upstream, and the frames
 the channel model carried.
