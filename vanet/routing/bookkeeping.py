@@ -152,7 +152,6 @@ def _aggregate(target: bytes, reply_logs: list[ReplyLog], me: bytes):
     latencies summed oldest first, so the floats are the same), and the
     last log holding the target."""
     agg: dict[bytes, list] = {}
-    get = agg.get
     last = None
     for log in reply_logs:
         vias = log.by_target.get(target)
@@ -160,27 +159,8 @@ def _aggregate(target: bytes, reply_logs: list[ReplyLog], me: bytes):
             continue
         last = log
         for via, (hops, latency) in vias.items():
-            if via == me:
-                continue
-            # _observe, inlined: this loop runs for every route re-read.
-            a = get(via)
-            if a is None:
-                agg[via] = (
-                    [hops, None, 0.0, 0]
-                    if latency is None
-                    else [hops, latency, latency, 1]
-                )
-                continue
-            a[0] = hops
-            if latency is not None:
-                if a[3]:
-                    if latency < a[1]:
-                        a[1] = latency
-                    a[2] += latency
-                    a[3] += 1
-                else:
-                    a[1] = a[2] = latency
-                    a[3] = 1
+            if via != me:
+                _observe(agg, via, hops, latency)
     return agg, last
 
 

@@ -149,37 +149,32 @@ class _Source:
         if seq != self.sorted_seqs()[-1][0]:
             self.agg = None
             return
-        offset = self.offset(at, self.seqs[seq].duration_ms)
-        a = agg.get(neighbour)
-        if a is None:
-            agg[neighbour] = [hops, offset, offset, 1]
-        else:
-            a[0] = hops
-            if offset < a[1]:
-                a[1] = offset
-            a[2] += offset
-            a[3] += 1
+        _fold(agg, neighbour, hops, self.offset(at, self.seqs[seq].duration_ms))
 
     def aggregate(self) -> dict[bytes, list]:
         agg = self.agg
         if agg is None:
             agg = self.agg = {}
-            get = agg.get
             offset_of = self.offset
             for _, heard in self.sorted_seqs():
                 duration_ms = heard.duration_ms
                 for n, (hops, at) in heard.arrivals.items():
-                    offset = offset_of(at, duration_ms)
-                    a = get(n)
-                    if a is None:
-                        agg[n] = [hops, offset, offset, 1]
-                    else:
-                        a[0] = hops
-                        if offset < a[1]:
-                            a[1] = offset
-                        a[2] += offset
-                        a[3] += 1
+                    _fold(agg, n, hops, offset_of(at, duration_ms))
         return agg
+
+
+def _fold(agg: dict[bytes, list], neighbour: bytes, hops: int, offset: float) -> None:
+    # One more arrival, after those already summed: the newest hop count,
+    # the fastest offset, the sum and the count.
+    a = agg.get(neighbour)
+    if a is None:
+        agg[neighbour] = [hops, offset, offset, 1]
+        return
+    a[0] = hops
+    if offset < a[1]:
+        a[1] = offset
+    a[2] += offset
+    a[3] += 1
 
 
 class ObuRoutingCore:
