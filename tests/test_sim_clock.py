@@ -188,3 +188,47 @@ class VirtualClockTests(SynchronousTestCase):
         self.clock.run_until(100)
         self.assertEqual(order, sorted(delays))
         self.assertEqual(self.clock.pending, 0)
+
+
+class RunAheadTests(SynchronousTestCase):
+    """run_ahead: a running call may move time on to ``when`` only if no
+    other call is due by then and run_until goes that far."""
+
+    def test_moves_time_when_nothing_else_is_due(self) -> None:
+        clock = VirtualClock()
+        seen = []
+
+        def first() -> None:
+            seen.append(clock.run_ahead(0.5))
+            seen.append(clock.seconds())
+
+        clock.callLater(0.1, first)
+        clock.callLater(0.7, lambda: seen.append(("later", clock.seconds())))
+        clock.run_until(1.0)
+        self.assertEqual(seen, [True, 0.5, ("later", 0.7)])
+
+    def test_refuses_past_a_scheduled_call_or_the_bound(self) -> None:
+        clock = VirtualClock()
+        seen = []
+
+        def first() -> None:
+            seen.append(clock.run_ahead(0.3))  # a call is due at 0.2
+            seen.append(clock.run_ahead(0.2))  # ... and at 0.2 exactly
+            seen.append(clock.run_ahead(5.0))  # past run_until's 1.0
+            seen.append(clock.seconds())
+
+        clock.callLater(0.1, first)
+        clock.callLater(0.2, lambda: None)
+        clock.run_until(1.0)
+        self.assertEqual(seen, [False, False, False, 0.1])
+
+    def test_cancelled_calls_do_not_hold_it_back(self) -> None:
+        clock = VirtualClock()
+        seen = []
+        clock.callLater(0.1, lambda: seen.append(clock.run_ahead(0.5)))
+        clock.callLater(0.2, lambda: None).cancel()
+        clock.run_until(1.0)
+        self.assertEqual(seen, [True])
+
+    def test_outside_run_until_it_refuses(self) -> None:
+        self.assertFalse(VirtualClock().run_ahead(1.0))

@@ -431,11 +431,16 @@ class ChannelMedium:
             # go out in this same loop, in order. The clock is read again
             # only when the next frame looks not yet due.
             due_by = clock.seconds() + _EPSILON_S
+            # On a virtual clock, go on to the next frame while nothing else
+            # is due before it, instead of scheduling a call per frame.
+            run_ahead = getattr(clock, "run_ahead", None)
             while heap:
                 if heap[0][0] > due_by:
                     due_by = clock.seconds() + _EPSILON_S
                     if heap[0][0] > due_by:
-                        break
+                        if run_ahead is None or not run_ahead(heap[0][0]):
+                            break
+                        due_by = clock.seconds() + _EPSILON_S
                 _, _, link, frame = _heappop(heap)
                 link.in_flight -= 1
                 receiver = ports.get(link.dst)
