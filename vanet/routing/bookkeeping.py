@@ -125,17 +125,6 @@ def build_routes(
     return table
 
 
-def rank_target(
-    strategy, target: bytes, reply_logs: list[ReplyLog], me: bytes, demoted
-) -> list[Candidate]:
-    """Ranked candidates toward one target from live observations (empty
-    without any): one row of ``build_routes``."""
-    return [
-        _candidate(target, row)
-        for row in _rank_rows(strategy, target, reply_logs, me, demoted)
-    ]
-
-
 #: A summarized next hop toward one target, as the route table keeps it:
 #: ``(next_hop, hops, min_ms, avg_ms, samples)`` (``None``, ``None``, 0 when
 #: unmeasured). Plain tuples: a ``Candidate`` is built only when asked for.
@@ -146,22 +135,18 @@ def _candidate(target: bytes, row: Row) -> Candidate:
     return Candidate(target, row[0], row[1], row[2], row[3], row[4])
 
 
-def _aggregate(target: bytes, reply_logs: list[ReplyLog], me: bytes):
+def _aggregate(target: bytes, reply_logs: list[ReplyLog], me: bytes) -> dict:
     """Per next hop ``[hops, min, sum, count]`` over the live logs, in the
     order ``summarize`` reads them (first appearance; the newest hop count;
-    latencies summed oldest first, so the floats are the same), and the
-    last log holding the target."""
+    latencies summed oldest first, so the floats are the same)."""
     agg: dict[bytes, list] = {}
-    last = None
     for log in reply_logs:
         vias = log.by_target.get(target)
-        if not vias:
-            continue
-        last = log
-        for via, (hops, latency) in vias.items():
-            if via != me:
-                _observe(agg, via, hops, latency)
-    return agg, last
+        if vias:
+            for via, (hops, latency) in vias.items():
+                if via != me:
+                    _observe(agg, via, hops, latency)
+    return agg
 
 
 def _observe(agg: dict, via: bytes, hops: int, latency: float | None) -> None:
@@ -200,15 +185,7 @@ def _rows(agg: dict[bytes, list]) -> list[Row]:
 def _summary_rows(target: bytes, reply_logs: list[ReplyLog], me: bytes) -> list[Row]:
     """``summarize`` over the live logs without building the observation
     list or ``Candidate`` objects: the same values in the same order."""
-    return _rows(_aggregate(target, reply_logs, me)[0])
-
-
-def _rank_rows(
-    strategy, target: bytes, reply_logs: list[ReplyLog], me: bytes, demoted
-) -> list[Row]:
-    if target == me:
-        return []
-    return _order(strategy, target, _summary_rows(target, reply_logs, me), demoted)
+    return _rows(_aggregate(target, reply_logs, me))
 
 
 def _order(strategy, target: bytes, rows: list[Row], demoted) -> list[Row]:
@@ -256,16 +233,11 @@ class RouteTable:
     ``Candidate`` objects on demand (status, tests), and ``next_hop`` is
     what the data path asks."""
 
-    __slots__ = ("rows", "next_hop", "_agg", "_positions", "_recorder", "_me")
+    __slots__ = ("rows", "next_hop", "_recorder", "_me")
 
     def __init__(self, recorder: EventRecorder, me: bytes) -> None:
         self.rows: dict[bytes, list[Row]] = {}
         self.next_hop: dict[bytes, bytes] = {}  # target -> best next hop
-        # target -> (per next hop [hops, min, sum, count], last log read):
-        # what the rows were summarized from, so that an observation added
-        # after everything it summarizes is folded in without re-reading.
-        self._agg: dict[bytes, tuple[dict[bytes, list], ReplyLog | None]] = {}
-        self._positions: tuple[list[ReplyLog] | None, dict[int, int]] = (None, {})
         self._recorder = recorder
         self._me = me
 
@@ -277,45 +249,6 @@ class RouteTable:
     def best(self) -> dict[bytes, Candidate]:
         return {t: _candidate(t, rows[0]) for t, rows in self.rows.items()}
 
-    def _position(self, reply_logs: list[ReplyLog], log: ReplyLog) -> int:
-        # Index of ``log`` among the live logs (the list is replaced, never
-        # mutated, when the live window moves).
-        logs, positions = self._positions
-        if logs is not reply_logs:
-            positions = {id(x): i for i, x in enumerate(reply_logs)}
-            self._positions = (reply_logs, positions)
-        return positions.get(id(log), -1)
-
-    def _summarize(self, target: bytes, reply_logs: list[ReplyLog], added) -> list[Row]:
-        """The rows toward ``target``, folding in ``added`` (``(log, via,
-        (hops, latency))``, just added as a new key of a live log) when
-        that log comes after every log the held summary read: appending to
-        it is then exactly what re-reading would compute."""
-        me = self._me
-        if target == me:
-            self._agg.pop(target, None)
-            return []
-        held = self._agg.get(target) if added is not None else None
-        if held is not None:
-            agg, last = held
-            log, via, (hops, latency) = added
-            if last is log or (
-                last is not None
-                and self._position(reply_logs, log)
-                > self._position(reply_logs, last)
-                >= 0
-            ):
-                if via != me:
-                    _observe(agg, via, hops, latency)
-                self._agg[target] = (agg, log)
-                return _rows(agg)
-        agg, last = _aggregate(target, reply_logs, me)
-        if agg:
-            self._agg[target] = (agg, last)
-        else:
-            self._agg.pop(target, None)
-        return _rows(agg)
-
     def update(
         self,
         strategy,
@@ -323,21 +256,19 @@ class RouteTable:
         reply_logs: list[ReplyLog],
         old_logs: list[ReplyLog],
         demoted,
-        added: dict | None = None,
     ) -> list[RouteEvent]:
         """Re-rank ``targets`` over ``reply_logs`` (the live logs, oldest
         first); ``old_logs`` were live at the previous update (they give
-        the order of ``route_lost`` events). ``added`` maps a target to the
-        one observation a reply just added for it (``(log, via, value)``,
-        ``ReplyLog.record`` said ``ADDED``) when that is all that changed."""
+        the order of ``route_lost`` events). The cores call it at ticks,
+        with every target a reply touched since, and when the live window
+        moves or the demoted set changes."""
         rows_table, hop_table = self.rows, self.next_hop
         found: list[tuple[bytes, Row, bytes | None]] = []
         lost: list[tuple[bytes, bytes]] = []
         key = None if demoted else route_row_key(strategy)
+        me = self._me
         for target in targets:
-            rows = self._summarize(
-                target, reply_logs, None if added is None else added.get(target)
-            )
+            rows = _summary_rows(target, reply_logs, me) if target != me else []
             if key is not None:
                 rows.sort(key=key)  # _order's shortcut, without the call
             else:
@@ -357,10 +288,8 @@ class RouteTable:
             # logs held then, not what replies added to them since.
             order = _first_appearance([f[0] for f in lost], old_logs, as_seen=True)
             lost.sort(key=lambda f: order.get(f[0], len(order)))
-        # What the logs hold now, for the next update's route_lost order. A
-        # reply grows only the log it names in ``added``; other changes
-        # (the live window moved) come without ``added``.
-        for log in reply_logs if added is None else {v[0] for v in added.values()}:
+        # What the logs hold now, for the next update's route_lost order.
+        for log in reply_logs:
             log.seen = len(log.by_target)
         if not found and not lost:
             return []

@@ -10,7 +10,6 @@ from __future__ import annotations
 from vanet.mac import BROADCAST, format_mac
 from vanet.routing.actions import Action, Transmit
 from vanet.routing.bookkeeping import (
-    ADDED,
     KEPT,
     REFUSED,
     EventRecorder,
@@ -77,6 +76,7 @@ class RsuRoutingCore:
         # heartbeat the targets of the logs entering or leaving the window.
         self._table = RouteTable(self._recorder, self.mac)
         self._live_logs: list[ReplyLog] = []
+        self._pending: set[bytes] = set()  # vehicles to re-rank at the tick
 
     @property
     def _ranked(self):
@@ -124,9 +124,12 @@ class RsuRoutingCore:
         return []
 
     def tick(self, now: float) -> list[Action]:
-        # Routes change only with replies, heartbeats and failures (no
-        # time-based expiry on the RSU): nothing to re-rank here.
-        return []
+        """Re-rank the routes toward the vehicles replies changed since the
+        last tick (a busy RSU hears several replies per vehicle a period;
+        the routes serve only downstream data)."""
+        if not self._pending:
+            return []
+        return self._refresh()
 
     def on_send_failed(self, next_hop: bytes, now: float) -> list[Action]:
         """Sending to ``next_hop`` failed: rank it last until it brings a
@@ -168,10 +171,10 @@ class RsuRoutingCore:
             if failed_at is not None and self._newer(reply.seq, failed_at):
                 del demoted[via]
                 return self._refresh(everything=True)
-        if stored == KEPT or not log.live:
-            return []  # nothing a route is built from changed
-        added = {sender: (log, via, value)} if stored == ADDED else None
-        return self._refresh(targets=(sender,), added=added)
+        if stored != KEPT and log.live:
+            # A route is built from what changed: re-ranked at the next tick.
+            self._pending.add(sender)
+        return []
 
     # -- state ----------------------------------------------------------
 
@@ -193,14 +196,15 @@ class RsuRoutingCore:
         targets=(),
         window_moved: bool = False,
         everything: bool = False,
-        added=None,
     ) -> list[Action]:
         """Re-rank the routes toward ``targets``; with ``window_moved`` also
         those whose observations entered or left the live window; with
-        ``everything`` all of them (the demoted set changed). ``added``:
-        what a reply added (see ``RouteTable.update``)."""
+        ``everything`` all of them (the demoted set changed). The vehicles
+        replies touched since the last time are always among them."""
         old_logs = self._live_logs
         logs = old_logs
+        targets = {*targets, *self._pending}
+        self._pending.clear()
         if window_moved or everything:
             logs = self._live_reply_sets()
             targets = set(targets)
@@ -218,9 +222,8 @@ class RsuRoutingCore:
                 for log in logs:
                     targets.update(log.by_target)
             self._live_logs = logs
-            added = None
         events = self._table.update(
-            self.strategy, targets, logs, old_logs, self._demoted, added
+            self.strategy, targets, logs, old_logs, self._demoted
         )
         if self._demoted:
             # Nothing routes through a demoted hop any more: forget it.
