@@ -360,3 +360,21 @@ class DocExampleTests(SynchronousTestCase):
         self.addCleanup(sim.stopService)
         self.assertEqual(sim.clock.seconds(), 35.0)
         self.assertEqual(upstreams(sim)["obu2"], "rsu")
+
+
+class StrategyNameTests(SynchronousTestCase):
+    def test_unknown_strategy_names_the_node_section_and_key(self) -> None:
+        from vanet.sim.config import SimConfigError
+
+        path = Path("bad.ini")
+        path.write_text(
+            "[sim]\nclock = virtual\nduration_s = 2\n"
+            "[node:r]\nrole = rsu\n"
+            "[node:o]\nrole = obu\nrouting.strategy = nope\n"
+            "[link:r<>o]\nlatency_ms = 2\n"
+        )
+        with self.assertRaises(SimConfigError) as caught:
+            Simulation(load_topology(str(path)), VirtualClock())
+        message = str(caught.exception)
+        for part in ("bad.ini", "[node:o]", "routing.strategy", "'nope'", "latency"):
+            self.assertIn(part, message)

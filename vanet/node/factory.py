@@ -24,11 +24,15 @@ class NodeFactory:
 
     protocol = LinkProtocol
 
-    def __init__(self, config: NodeConfig, codec=None) -> None:
+    def __init__(self, config: NodeConfig, codec=None, strategy=None) -> None:
         self.config = config
         # Fail at construction, naming what to fix: unknown strategy names
-        # (listing the installed ones) and unreadable keys.
-        self.strategy = load_strategy(config.routing.strategy)
+        # (listing the installed ones) and unreadable keys. ``strategy``:
+        # the plugin already loaded for that name (the simulator looks each
+        # name up once, not once per node).
+        self.strategy = (
+            strategy if strategy is not None else load_strategy(config.routing.strategy)
+        )
         self.codec = (
             codec
             if codec is not None

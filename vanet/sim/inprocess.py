@@ -25,6 +25,7 @@ from vanet.mac import BROADCAST, format_mac, stable_local_mac
 from vanet.node.factory import NodeFactory
 from vanet.node.metrics import MetricsWriter, add_node_status
 from vanet.node.service import NodeService
+from vanet.routing.strategy import UnknownStrategyError, load_strategy
 from vanet.sim.api import ISimulation
 from vanet.sim.channel import ChannelMedium
 from vanet.sim.config import SimConfigError
@@ -64,6 +65,7 @@ class Simulation(service.MultiService):
         self.medium = ChannelMedium(clock, topology.sim.seed, dict(topology.links))
         self.flow_stats = FlowStats()
         self.nodes: dict[str, NodeService] = {}
+        self._strategies: dict[str, object] = {}  # plugins found, by name
         self._names_by_mac: dict[bytes, str] = {}
         self._traffic_loops: list[LoopingCall] = []
         self.started_at: float | None = None
@@ -93,7 +95,16 @@ class Simulation(service.MultiService):
         source = f"{self.topology.source or '<topology>'}: [node:{spec.name}]"
         try:
             config = node_config_from_mapping(mapping, source, spec.role)
-            factory = NodeFactory(config)
+            name = config.routing.strategy
+            strategy = self._strategies.get(name)
+            if strategy is None:
+                try:
+                    strategy = self._strategies[name] = load_strategy(name)
+                except UnknownStrategyError as error:
+                    raise SimConfigError(
+                        f"{source} routing.strategy: {error}"
+                    ) from None
+            factory = NodeFactory(config, strategy=strategy)
         except (ConfigError, ValueError) as error:
             raise SimConfigError(str(error)) from None
         medium = self.medium
