@@ -65,6 +65,12 @@ class ReplyLog:
     def __len__(self) -> int:
         return self.size
 
+    def clear(self) -> None:
+        """Drop what it holds (it left the live window: routes no longer
+        read it, and a network's worth of observations adds up)."""
+        self.by_target = {}
+        self.size = self.seen = 0
+
     def record(
         self, target: bytes, via: bytes, value: tuple[int, float | None], bound: int
     ) -> int:

@@ -872,10 +872,10 @@ class ObuRoutingCore:
                 if not log.live:
                     targets.update(log.by_target)
             kept = {id(log) for log in logs}
-            for log in old_logs:
-                if id(log) not in kept:
-                    log.live = False
-                    targets.update(log.by_target)
+            left = [log for log in old_logs if id(log) not in kept]
+            for log in left:
+                log.live = False
+                targets.update(log.by_target)
             for log in logs:
                 log.live = True
             if self._all_routes_dirty:
@@ -884,9 +884,13 @@ class ObuRoutingCore:
                     targets.update(log.by_target)
             self._live_logs = logs
             self._logs_dirty = self._all_routes_dirty = False
+        else:
+            left = ()
         events.extend(
             self._table.update(self.strategy, targets, logs, old_logs, self._demoted)
         )
+        for log in left:
+            log.clear()  # after the update: it read their order
 
     def _source_logs(self, state: _Source, now: float) -> list[ReplyLog]:
         """The reply logs of one RSU that routes are built from: its last

@@ -209,10 +209,10 @@ class RsuRoutingCore:
             logs = self._live_reply_sets()
             targets = set(targets)
             kept = {id(log) for log in logs}
-            for log in old_logs:
-                if id(log) not in kept:
-                    log.live = False
-                    targets.update(log.by_target)
+            left = [log for log in old_logs if id(log) not in kept]
+            for log in left:
+                log.live = False
+                targets.update(log.by_target)
             for log in logs:
                 if not log.live:
                     log.live = True
@@ -222,9 +222,13 @@ class RsuRoutingCore:
                 for log in logs:
                     targets.update(log.by_target)
             self._live_logs = logs
+        else:
+            left = []
         events = self._table.update(
             self.strategy, targets, logs, old_logs, self._demoted
         )
+        for log in left:
+            log.clear()  # after the update: it read their order
         if self._demoted:
             # Nothing routes through a demoted hop any more: forget it.
             in_use = {r[0] for rows in self._table.rows.values() for r in rows}
