@@ -239,11 +239,12 @@ class RouteTable:
     ``Candidate`` objects on demand (status, tests), and ``next_hop`` is
     what the data path asks."""
 
-    __slots__ = ("rows", "next_hop", "_recorder", "_me")
+    __slots__ = ("rows", "next_hop", "live_logs", "_recorder", "_me")
 
     def __init__(self, recorder: EventRecorder, me: bytes) -> None:
         self.rows: dict[bytes, list[Row]] = {}
         self.next_hop: dict[bytes, bytes] = {}  # target -> best next hop
+        self.live_logs: list[ReplyLog] = []  # what routes are read from
         self._recorder = recorder
         self._me = me
 
@@ -259,15 +260,54 @@ class RouteTable:
         self,
         strategy,
         targets: Iterable[bytes],
+        demoted,
+        logs: list[ReplyLog] | None = None,
+        everything: bool = False,
+    ) -> list[RouteEvent]:
+        """Re-rank ``targets`` over the live logs (oldest first). The cores
+        call it at ticks, with every target a reply touched since, and when
+        the live window moves or the demoted set changes.
+
+        ``logs``: the live logs when the window may have moved (``None``: it
+        did not); the targets of the logs that entered or left it are
+        re-ranked too, and those that left are cleared (routes no longer
+        read them). ``everything``: also every route held and every target
+        the live logs hold."""
+        old_logs = self.live_logs
+        left: list[ReplyLog] = []
+        if logs is None:
+            logs = old_logs
+        else:
+            targets = set(targets)
+            kept = {id(log) for log in logs}
+            left = [log for log in old_logs if id(log) not in kept]
+            for log in left:
+                log.live = False
+                targets.update(log.by_target)
+            for log in logs:
+                if not log.live:
+                    log.live = True
+                    targets.update(log.by_target)
+            if everything:
+                targets.update(self.next_hop)
+                for log in logs:
+                    targets.update(log.by_target)
+            self.live_logs = logs
+        events = self._rerank(strategy, targets, logs, old_logs, demoted)
+        for log in left:
+            log.clear()  # after the re-ranking: it read their order
+        return events
+
+    def _rerank(
+        self,
+        strategy,
+        targets: Iterable[bytes],
         reply_logs: list[ReplyLog],
         old_logs: list[ReplyLog],
         demoted,
     ) -> list[RouteEvent]:
-        """Re-rank ``targets`` over ``reply_logs`` (the live logs, oldest
-        first); ``old_logs`` were live at the previous update (they give
-        the order of ``route_lost`` events). The cores call it at ticks,
-        with every target a reply touched since, and when the live window
-        moves or the demoted set changes."""
+        # ``old_logs`` were live at the previous update: they give the
+        # order of ``route_lost`` events.
         rows_table, hop_table = self.rows, self.next_hop
         found: list[tuple[bytes, Row, bytes | None]] = []
         lost: list[tuple[bytes, bytes]] = []

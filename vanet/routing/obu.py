@@ -278,7 +278,6 @@ class ObuRoutingCore:
         self._recheck_at = float("inf")
         self._expiry_by_source: dict[bytes, float] = {}
         self._logs_by_source: dict[bytes, list[ReplyLog]] = {}
-        self._live_logs: list[ReplyLog] = []  # all sources', in their order
         self._table = RouteTable(self._recorder, self.mac)
 
     @property
@@ -701,7 +700,7 @@ class ObuRoutingCore:
             self._pending_targets or self._logs_dirty or self._all_routes_dirty
         ):
             targets, self._pending_targets = self._pending_targets, set()
-            self._update_routes(now, targets, events)
+            self._update_routes(targets, events)
         return events
 
     def _check_liveness(self, now: float) -> None:
@@ -857,8 +856,8 @@ class ObuRoutingCore:
             rest = [c for c in ranked if c.next_hop != new_up]
             self._candidates = [by_hop[new_up], *rest][: self.cached_candidates]
 
-    def _update_routes(self, now: float, targets, events: list[Action]) -> None:
-        old_logs = logs = self._live_logs
+    def _update_routes(self, targets, events: list[Action]) -> None:
+        logs = None
         if self._logs_dirty or self._all_routes_dirty:
             logs_by_source = self._logs_by_source
             logs = [
@@ -866,31 +865,16 @@ class ObuRoutingCore:
                 for source in self._sources
                 for log in logs_by_source.get(source, ())
             ]
-            # Routes toward whatever entered or left the live window.
-            targets = set(targets)
-            for log in logs:
-                if not log.live:
-                    targets.update(log.by_target)
-            kept = {id(log) for log in logs}
-            left = [log for log in old_logs if id(log) not in kept]
-            for log in left:
-                log.live = False
-                targets.update(log.by_target)
-            for log in logs:
-                log.live = True
-            if self._all_routes_dirty:
-                targets.update(self._table.next_hop)
-                for log in logs:
-                    targets.update(log.by_target)
-            self._live_logs = logs
-            self._logs_dirty = self._all_routes_dirty = False
-        else:
-            left = ()
         events.extend(
-            self._table.update(self.strategy, targets, logs, old_logs, self._demoted)
+            self._table.update(
+                self.strategy,
+                targets,
+                self._demoted,
+                logs,
+                everything=self._all_routes_dirty,
+            )
         )
-        for log in left:
-            log.clear()  # after the update: it read their order
+        self._logs_dirty = self._all_routes_dirty = False
 
     def _source_logs(self, state: _Source, now: float) -> list[ReplyLog]:
         """The reply logs of one RSU that routes are built from: its last

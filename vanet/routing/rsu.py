@@ -72,10 +72,10 @@ class RsuRoutingCore:
         self._sent: dict[int, _Sent] = {}  # in sending order
         self._demoted: dict[bytes, int] = {}  # next hop -> last seq at failure
         self._recorder = EventRecorder(self.mac, self.role, name)
-        # Routes are kept incrementally: a reply re-ranks its sender only, a
-        # heartbeat the targets of the logs entering or leaving the window.
+        # Routes are kept incrementally: a reply marks its sender for the
+        # next tick, a heartbeat re-ranks the targets of the logs entering
+        # or leaving the window.
         self._table = RouteTable(self._recorder, self.mac)
-        self._live_logs: list[ReplyLog] = []
         self._pending: set[bytes] = set()  # vehicles to re-rank at the tick
 
     @property
@@ -192,43 +192,20 @@ class RsuRoutingCore:
         ]
 
     def _refresh(
-        self,
-        targets=(),
-        window_moved: bool = False,
-        everything: bool = False,
+        self, window_moved: bool = False, everything: bool = False
     ) -> list[Action]:
-        """Re-rank the routes toward ``targets``; with ``window_moved`` also
-        those whose observations entered or left the live window; with
-        ``everything`` all of them (the demoted set changed). The vehicles
-        replies touched since the last time are always among them."""
-        old_logs = self._live_logs
-        logs = old_logs
-        targets = {*targets, *self._pending}
-        self._pending.clear()
-        if window_moved or everything:
-            logs = self._live_reply_sets()
-            targets = set(targets)
-            kept = {id(log) for log in logs}
-            left = [log for log in old_logs if id(log) not in kept]
-            for log in left:
-                log.live = False
-                targets.update(log.by_target)
-            for log in logs:
-                if not log.live:
-                    log.live = True
-                    targets.update(log.by_target)
-            if everything:
-                targets = set(self._table.next_hop)
-                for log in logs:
-                    targets.update(log.by_target)
-            self._live_logs = logs
-        else:
-            left = []
+        """Re-rank the routes toward the vehicles replies touched since the
+        last time; with ``window_moved`` also those whose observations
+        entered or left the live window; with ``everything`` all of them
+        (the demoted set changed)."""
+        targets, self._pending = self._pending, set()
         events = self._table.update(
-            self.strategy, targets, logs, old_logs, self._demoted
+            self.strategy,
+            targets,
+            self._demoted,
+            self._live_reply_sets() if window_moved or everything else None,
+            everything=everything,
         )
-        for log in left:
-            log.clear()  # after the update: it read their order
         if self._demoted:
             # Nothing routes through a demoted hop any more: forget it.
             in_use = {r[0] for rows in self._table.rows.values() for r in rows}
