@@ -84,22 +84,7 @@ def write_heartbeat(
 
 def write_heartbeat_forward(buf: bytearray, hb, src: bytes) -> int:
     """Rebroadcast a received heartbeat view: dst broadcast, src, hops + 1."""
-    if len(buf) < _HB_LEN:
-        _grow(buf, _HB_LEN)
-    duration_ms = hb.duration_ms
-    _pack_heartbeat(
-        buf,
-        0,
-        BROADCAST,
-        src,
-        _HEARTBEAT_TYPE,
-        duration_ms >> 64,
-        duration_ms & _MASK64,
-        hb.seq,
-        hb.hops + 1,
-        hb.source,
-    )
-    return _HB_LEN
+    return write_heartbeat(buf, src, hb.duration_ms, hb.seq, hb.hops, hb.source)
 
 
 def write_heartbeat_reply(
