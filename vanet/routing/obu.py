@@ -140,16 +140,19 @@ class _Source:
             ordered = self.ordered = sorted(self.seqs.items())
         return ordered
 
-    def arrived(self, seq: int, neighbour: bytes, hops: int, at: float) -> None:
-        """Fold one arrival into ``agg`` if it is for the newest heartbeat
-        (then it is last in the order a re-read follows)."""
+    def add_arrival(self, seq: int, neighbour: bytes, hops: int, at: float) -> None:
+        """Note that held heartbeat ``seq`` came from ``neighbour``; fold it
+        into ``agg`` if it is for the newest heartbeat (then it is last in
+        the order a re-read follows)."""
+        heard = self.seqs[seq]
+        heard.arrive(neighbour, hops, at)
         agg = self.agg
         if agg is None:
             return
         if seq != self.sorted_seqs()[-1][0]:
             self.agg = None
             return
-        _fold(agg, neighbour, hops, self.offset(at, self.seqs[seq].duration_ms))
+        _fold(agg, neighbour, hops, self.offset(at, heard.duration_ms))
 
     def aggregate(self) -> dict[bytes, list]:
         agg = self.agg
@@ -401,21 +404,13 @@ class ObuRoutingCore:
             state = None
         if state is None:
             state = self._new_source(source)
-        state.last_at = now
-        if neighbour in self._demoted and seq > state.last_seq_from.get(neighbour, -1):
-            del self._demoted[neighbour]  # it is alive again
-            self._everything_dirty()
-        self._note_source_neighbour(state, neighbour, seq, now)
-        # What this heartbeat changes: the candidates toward its RSU and
-        # which reply logs are live; routes follow from the latter.
-        self._dirty_sources.add(source)
+        self._heard_from(state, source, neighbour, seq, now)
 
         self._counters["heartbeat_new"] += 1
         heard = _Heard(hb.duration_ms, now, neighbour, hb.hops)
         self._learn_period(state, seq, hb.duration_ms)
         state.add_seq(seq, heard, self.hello_history)
-        heard.arrive(neighbour, hb.hops, now)
-        state.arrived(seq, neighbour, hb.hops, now)
+        state.add_arrival(seq, neighbour, hb.hops, now)
         # Answer the neighbour it came from, with sender = us,
         actions: list[Action] = [
             Transmit("heartbeat_reply", (hb, self.mac, self.mac, neighbour), neighbour)
@@ -449,22 +444,28 @@ class ObuRoutingCore:
             if heard is None:
                 continue  # that heartbeat left the history since
             changed = True
-            if at > state.last_at:
-                state.last_at = at
-            if neighbour in self._demoted and seq > state.last_seq_from.get(
-                neighbour, -1
-            ):
-                del self._demoted[neighbour]  # it is alive again
-                self._everything_dirty()
-            self._note_source_neighbour(state, neighbour, seq, at)
-            self._dirty_sources.add(source)
+            self._heard_from(state, source, neighbour, seq, at)
             if neighbour not in heard.arrivals:
                 if len(heard.arrivals) < self.max_neighbours:
-                    heard.arrive(neighbour, hops, at)
-                    state.arrived(seq, neighbour, hops, at)
+                    state.add_arrival(seq, neighbour, hops, at)
                 else:
                     self._recorder.drop("observation_bound")
         return changed
+
+    def _heard_from(
+        self, state: _Source, source: bytes, neighbour: bytes, seq: int, at: float
+    ) -> None:
+        """What any heartbeat of ``source`` from ``neighbour`` tells, new or
+        a copy: the RSU and the neighbour are alive."""
+        if at > state.last_at:
+            state.last_at = at
+        if neighbour in self._demoted and seq > state.last_seq_from.get(neighbour, -1):
+            del self._demoted[neighbour]  # it is alive again
+            self._everything_dirty()
+        self._note_source_neighbour(state, neighbour, seq, at)
+        # What it changes: the candidates toward its RSU and which reply
+        # logs are live; routes follow from the latter.
+        self._dirty_sources.add(source)
 
     def _in_scope(self, source: bytes, hops: int) -> bool:
         """Whether a heartbeat of ``source`` that came ``hops`` hops is
