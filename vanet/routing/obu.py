@@ -604,9 +604,15 @@ class ObuRoutingCore:
             self._counters["reply_not_bounced"] += 1
         # Only routes toward what this log gained can change (and none if
         # the log does not count, or not yet: a log entering the live window
-        # brings all its targets). They are re-ranked at the next tick.
-        if touched and log.live:
-            self._pending_targets.update(touched)
+        # brings all its targets). Held routes are re-ranked at the next
+        # tick; a vehicle without one gets it now, window move and all, so
+        # the first frames toward it do not wait a quarter period.
+        if touched:
+            if log.live:
+                self._pending_targets.update(touched)
+            next_hop = self._table.next_hop
+            if any(target not in next_hop for target in touched):
+                actions.extend(self._refresh(now, routes=True))
         return actions
 
     # -- liveness (section 8) ------------------------------------------

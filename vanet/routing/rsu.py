@@ -172,8 +172,12 @@ class RsuRoutingCore:
                 del demoted[via]
                 return self._refresh(everything=True)
         if stored != KEPT and log.live:
-            # A route is built from what changed: re-ranked at the next tick.
+            # A route is built from what changed: re-ranked at the next
+            # tick, or now for a vehicle without one (its first downstream
+            # frames must not wait a quarter period).
             self._pending.add(sender)
+            if sender not in self._table.next_hop:
+                return self._refresh()
         return []
 
     # -- state ----------------------------------------------------------
