@@ -1,4 +1,4 @@
-"""Payload encryption (PROTOCOL.md section 6) and key files."""
+"""Payload encryption (docs/protocol.md §8) and key files."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The data plane (PROTOCOL.md section 5) with fake routing cores.
+"""The data plane (docs/protocol.md §7) with fake routing cores.
 
 Every emitted action is rendered through the writer registry and parsed
 back, so the assertions are about the frames a neighbour would receive.

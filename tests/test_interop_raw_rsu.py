@@ -1,4 +1,4 @@
-"""A raw-socket RSU written here from PROTOCOL.md alone (struct and an
+"""A raw-socket RSU written here from docs/protocol.md alone (struct and an
 AF_PACKET socket; nothing from ``vanet``) against a real ``twistd -n
 vanet-obu`` process in another namespace (issue 4, Done means 3).
 
@@ -27,7 +27,7 @@ OBU_TAP = "10.48.0.11/24"
 PEER_HOST_IP = socket.inet_aton("10.48.0.1")  # a host "behind" the peer RSU
 PEER_HOST_MAC = bytes.fromhex("0a0000000001")
 
-# PROTOCOL.md s2: dst, src, marker 0x3030, type, subtype.
+# docs/protocol.md §2: dst, src, marker 0x3030, type, subtype.
 HEADER = struct.Struct("!6s6sHBB")
 # heartbeat body: duration (16 B), seq u32, hops u32, source MAC.
 HEARTBEAT_BODY = struct.Struct("!16sII6s")

@@ -1,5 +1,5 @@
 """NodeService and NodeEngine in memory: an RSU and two OBUs on a ``Hub``,
-with ``MemoryTap`` devices and a ``task.Clock`` (PROTOCOL.md sections 3-5).
+with ``MemoryTap`` devices and a ``task.Clock`` (docs/protocol.md §3–§7).
 
 These drive the same service life cycle as twistd (``privilegedStartService``
 opens the devices, ``startService`` starts them) with the devices injected.

@@ -1,4 +1,4 @@
-"""The OBU routing core alone: PROTOCOL.md section 3 (acceptance tests 1-3)."""
+"""The OBU routing core alone: docs/protocol.md §3 (acceptance tests 1-3)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,7 @@ from vanet.routing.strategy import load_strategy
 from vanet.routing.testing import frames, heartbeat_view, reply_view, route_events
 from vanet.wire import parse
 
-VECTORS = (
-    Path(__file__).resolve().parents[1].parent / "shared" / "vectors" / "wire.json"
-)
+VECTORS = Path(__file__).resolve().parent / "vectors" / "wire.json"
 
 RSU = bytes.fromhex("020000000001")
 N1 = bytes.fromhex("020000000011")
@@ -28,7 +26,7 @@ V = bytes.fromhex("020000000021")
 def relay_vectors() -> list[dict]:
     if not VECTORS.exists():
         raise AssertionError(
-            f"test vectors missing: {VECTORS} (the shared vectors are required)"
+            f"test vectors missing: {VECTORS} (a broken checkout)"
         )
     vectors = json.loads(VECTORS.read_text())["relay"]
     if not vectors:

@@ -1,4 +1,4 @@
-"""The RSU routing core alone: PROTOCOL.md section 3."""
+"""The RSU routing core alone: docs/protocol.md §3."""
 
 from __future__ import annotations
 

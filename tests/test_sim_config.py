@@ -18,8 +18,7 @@ from vanet.sim.topology import Topology
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
-SHARED_EXAMPLES = REPO.parent / "shared" / "examples"
-VP_3NODE = SHARED_EXAMPLES / "vp-3node" / "simulator.yaml"
+VP_3NODE = EXAMPLES / "vp-yaml" / "vp-3node" / "simulator.yaml"
 
 
 def write(folder: Path, name: str, text: str) -> Path:
@@ -271,7 +270,7 @@ class ExampleTests(SynchronousTestCase):
 
 
 class LegacyYamlTests(TmpDirMixin, SynchronousTestCase):
-    def test_shared_three_node_example(self) -> None:
+    def test_vp_yaml_three_node_example(self) -> None:
         topology = load_topology(VP_3NODE)
         self.assertEqual(
             {name: node.role for name, node in topology.nodes.items()},

@@ -23,8 +23,7 @@ from vanet.sim.topology import FlowSpec, Topology
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
-SHARED_EXAMPLES = REPO.parent / "shared" / "examples"
-VP_3NODE = SHARED_EXAMPLES / "vp-3node"
+VP_3NODE = EXAMPLES / "vp-yaml" / "vp-3node"
 
 
 def simulate(topology: Topology) -> Simulation:
@@ -123,7 +122,7 @@ class HighwayTests(SynchronousTestCase):
             self.assertGreaterEqual(flow["delivery_ratio"], 0.99, spec.name)
             # Each frame reaches its receiver once. (Copies at other TAPs,
             # "misdelivered", are expected here: the receiving TAPs never
-            # send, so the RSUs flood these unknown unicasts, PROTOCOL.md s5.)
+            # send, so the RSUs flood these unknown unicasts, docs/protocol.md §7.)
             self.assertEqual(flow["duplicates"], 0, spec.name)
             self.assertIsNotNone(flow["latency_ms"]["p50"], spec.name)
         totals = report["traffic"]
@@ -137,7 +136,7 @@ class OlderYamlTests(SynchronousTestCase):
     def test_vp_3node_example(self) -> None:
         path = VP_3NODE / "simulator.yaml"
         if not path.is_file():
-            self.fail(f"the shared example is missing: {path}")
+            self.fail(f"the example is missing: {path}")
         simulation = simulate(load_topology(path))
         self.assertEqual(
             {name: node.config.role for name, node in simulation.nodes.items()},
@@ -149,7 +148,7 @@ class OlderYamlTests(SynchronousTestCase):
         self.addCleanup(simulation.stopService)
         simulation.clock.run_until(2 * period)
         # n2 hears n1 directly (10 ms). n3 hears the heartbeat via n2 after
-        # 10 + 20 = 30 ms and directly after 50 ms: by PROTOCOL.md s4 the
+        # 10 + 20 = 30 ms and directly after 50 ms: by docs/protocol.md §4 the
         # lower score (min + avg of the delay) wins before hop count, so n3
         # goes through n2, and hysteresis keeps it there.
         self.assertEqual(upstreams(simulation), {"n2": "n1", "n3": "n2"})

@@ -23,7 +23,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from tests import netns
 
-SHARED_EXAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "examples"
+VP_YAML = Path(__file__).resolve().parents[1] / "examples" / "vp-yaml"
 # Long enough that the fixed costs of observing the switch (the simulator's
 # status poll, our own poll, scheduling on a busy 2-core machine: about 1 s
 # in all) stay well inside one period, so "2 periods" is what is tested.
@@ -322,9 +322,9 @@ class NetnsLegacyYamlTests(SynchronousTestCase):
 
     def setUp(self) -> None:
         netns.skip_unless_root_netns()
-        self.example = SHARED_EXAMPLES / "vp-3node" / "simulator.yaml"
+        self.example = VP_YAML / "vp-3node" / "simulator.yaml"
         if not self.example.exists():
-            self.fail(f"missing shared example {self.example}")
+            self.fail(f"missing example {self.example}")
         busy = {"vanet-n1", "vanet-n2", "vanet-n3"} & namespaces()
         if busy:
             self.fail(f"namespaces {busy} exist: is another simulation running?")

@@ -17,7 +17,7 @@ from vanet.mac import BROADCAST, parse_mac
 from vanet.transport import PacketPort
 from vanet.wire import parse
 
-# A heartbeat exactly as PROTOCOL.md section 2 lays it out (46 bytes).
+# A heartbeat exactly as docs/protocol.md §2 lays it out (46 bytes).
 HEARTBEAT_BODY = (
     (1234).to_bytes(16, "big")
     + (7).to_bytes(4, "big")

@@ -351,7 +351,7 @@ def peer_heartbeat(seq: int) -> bytes:
 
 
 def malformed_noise(rng: random.Random, count: int) -> list[bytes]:
-    """Frames for ``OBU_MAC`` that PROTOCOL.md s2 makes invalid: a wrong
+    """Frames for ``OBU_MAC`` that docs/protocol.md §2 makes invalid: a wrong
     marker, an unknown type or subtype, or a body shorter than its part."""
     frames = []
     for i in range(count):

@@ -1,8 +1,8 @@
-"""The shared wire test vectors (``../shared/vectors/wire.json``).
+"""The wire test vectors (``tests/vectors/wire.json``, docs/protocol.md §2).
 
-Any test may import this: ``from tests.vectors import load_vectors``. The
-file lives beside the repository, not in it, so a missing file is a broken
-checkout: we fail loudly with the path instead of skipping.
+Any test may import this: ``from tests.vectors import load_vectors``. A
+missing file is a broken checkout: we fail loudly with the path instead of
+skipping.
 """
 
 from __future__ import annotations
@@ -10,9 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-VECTORS_PATH = (
-    Path(__file__).resolve().parents[1].parent / "shared" / "vectors" / "wire.json"
-)
+VECTORS_PATH = Path(__file__).resolve().parent / "vectors" / "wire.json"
 
 # Fields of a vector message that hold hex-encoded bytes.
 BYTE_FIELDS = frozenset(
@@ -24,8 +22,7 @@ def load_vectors() -> dict:
     """The parsed ``wire.json``: keys ``valid``, ``invalid`` and ``relay``."""
     if not VECTORS_PATH.is_file():
         raise FileNotFoundError(
-            f"wire test vectors not found at {VECTORS_PATH}; they are expected "
-            "in ../shared/vectors/wire.json beside the repository checkout"
+            f"wire test vectors not found at {VECTORS_PATH}: a broken checkout"
         )
     with VECTORS_PATH.open(encoding="utf-8") as vectors_file:
         vectors = json.load(vectors_file)

@@ -1,4 +1,4 @@
-"""Payload codecs (PROTOCOL.md section 6) and the key file loader.
+"""Payload codecs (docs/protocol.md §8) and the key file loader.
 
 - ``IdentityCodec``: payload = inner frame (encryption off).
 - ``AesGcmCodec``: payload = 12-byte random nonce . ciphertext . 16-byte tag
@@ -24,7 +24,7 @@ from vanet.interfaces import IPayloadCodec
 KEY_LEN = 32
 NONCE_LEN = 12
 TAG_LEN = 16
-OVERHEAD = NONCE_LEN + TAG_LEN  # 28 bytes, PROTOCOL.md section 6
+OVERHEAD = NONCE_LEN + TAG_LEN  # 28 bytes, docs/protocol.md §8
 DEFAULT_REPLAY_WINDOW = 65536
 
 

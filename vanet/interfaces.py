@@ -29,7 +29,7 @@ class IPayloadCodec(Interface):
     """Turns inner Ethernet frames into data-message payloads and back.
 
     The identity codec passes frames through; the AES-256-GCM codec
-    (PROTOCOL.md section 6) seals and opens them.
+    (docs/protocol.md §8) seals and opens them.
     """
 
     overhead = Attribute("int: bytes a sealed payload adds to the frame")

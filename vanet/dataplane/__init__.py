@@ -1,4 +1,4 @@
-"""The data plane (PROTOCOL.md section 5), sans-I/O.
+"""The data plane (docs/protocol.md §7), sans-I/O.
 
 ``ObuDataPlane`` and ``RsuDataPlane`` take a TAP frame or a parsed data
 message with ``now`` and return ``vanet.routing.actions`` (``Transmit`` with

@@ -26,7 +26,7 @@ class DataPlaneBase:
 
     def _open(self, payload):
         """The inner frame of ``payload``, or ``None`` after counting why not
-        (PROTOCOL.md s6: a frame that fails to decrypt is dropped, counted)."""
+        (docs/protocol.md §8: a frame that fails to decrypt is dropped, counted)."""
         frame = self.codec.open(payload)
         if frame is None:
             reason = getattr(self.codec, "last_rejection", None)

@@ -1,7 +1,7 @@
 """The RSU's client-MAC table: which node each client MAC lives behind.
 
 Bounded (least recently seen evicted first) and with expiry, like a
-learning bridge's forwarding table (PROTOCOL.md section 5).
+learning bridge's forwarding table (docs/protocol.md §7).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The OBU's data plane (PROTOCOL.md section 5, "OBU")."""
+"""The OBU's data plane (docs/protocol.md §7, "OBU")."""
 
 from __future__ import annotations
 

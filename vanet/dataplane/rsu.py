@@ -1,4 +1,4 @@
-"""The RSU's data plane (PROTOCOL.md section 5, "RSU").
+"""The RSU's data plane (docs/protocol.md §7, "RSU").
 
 The RSU bridges its TAP with the vehicles' TAPs like a learning switch:
 it learns from each inner frame's source MAC where that client lives

@@ -143,7 +143,7 @@ class NodeEngine:
 
     def frame_received(self, frame) -> None:
         """One frame from the link: parse it and handle every message in it
-        that is addressed to us (PROTOCOL.md s2)."""
+        that is addressed to us (docs/protocol.md §2)."""
         self.frames_in += 1
         self.bytes_in += len(frame)
         messages = parse(frame)

@@ -1,4 +1,4 @@
-"""Plugin: the ``latency`` routing strategy (PROTOCOL.md section 4), the default."""
+"""Plugin: the ``latency`` routing strategy (docs/protocol.md §4), the default."""
 
 from vanet.routing.strategies import LatencyStrategy
 

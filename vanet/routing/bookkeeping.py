@@ -1,5 +1,5 @@
 """What the RSU and OBU cores share: event recording, reply observations
-and the downstream route table (PROTOCOL.md sections 3 and 4)."""
+and the downstream route table (docs/protocol.md §3 and §4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Route candidates: what a strategy ranks (PROTOCOL.md section 4).
+"""Route candidates: what a strategy ranks (docs/protocol.md §4).
 
 For a target ``T`` the cores gather the live observations "T through next
 hop X, at h hops, latency L" and summarize them per next hop: ``min`` and

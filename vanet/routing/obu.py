@@ -1,4 +1,4 @@
-"""The OBU's routing core, sans I/O (PROTOCOL.md sections 3, 4 and 8).
+"""The OBU's routing core, sans I/O (docs/protocol.md §3–§6).
 
 The node hands every heartbeat and heartbeat reply addressed to it to
 ``on_message(msg, now)``, calls ``tick(now)`` a few times per heartbeat
@@ -25,7 +25,7 @@ from vanet.routing.bookkeeping import (
 )
 from vanet.routing.candidates import Candidate
 
-#: hop counts are u32 on the wire (PROTOCOL.md s2)
+#: hop counts are u32 on the wire (docs/protocol.md §2)
 HOPS_MAX = (1 << 32) - 1
 
 

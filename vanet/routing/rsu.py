@@ -1,4 +1,4 @@
-"""The RSU's routing core, sans I/O (PROTOCOL.md sections 3 and 4).
+"""The RSU's routing core, sans I/O (docs/protocol.md §3 and §4).
 
 Every ``hello_period`` the node calls ``heartbeat(now)`` and sends what it
 returns; every received heartbeat reply goes to ``on_message``. The core

@@ -1,6 +1,6 @@
 """The strategies shipped with vanet (registered by vanet/plugins/*.py).
 
-- ``latency`` (the default): PROTOCOL.md section 4.
+- ``latency`` (the default): docs/protocol.md §4.
 - ``hops``: fewest hops, then lowest MAC.
 
 A note on the OBU's upstream latencies: a heartbeat carries the RSU's

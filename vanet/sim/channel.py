@@ -2,7 +2,7 @@
 
 ``ChannelMedium`` implements ``IMedium``. A frame a port transmits is offered
 to every directed link leaving that port's node; on each link it is
-(PROTOCOL.md section 2, issue 5):
+(docs/protocol.md §2, issue 5):
 
 1. filtered unless its ``dst`` is broadcast/multicast or the receiver's MAC;
 2. lost with probability ``loss`` (one draw from the seeded RNG);

@@ -138,7 +138,7 @@ class Simulation(service.MultiService):
 
     def _announce_receivers(self) -> None:
         # A real host on a TAP speaks (ARP, ...) now and then, which is how
-        # the RSU learns behind which vehicle it lives (PROTOCOL.md s5);
+        # the RSU learns behind which vehicle it lives (docs/protocol.md §7);
         # without it every frame for it is copied to every vehicle.
         for name in sorted({flow.dst for flow in self.topology.flows}):
             own = tap_mac(name)

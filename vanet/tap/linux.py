@@ -30,7 +30,7 @@ _IFREQ_FLAGS = struct.Struct("16sH22x")  # struct ifreq: name, ifr_flags
 IFNAMSIZ = 16
 ETH_HLEN = 14
 DEFAULT_NAME = "vtap0"
-DEFAULT_MTU = 1436  # PROTOCOL.md section 7
+DEFAULT_MTU = 1436  # docs/protocol.md §9
 DEFAULT_ADDRESS = "10.0.0.1/24"
 
 

@@ -1,6 +1,6 @@
 """The ``packet`` transport: an AF_PACKET raw socket for EtherType 0x3030.
 
-Frames go on the wire exactly as PROTOCOL.md section 2 lays them out: a
+Frames go on the wire exactly as docs/protocol.md §2 lays them out: a
 frame already starts with dst, src and the 0x3030 marker, so it is sent
 as-is and received as-is. Needs CAP_NET_RAW (NOTES.md, "Privileges"):
 ``PacketPort.open`` is meant for ``privilegedStartService``, and

@@ -1,4 +1,4 @@
-"""The wire codec (PROTOCOL.md section 2).
+"""The wire codec (docs/protocol.md §2).
 
 - ``parse(buf)``: every message in one received buffer, as views; never raises.
 - ``parse_one(buf)``: one message; raises ``WireError``.

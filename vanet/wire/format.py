@@ -1,4 +1,4 @@
-"""Frame layouts of PROTOCOL.md section 2, declared once (dpkt-style).
+"""Frame layouts of docs/protocol.md §2, declared once (dpkt-style).
 
 One message is one Ethernet frame:
 

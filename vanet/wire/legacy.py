@@ -28,7 +28,7 @@ class Heartbeat:
     source: bytes
 
     def to_bytes(self) -> bytes:
-        # PROTOCOL.md s2: whoever writes a heartbeat writes hops + 1.
+        # docs/protocol.md §2: whoever writes a heartbeat writes hops + 1.
         return (
             self.duration_ms.to_bytes(16, "big")
             + _u32(self.seq)

@@ -1,6 +1,6 @@
 """Parsed messages: read-only views over a received buffer.
 
-``parse`` follows PROTOCOL.md section 2, "several messages in one buffer":
+``parse`` follows docs/protocol.md §2, "several messages in one buffer":
 control messages have a fixed length, a data message takes the rest, and
 parsing stops at the first bytes that do not form a message. Views keep
 memoryviews into the caller's buffer (``raw``, ``payload``): no copies.
