@@ -25,9 +25,7 @@ V = bytes.fromhex("020000000021")
 
 def relay_vectors() -> list[dict]:
     if not VECTORS.exists():
-        raise AssertionError(
-            f"test vectors missing: {VECTORS} (a broken checkout)"
-        )
+        raise AssertionError(f"test vectors missing: {VECTORS} (a broken checkout)")
     vectors = json.loads(VECTORS.read_text())["relay"]
     if not vectors:
         raise AssertionError(f"no relay vectors in {VECTORS}")
