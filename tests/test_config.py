@@ -13,7 +13,8 @@ import textwrap
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from vanet.config import (
+from vanet.mac import stable_local_mac
+from vanet.node.config import (
     SCHEMA,
     ConfigError,
     describe_schema,
@@ -22,7 +23,6 @@ from vanet.config import (
     option_parameters,
     overrides_from_options,
 )
-from vanet.mac import stable_local_mac
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 EXAMPLES = os.path.join(os.path.dirname(HERE), "examples")

@@ -1,5 +1,5 @@
 """docs/configuration.md documents every key the loader accepts, with its
-default, so the reference cannot drift from vanet.config.SCHEMA."""
+default, so the reference cannot drift from vanet.node.config.SCHEMA."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from vanet.config import SCHEMA
+from vanet.node.config import SCHEMA
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
 

@@ -13,8 +13,8 @@ from twisted.internet import task
 from twisted.logger import globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
-from vanet.config import node_config_from_mapping
 from vanet.mac import BROADCAST, format_mac
+from vanet.node.config import node_config_from_mapping
 from vanet.node.factory import NodeFactory
 from vanet.node.link import LinkProtocol
 from vanet.transport.memory import Hub, MemoryPort

@@ -9,7 +9,7 @@ import tempfile
 from twisted.logger import Logger, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
-from vanet.node import tap_obu
+from vanet.node.twistd import obu as tap_obu
 
 
 class JsonLogTests(SynchronousTestCase):

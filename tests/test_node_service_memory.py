@@ -16,8 +16,8 @@ from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.test.requesthelper import DummyRequest
 
 from tests.vectors import load_vectors
-from vanet.config import node_config_from_mapping
 from vanet.mac import BROADCAST, format_mac
+from vanet.node.config import node_config_from_mapping
 from vanet.node.control import control_site
 from vanet.node.factory import NodeFactory
 from vanet.node.service import NodeService

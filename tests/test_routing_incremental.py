@@ -14,10 +14,10 @@ from twisted.trial.unittest import SynchronousTestCase
 from vanet.routing.actions import RouteEvent
 from vanet.routing.bookkeeping import EventRecorder, build_routes, diff_routes
 from vanet.routing.candidates import summarize
+from vanet.routing.discovery import load_strategy
 from vanet.routing.obu import ObuRoutingCore
 from vanet.routing.rsu import RsuRoutingCore
 from vanet.routing.strategies import LatencyStrategy, route_row_key
-from vanet.routing.strategy import load_strategy
 from vanet.routing.testing import CoreNetwork, heartbeat_view, reply_view
 
 ME = bytes.fromhex("020000000001")

@@ -9,8 +9,8 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from vanet.mac import BROADCAST
 from vanet.routing.actions import Transmit
+from vanet.routing.discovery import load_strategy
 from vanet.routing.obu import ObuRoutingCore
-from vanet.routing.strategy import load_strategy
 from vanet.routing.testing import frames, heartbeat_view, reply_view, route_events
 from vanet.wire import parse
 

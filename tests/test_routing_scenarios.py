@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from vanet.routing.discovery import load_strategy
 from vanet.routing.obu import ObuRoutingCore
 from vanet.routing.rsu import RsuRoutingCore
-from vanet.routing.strategy import load_strategy
 from vanet.routing.testing import CoreNetwork
 
 PERIOD = 1.0

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from vanet.config import node_config_from_mapping
 from vanet.mac import parse_mac, stable_local_mac
+from vanet.node.config import node_config_from_mapping
 from vanet.sim.channel import ChannelParams
-from vanet.sim.config import SimConfigError, load_topology
+from vanet.sim.loader import SimConfigError, load_topology
 from vanet.sim.topology import Topology
 
 REPO = Path(__file__).resolve().parents[1]

@@ -17,8 +17,8 @@ import attrs
 from twisted.trial.unittest import SynchronousTestCase
 
 from vanet.sim.clock import VirtualClock
-from vanet.sim.config import load_topology
 from vanet.sim.inprocess import Simulation, run_virtual
+from vanet.sim.loader import load_topology
 from vanet.sim.topology import FlowSpec, Topology
 
 REPO = Path(__file__).resolve().parents[1]
@@ -363,7 +363,7 @@ class DocExampleTests(SynchronousTestCase):
 
 class StrategyNameTests(SynchronousTestCase):
     def test_unknown_strategy_names_the_node_section_and_key(self) -> None:
-        from vanet.sim.config import SimConfigError
+        from vanet.sim.loader import SimConfigError
 
         path = Path("bad.ini")
         path.write_text(

@@ -17,8 +17,8 @@ from zope.interface.verify import verifyObject
 
 from vanet.sim.api import ISimulation, SimulationAPI, api_site
 from vanet.sim.clock import VirtualClock
-from vanet.sim.config import load_topology
 from vanet.sim.inprocess import Simulation, SimulationView
+from vanet.sim.loader import load_topology
 
 CHAIN = Path(__file__).resolve().parents[1] / "examples" / "chain.ini"
 

@@ -10,8 +10,8 @@ from pathlib import Path
 from twisted.trial.unittest import SynchronousTestCase
 
 from vanet.sim.clock import VirtualClock
-from vanet.sim.config import load_topology
 from vanet.sim.inprocess import VIRTUAL_RUN_GC_THRESHOLD, Simulation, run_virtual
+from vanet.sim.loader import load_topology
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "highway.ini"
 

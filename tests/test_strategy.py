@@ -8,13 +8,13 @@ from zope.interface.verify import verifyObject
 
 from vanet.interfaces import IRoutingStrategy
 from vanet.routing.candidates import Candidate
-from vanet.routing.obu import ObuRoutingCore
-from vanet.routing.rsu import RsuRoutingCore
-from vanet.routing.strategy import (
+from vanet.routing.discovery import (
     UnknownStrategyError,
     available_strategies,
     load_strategy,
 )
+from vanet.routing.obu import ObuRoutingCore
+from vanet.routing.rsu import RsuRoutingCore
 from vanet.routing.testing import CoreNetwork, heartbeat_view
 
 RSU = bytes.fromhex("020000000001")

@@ -8,12 +8,12 @@ import sys
 from twisted.trial.unittest import SynchronousTestCase
 
 import vanet.plugins
-from vanet.routing.obu import ObuRoutingCore
-from vanet.routing.strategy import (
+from vanet.routing.discovery import (
     UnknownStrategyError,
     available_strategies,
     load_strategy,
 )
+from vanet.routing.obu import ObuRoutingCore
 from vanet.routing.testing import heartbeat_view, install_temporary_plugin
 
 # Prefers the highest MAC: nothing shipped does that, so the test can tell.
@@ -22,7 +22,7 @@ from twisted.plugin import IPlugin
 from zope.interface import implementer
 
 from vanet.interfaces import IRoutingStrategy
-from vanet.routing.strategy import BaseStrategy
+from vanet.routing.discovery import BaseStrategy
 
 
 @implementer(IPlugin, IRoutingStrategy)

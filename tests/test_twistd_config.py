@@ -43,7 +43,7 @@ class PluginListTests(SynchronousTestCase):
         self.assertIn("vanet-obu", result.stdout)
 
     def test_plugin_help_documents_every_key(self):
-        from vanet.config import SCHEMA, option_name
+        from vanet.node.config import SCHEMA, option_name
 
         result = twistd("vanet-obu", "--help")
         self.assertEqual(result.returncode, 0, result.stderr)

@@ -86,7 +86,7 @@ def readable_environment(testcase, uid: int, gid: int) -> dict[str, str]:
             "a world-readable venv built from /usr/bin/python3, as .ci/run does"
         )
     node_import = (
-        "import vanet.node.service, vanet.node.tap_obu, vanet.transport.packet"
+        "import vanet.node.service, vanet.node.twistd, vanet.transport.packet"
     )
     as_root = subprocess.run(
         [sys.executable, "-c", node_import],

@@ -9,13 +9,13 @@ from twisted.application.service import ServiceMaker
 
 vanet_rsu = ServiceMaker(
     "vanet RSU",
-    "vanet.node.tap_rsu",
+    "vanet.node.twistd.rsu",
     "A vanet road-side unit: floods heartbeats, bridges vehicles' traffic.",
     "vanet-rsu",
 )
 vanet_obu = ServiceMaker(
     "vanet OBU",
-    "vanet.node.tap_obu",
+    "vanet.node.twistd.obu",
     "A vanet on-board unit: relays heartbeats, tunnels its TAP upstream.",
     "vanet-obu",
 )

@@ -4,7 +4,7 @@ from twisted.application.service import ServiceMaker
 
 vanet_sim = ServiceMaker(
     "vanet simulator",
-    "vanet.sim.twistd_plugin",
+    "vanet.sim.twistd",
     "A simulated VANET (in-process or in network namespaces) with an HTTP API.",
     "vanet-sim",
 )

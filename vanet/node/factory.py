@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from twisted.internet.interfaces import IReactorTime
 
-from vanet.config import NodeConfig
 from vanet.crypto import make_codec
 from vanet.dataplane import ObuDataPlane, RsuDataPlane
+from vanet.node.config import NodeConfig
 from vanet.node.engine import NodeEngine
 from vanet.node.link import LinkProtocol
+from vanet.routing.discovery import load_strategy
 from vanet.routing.obu import ObuRoutingCore
 from vanet.routing.rsu import RsuRoutingCore
-from vanet.routing.strategy import load_strategy
 
 
 class NodeFactory:

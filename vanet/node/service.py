@@ -16,8 +16,8 @@ from twisted.internet import defer
 from twisted.internet.endpoints import serverFromString
 from twisted.logger import Logger
 
-from vanet.config import NodeConfig
 from vanet.mac import format_mac
+from vanet.node.config import NodeConfig
 from vanet.node.control import control_site
 from vanet.node.factory import NodeFactory
 

@@ -19,7 +19,7 @@ from zope.interface import implementer
 
 from vanet.interfaces import IRoutingStrategy
 from vanet.routing.candidates import Candidate
-from vanet.routing.strategy import BaseStrategy
+from vanet.routing.discovery import BaseStrategy
 
 _INF = float("inf")
 

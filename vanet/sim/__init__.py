@@ -2,7 +2,7 @@
 
 - ``vanet.sim.channel``: ``ChannelParams``, ``ChannelMedium`` (an ``IMedium``).
 - ``vanet.sim.topology``: the ``Topology`` a run is built from.
-- ``vanet.sim.config``: ``load_topology(path)`` for INI and the older YAML.
+- ``vanet.sim.loader``: ``load_topology(path)`` for INI (and the older YAML, through ``vanet.sim.legacy_yaml``).
 - ``vanet.sim.traffic``: test frames and per-flow delivery statistics.
 - ``vanet.sim.api``: ``ISimulation`` and the twisted.web JSON API over it.
 - ``vanet.sim.reports``: NetJSON graph and Prometheus text from plain dicts.

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
-from vanet.sim.config import SimConfigError, load_topology
+from vanet.sim.loader import SimConfigError, load_topology
 from vanet.sim.topology import Topology
 
 DEFAULT_DURATION_S = 60.0

@@ -20,15 +20,15 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from vanet.config import ConfigError, node_config_from_mapping
 from vanet.mac import BROADCAST, format_mac, stable_local_mac
+from vanet.node.config import ConfigError, node_config_from_mapping
 from vanet.node.factory import NodeFactory
 from vanet.node.metrics import MetricsWriter, add_node_status
 from vanet.node.service import NodeService
-from vanet.routing.strategy import UnknownStrategyError, load_strategy
+from vanet.routing.discovery import UnknownStrategyError, load_strategy
 from vanet.sim.api import ISimulation
 from vanet.sim.channel import ChannelMedium
-from vanet.sim.config import SimConfigError
+from vanet.sim.loader import SimConfigError
 from vanet.sim.reports import (
     network_graph,
     node_info_entry,

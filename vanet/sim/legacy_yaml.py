@@ -32,9 +32,15 @@ from typing import Any
 import yaml
 from twisted.logger import Logger
 
+from vanet.node.config import ROLES
 from vanet.sim.channel import ChannelParams
-from vanet.sim.config import SimConfigError, check_node_name
-from vanet.sim.topology import NodeSpec, SimSettings, Topology
+from vanet.sim.topology import (
+    NodeSpec,
+    SimConfigError,
+    SimSettings,
+    Topology,
+    check_node_name,
+)
 
 log = Logger()
 
@@ -47,7 +53,6 @@ NODE_KEYS = {
     "enable_encryption": ("security", "encryption"),
     "mtu": ("tap", "mtu"),
 }
-ROLES = {"rsu": "rsu", "obu": "obu"}
 
 
 def _read_yaml(path: Path, text: str | None = None) -> Any:
@@ -121,8 +126,8 @@ def _node(node_file: Path, name: str) -> NodeSpec:
     if not isinstance(settings, Mapping):
         raise SimConfigError(f"{node_file}: expected a map of node settings")
     raw_type = settings.get("node_type")
-    role = ROLES.get(_text(raw_type).lower()) if raw_type is not None else None
-    if role is None:
+    role = _text(raw_type).lower() if raw_type is not None else None
+    if role not in ROLES:
         raise SimConfigError(
             f"{node_file}: node_type = {raw_type!r}: allowed: Rsu, Obu "
             "(any letter case)"

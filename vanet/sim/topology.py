@@ -1,13 +1,14 @@
 """What a simulation run is built from: settings, nodes, links, traffic.
 
-``vanet.sim.config.load_topology`` builds a ``Topology`` from an INI file or
+``vanet.sim.loader.load_topology`` builds a ``Topology`` from an INI file or
 an older-format YAML topology; the in-process and netns runners consume it.
 Node configuration is kept as ``{section: {key: text}}`` and validated later
-by the node config loader (``vanet.config.node_config_from_mapping``).
+by the node config loader (``vanet.node.config.node_config_from_mapping``).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -15,12 +16,23 @@ from types import MappingProxyType
 import attrs
 
 from vanet.mac import parse_mac, stable_local_mac
+from vanet.node.config import ROLES
 from vanet.sim.channel import ChannelParams
 
 MODES = ("inprocess", "netns")
 CLOCKS = ("real", "virtual")
-ROLES = ("rsu", "obu")
 DEFAULT_HTTP = "tcp:3030:interface=127.0.0.1"
+NODE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
+NODE_NAME_ALLOWED = "letters, digits, '_', '.', '-', starting with a letter or digit"
+
+
+class SimConfigError(ValueError):
+    """A topology problem; ``str()`` is one line saying what to fix."""
+
+
+def check_node_name(where: str, name: str) -> None:
+    if not NODE_NAME.match(name):
+        raise SimConfigError(f"{where}: node name {name!r}: use {NODE_NAME_ALLOWED}")
 
 
 def _frozen_config(
@@ -61,7 +73,7 @@ class NodeSpec:
 
     def node_config(self) -> dict[str, dict[str, str]]:
         """A mutable copy of the config with ``node.name`` filled in, ready
-        for ``vanet.config.node_config_from_mapping``."""
+        for ``vanet.node.config.node_config_from_mapping``."""
         config = {section: dict(keys) for section, keys in self.config.items()}
         config.setdefault("node", {}).setdefault("name", self.name)
         return config

@@ -12,16 +12,16 @@ import sys
 from twisted.logger import globalLogPublisher, jsonFileLogObserver
 from twisted.python import usage
 
-from vanet.config import (
+from vanet.crypto import KeyFileError
+from vanet.node.config import (
     ConfigError,
     load_node_config,
     option_parameters,
     overrides_from_options,
 )
-from vanet.crypto import KeyFileError
 from vanet.node.factory import NodeFactory
 from vanet.node.service import NodeService
-from vanet.routing.strategy import UnknownStrategyError
+from vanet.routing.discovery import UnknownStrategyError
 
 
 def _options_for(role: str) -> type[usage.Options]:

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import configparser
 import math
-import re
 from pathlib import Path
 from typing import Any
 
 from vanet.mac import MacError, parse_mac
 from vanet.sim.channel import ChannelParams
+from vanet.sim.legacy_yaml import load_legacy_yaml
 from vanet.sim.topology import (
     CLOCKS,
     DEFAULT_HTTP,
@@ -33,8 +33,10 @@ from vanet.sim.topology import (
     ROLES,
     FlowSpec,
     NodeSpec,
+    SimConfigError,
     SimSettings,
     Topology,
+    check_node_name,
 )
 from vanet.sim.traffic import MAX_FRAME_SIZE, MIN_FRAME_SIZE
 
@@ -42,17 +44,11 @@ YAML_SUFFIXES = (".yaml", ".yml")
 INI_SUFFIXES = (".ini", ".cfg", ".conf")
 
 # Names end up in namespace, device and URL paths: keep them plain.
-NODE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
-NODE_NAME_ALLOWED = "letters, digits, '_', '.', '-', starting with a letter or digit"
 
 SIM_KEYS = ("mode", "http", "seed", "clock", "duration_s")
 LINK_KEYS = ("latency_ms", "jitter_ms", "loss")
 TRAFFIC_KEYS = ("from", "to", "rate_per_s", "size")
 DEFAULT_FLOW_SIZE = 128
-
-
-class SimConfigError(ValueError):
-    """A topology problem; ``str()`` is one line saying what to fix."""
 
 
 def load_topology(path: str | Path) -> Topology:
@@ -64,8 +60,6 @@ def load_topology(path: str | Path) -> Topology:
     except OSError as e:
         raise SimConfigError(f"{path}: cannot read: {e.strerror or e}") from None
     if _is_yaml(path, text):
-        from vanet.sim.legacy_yaml import load_legacy_yaml
-
         return load_legacy_yaml(path, text)
     return load_ini(path, text)
 
@@ -81,11 +75,6 @@ def _is_yaml(path: Path, text: str) -> bool:
         if stripped and not stripped.startswith(("#", ";")):
             return not stripped.startswith("[")
     return False
-
-
-def check_node_name(where: str, name: str) -> None:
-    if not NODE_NAME.match(name):
-        raise SimConfigError(f"{where}: node name {name!r}: use {NODE_NAME_ALLOWED}")
 
 
 # -- INI ---------------------------------------------------------------------

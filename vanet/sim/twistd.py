@@ -5,7 +5,7 @@ from __future__ import annotations
 from twisted.python import usage
 
 from vanet.sim.cli import apply_overrides, embedded_topology_path
-from vanet.sim.config import SimConfigError, load_topology
+from vanet.sim.loader import SimConfigError, load_topology
 
 
 class Options(usage.Options):

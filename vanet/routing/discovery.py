@@ -15,7 +15,7 @@ from vanet.routing.candidates import Candidate
 
 DEFAULT_STRATEGY = "latency"
 
-log = Logger(namespace="vanet.routing.strategy")
+log = Logger(namespace="vanet.routing.discovery")
 
 
 class UnknownStrategyError(ValueError):
