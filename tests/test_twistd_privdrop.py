@@ -85,9 +85,7 @@ def readable_environment(testcase, uid: int, gid: int) -> dict[str, str]:
             f"readable by {USER} ({_last_line(third_party)}); run the suite with "
             "a world-readable venv built from /usr/bin/python3, as .ci/run does"
         )
-    node_import = (
-        "import vanet.node.service, vanet.node.twistd, vanet.transport.packet"
-    )
+    node_import = "import vanet.node.service, vanet.node.twistd, vanet.transport.packet"
     as_root = subprocess.run(
         [sys.executable, "-c", node_import],
         capture_output=True,
