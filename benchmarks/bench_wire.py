@@ -53,7 +53,7 @@ def _cases(payload_size: int):
     payload = _inner_frame(payload_size)
     up = parse(_received("upstream", OBU2, payload, OBU2, OBU1))[0]
     down = parse(_received("downstream", RSU, OBU2, payload, RSU, OBU1))[0]
-    hb = parse(_received("heartbeat", RSU, 5000, 42, 0, RSU))[0]
+    hb = parse(_received("heartbeat", RSU, 5000, 42, 1, RSU))[0]
     return {
         "upstream_forward": (up, OBU1, RSU),
         "downstream": (RSU, OBU2, payload, RSU, OBU1),

@@ -31,7 +31,7 @@ def frame(kind: str, *args) -> bytes:
     return bytes(buf[:n])
 
 
-HEARTBEAT = frame("heartbeat", RSU, 5000, 42, 0, RSU)
+HEARTBEAT = frame("heartbeat", RSU, 5000, 42, 1, RSU)
 UPSTREAM = frame("upstream", OBU2, INNER, OBU2, OBU1)
 DOWNSTREAM = frame("downstream", RSU, OBU2, INNER, RSU, OBU1)
 
@@ -42,8 +42,8 @@ def writer_arguments() -> dict[str, tuple]:
     (up,) = parse(UPSTREAM)
     (down,) = parse(DOWNSTREAM)
     return {
-        "heartbeat": (RSU, 5000, 42, 0, RSU),
-        "heartbeat_forward": (hb, OBU1),
+        "heartbeat": (RSU, 5000, 42, 1, RSU),
+        "heartbeat_forward": (hb, OBU1, hb.hops + 1),
         "heartbeat_reply": (hb, OBU1, OBU1, RSU),
         "upstream": (OBU1, INNER, OBU1, RSU),
         "upstream_forward": (up, OBU1, RSU),
@@ -143,7 +143,7 @@ class ReusedBufferTests(SynchronousTestCase):
             big = writer_for("downstream", path).write(
                 buf, RSU, OBU2, bytes(1400), RSU, OBU1
             )
-            small = writer_for("heartbeat", path).write(buf, RSU, 7, 1, 0, RSU)
+            small = writer_for("heartbeat", path).write(buf, RSU, 7, 1, 1, RSU)
             self.assertEqual(len(buf), big)
             (view,) = parse(memoryview(buf)[:small])
             self.assertEqual(
@@ -182,15 +182,15 @@ class WireErrorTests(SynchronousTestCase):
             self.assertEqual(parse(data), [])
 
     def test_hop_count_at_its_limit_is_not_wrapped(self):
-        # docs/protocol.md: a held 2**32 - 1 has no room for the extra hop;
-        # writers refuse it instead of sending 0.
+        # docs/protocol.md §2: a received 2**32 - 1 has no room for the extra
+        # hop; writers refuse 2**32 instead of sending 0.
         frame = bytearray(HEARTBEAT)
         frame[36:40] = b"\xff\xff\xff\xff"
         (hb,) = parse(bytes(frame))
         for path in (ZERO_COPY, LEGACY):
             with self.assertRaises((struct.error, OverflowError)):
-                writer_for("heartbeat_forward", path).write(bytearray(), hb, OBU1)
-            with self.assertRaises((struct.error, OverflowError)):
-                writer_for("heartbeat", path).write(
-                    bytearray(), RSU, 0, 0, 2**32 - 1, RSU
+                writer_for("heartbeat_forward", path).write(
+                    bytearray(), hb, OBU1, hb.hops + 1
                 )
+            with self.assertRaises((struct.error, OverflowError)):
+                writer_for("heartbeat", path).write(bytearray(), RSU, 0, 0, 2**32, RSU)

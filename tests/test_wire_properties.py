@@ -93,7 +93,7 @@ class WriterEquivalenceTests(SynchronousTestCase):
         self.assertEqual(view.kind, "heartbeat")
         self.assertEqual(
             (view.dst, view.src, view.duration_ms, view.seq, view.hops, view.source),
-            (BROADCAST, src, duration_ms, seq, hops + 1, source),
+            (BROADCAST, src, duration_ms, seq, hops, source),
         )
 
     @EXAMPLES
@@ -102,7 +102,7 @@ class WriterEquivalenceTests(SynchronousTestCase):
         self, dst, src, duration_ms, seq, hops, source, relay, initial_size
     ):
         (hb,) = parse(heartbeat_frame(dst, src, duration_ms, seq, hops, source))
-        frame = self.write_both("heartbeat_forward", initial_size, hb, relay)
+        frame = self.write_both("heartbeat_forward", initial_size, hb, relay, hops + 1)
         view = self.parse_single(frame)
         self.assertEqual(view.kind, "heartbeat")
         self.assertEqual(

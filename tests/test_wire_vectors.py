@@ -110,10 +110,6 @@ class LegacyTreeVectorTests(SynchronousTestCase):
             frame = bytes.fromhex(vector["hex"])
             for raw in message_spans(frame, vector["messages"]):
                 message = wire_legacy.Message.from_bytes(raw)
-                if isinstance(message.packet.body, wire_legacy.Heartbeat):
-                    # The tree holds the received hops; writing adds one
-                    # (docs/protocol.md §2), so hold one less to get the same bytes.
-                    message.packet.body.hops -= 1
                 self.assertEqual(message.to_bytes(), raw, vector["name"])
 
 
@@ -149,7 +145,7 @@ class WriterVectorTests(SynchronousTestCase):
                                 fields["src"],
                                 fields["duration_ms"],
                                 fields["seq"],
-                                fields["hops"] - 1,  # as held: the wire adds one
+                                fields["hops"],  # written as given
                                 fields["source"],
                             )
                         ]
@@ -195,7 +191,9 @@ class WriterVectorTests(SynchronousTestCase):
                             + (view.hops + 1).to_bytes(4, "big")
                             + raw[40:]
                         )
-                        written = self.write("heartbeat_forward", path, view, RELAY_SRC)
+                        written = self.write(
+                            "heartbeat_forward", path, view, RELAY_SRC, view.hops + 1
+                        )
                     elif view.kind in ("upstream", "downstream"):
                         expected = RELAY_DST + RELAY_SRC + raw[12:]
                         written = self.write(
@@ -214,7 +212,7 @@ class WriterVectorTests(SynchronousTestCase):
                 for path in PATHS:
                     where = f"{vector['name']} on {path}"
                     self.assertEqual(
-                        self.write("heartbeat_forward", path, hb, relay),
+                        self.write("heartbeat_forward", path, hb, relay, hb.hops + 1),
                         bytes.fromhex(vector["rebroadcast_hex"]),
                         where,
                     )

@@ -422,8 +422,10 @@ class ObuRoutingCore:
         elif not self._in_scope(source, hb.hops):
             self._counters["heartbeat_not_relayed_scope"] += 1
         else:
-            # and rebroadcast it (dst broadcast, src = us, hops + 1 by the writer).
-            actions.insert(0, Transmit("heartbeat_forward", (hb, self.mac), BROADCAST))
+            # and rebroadcast it (dst broadcast, src = us, one hop more).
+            actions.insert(
+                0, Transmit("heartbeat_forward", (hb, self.mac, hb.hops + 1), BROADCAST)
+            )
         actions.extend(events)
         if self._upstream is None or source not in self._upstream_by_source:
             # Nothing to lose by choosing now: the first upstream, or a new

@@ -107,9 +107,9 @@ class RsuRoutingCore:
             del self._sent[next(iter(self._sent))]
         self._last_seq = seq
         self.counters["heartbeat_sent"] += 1
-        # The writer writes hops + 1: we hold 0, the wire carries 1.
+        # An RSU's own heartbeat carries hops = 1 (docs/protocol.md §2).
         actions: list[Action] = [
-            Transmit("heartbeat", (self.mac, duration_ms, seq, 0, self.mac), BROADCAST)
+            Transmit("heartbeat", (self.mac, duration_ms, seq, 1, self.mac), BROADCAST)
         ]
         actions.extend(self._refresh(window_moved=True))
         return actions

@@ -127,7 +127,7 @@ def heartbeat_view(
     """A parsed heartbeat as received from neighbour ``src`` (``hops`` as
     on the wire)."""
     buf = bytearray()
-    n = writer_for("heartbeat").write(buf, src, duration_ms, seq, hops - 1, source)
+    n = writer_for("heartbeat").write(buf, src, duration_ms, seq, hops, source)
     return parse(bytes(buf[:n]))[0]
 
 

@@ -28,11 +28,10 @@ class Heartbeat:
     source: bytes
 
     def to_bytes(self) -> bytes:
-        # docs/protocol.md §2: whoever writes a heartbeat writes hops + 1.
         return (
             self.duration_ms.to_bytes(16, "big")
             + _u32(self.seq)
-            + _u32(self.hops + 1)
+            + _u32(self.hops)
             + bytes(self.source)
         )
 
@@ -159,9 +158,10 @@ def write_heartbeat(buf, src, duration_ms, seq, hops, source) -> int:
     return _copy(buf, msg.to_bytes())
 
 
-def write_heartbeat_forward(buf, hb, src) -> int:
+def write_heartbeat_forward(buf, hb, src, hops) -> int:
     msg = Message.from_bytes(hb.raw)
     msg.dst, msg.src = BROADCAST, src
+    msg.packet.body.hops = hops
     return _copy(buf, msg.to_bytes())
 
 

@@ -64,7 +64,8 @@ def _grow(buf: bytearray, n: int) -> None:
 def write_heartbeat(
     buf: bytearray, src: bytes, duration_ms: int, seq: int, hops: int, source: bytes
 ) -> int:
-    """A heartbeat from ``src``; ``hops`` as held (the wire carries hops + 1)."""
+    """A heartbeat from ``src`` carrying ``hops`` exactly as given (an RSU
+    sends 1, a relay what it received + 1: docs/protocol.md §2)."""
     if len(buf) < _HB_LEN:
         _grow(buf, _HB_LEN)
     _pack_heartbeat(
@@ -76,15 +77,16 @@ def write_heartbeat(
         duration_ms >> 64,
         duration_ms & _MASK64,
         seq,
-        hops + 1,
+        hops,
         source,
     )
     return _HB_LEN
 
 
-def write_heartbeat_forward(buf: bytearray, hb, src: bytes) -> int:
-    """Rebroadcast a received heartbeat view: dst broadcast, src, hops + 1."""
-    return write_heartbeat(buf, src, hb.duration_ms, hb.seq, hb.hops, hb.source)
+def write_heartbeat_forward(buf: bytearray, hb, src: bytes, hops: int) -> int:
+    """Rebroadcast a received heartbeat view: dst broadcast, ``src``, and
+    ``hops`` as given (the relay passes ``hb.hops + 1``)."""
+    return write_heartbeat(buf, src, hb.duration_ms, hb.seq, hops, hb.source)
 
 
 def write_heartbeat_reply(
