@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
+from vanet.discovery import load_strategy
 from vanet.routing.actions import RouteEvent
 from vanet.routing.bookkeeping import EventRecorder, build_routes, diff_routes
 from vanet.routing.candidates import summarize
-from vanet.routing.discovery import load_strategy
 from vanet.routing.obu import ObuRoutingCore
 from vanet.routing.rsu import RsuRoutingCore
 from vanet.routing.strategies import LatencyStrategy, route_row_key

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from vanet.discovery import load_strategy
 from vanet.mac import BROADCAST
 from vanet.routing.actions import Transmit
-from vanet.routing.discovery import load_strategy
 from vanet.routing.obu import ObuRoutingCore
 from vanet.routing.testing import frames, heartbeat_view, reply_view, route_events
 from vanet.wire import parse

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
-from vanet.routing.discovery import load_strategy
+from vanet.discovery import load_strategy
 from vanet.routing.obu import ObuRoutingCore
 from vanet.routing.rsu import RsuRoutingCore
 from vanet.routing.testing import frames, heartbeat_view, reply_view

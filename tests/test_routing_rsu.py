@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from vanet.discovery import load_strategy
 from vanet.mac import BROADCAST
-from vanet.routing.discovery import load_strategy
 from vanet.routing.rsu import RsuRoutingCore
 from vanet.routing.testing import frames, reply_view, route_events
 from vanet.wire import parse

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from vanet.routing.discovery import load_strategy
+from vanet.discovery import load_strategy
 from vanet.routing.obu import ObuRoutingCore
 from vanet.routing.rsu import RsuRoutingCore
 from vanet.routing.testing import CoreNetwork

@@ -6,13 +6,13 @@ from __future__ import annotations
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
-from vanet.interfaces import IRoutingStrategy
-from vanet.routing.candidates import Candidate
-from vanet.routing.discovery import (
+from vanet.discovery import (
     UnknownStrategyError,
     available_strategies,
     load_strategy,
 )
+from vanet.interfaces import IRoutingStrategy
+from vanet.routing.candidates import Candidate
 from vanet.routing.obu import ObuRoutingCore
 from vanet.routing.rsu import RsuRoutingCore
 from vanet.routing.testing import CoreNetwork, heartbeat_view

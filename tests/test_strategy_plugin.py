@@ -8,7 +8,7 @@ import sys
 from twisted.trial.unittest import SynchronousTestCase
 
 import vanet.plugins
-from vanet.routing.discovery import (
+from vanet.discovery import (
     UnknownStrategyError,
     available_strategies,
     load_strategy,
@@ -22,7 +22,7 @@ from twisted.plugin import IPlugin
 from zope.interface import implementer
 
 from vanet.interfaces import IRoutingStrategy
-from vanet.routing.discovery import BaseStrategy
+from vanet.routing.strategies import BaseStrategy
 
 
 @implementer(IPlugin, IRoutingStrategy)

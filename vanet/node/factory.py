@@ -11,10 +11,10 @@ from twisted.internet.interfaces import IReactorTime
 
 from vanet.crypto import make_codec
 from vanet.dataplane import ObuDataPlane, RsuDataPlane
+from vanet.discovery import load_strategy
 from vanet.node.config import NodeConfig
 from vanet.node.engine import NodeEngine
 from vanet.node.link import LinkProtocol
-from vanet.routing.discovery import load_strategy
 from vanet.routing.obu import ObuRoutingCore
 from vanet.routing.rsu import RsuRoutingCore
 

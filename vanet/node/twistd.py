@@ -13,6 +13,7 @@ from twisted.logger import globalLogPublisher, jsonFileLogObserver
 from twisted.python import usage
 
 from vanet.crypto import KeyFileError
+from vanet.discovery import UnknownStrategyError
 from vanet.node.config import (
     ConfigError,
     load_node_config,
@@ -21,7 +22,6 @@ from vanet.node.config import (
 )
 from vanet.node.factory import NodeFactory
 from vanet.node.service import NodeService
-from vanet.routing.discovery import UnknownStrategyError
 
 
 def _options_for(role: str) -> type[usage.Options]:

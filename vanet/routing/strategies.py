@@ -19,9 +19,38 @@ from zope.interface import implementer
 
 from vanet.interfaces import IRoutingStrategy
 from vanet.routing.candidates import Candidate
-from vanet.routing.discovery import BaseStrategy
 
 _INF = float("inf")
+
+
+class BaseStrategy:
+    """Convenient defaults for a strategy: subclass it, set ``name`` and
+    implement ``rank_upstream``; the rest follows that order with no
+    hysteresis. Declare ``@implementer(IPlugin, IRoutingStrategy)`` on the
+    subclass."""
+
+    name: str = ""
+    description: str = ""
+
+    def rank_upstream(self, candidates: list[Candidate]) -> list[Candidate]:
+        raise NotImplementedError(f"{type(self).__name__} must rank candidates")
+
+    def upstream_switch_reason(self, current: Candidate, best: Candidate) -> str | None:
+        return "better" if best.next_hop != current.next_hop else None
+
+    def rank_gateways(self, candidates: list[Candidate]) -> list[Candidate]:
+        return self.rank_upstream(candidates)
+
+    def gateway_switch_reason(
+        self, current: Candidate, best: Candidate, threshold: float
+    ) -> str | None:
+        return "better" if best.target != current.target else None
+
+    def rank_routes(self, candidates: list[Candidate]) -> list[Candidate]:
+        return self.rank_upstream(candidates)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"
 
 
 def _gateway_key(c: Candidate):

@@ -20,12 +20,12 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from vanet.discovery import UnknownStrategyError, load_strategy
 from vanet.mac import BROADCAST, format_mac, stable_local_mac
 from vanet.node.config import ConfigError, node_config_from_mapping
 from vanet.node.factory import NodeFactory
 from vanet.node.metrics import MetricsWriter, add_node_status
 from vanet.node.service import NodeService
-from vanet.routing.discovery import UnknownStrategyError, load_strategy
 from vanet.sim.api import ISimulation
 from vanet.sim.channel import ChannelMedium
 from vanet.sim.loader import SimConfigError

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from vanet.wire.format import U32_MAX
 from vanet.wire.registry import (
     LEGACY,
     WRITER_KINDS,
@@ -37,6 +38,7 @@ def parse_one(buf, offset: int = 0):
 
 
 __all__ = [
+    "U32_MAX",
     "WRITER_KINDS",
     "LEGACY",
     "ZERO_COPY",

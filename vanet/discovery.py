@@ -1,4 +1,4 @@
-"""Finding routing strategies by name, and a base class for writing one.
+"""Finding routing strategies by name (Twisted's plugin system).
 
 Strategies are Twisted plugins: objects providing ``IPlugin`` and
 ``IRoutingStrategy`` in modules under ``vanet/plugins/``, on any
@@ -11,11 +11,10 @@ from twisted.logger import Logger
 from twisted.plugin import getPlugins, pluginPackagePaths
 
 from vanet.interfaces import IRoutingStrategy
-from vanet.routing.candidates import Candidate
 
 DEFAULT_STRATEGY = "latency"
 
-log = Logger(namespace="vanet.routing.discovery")
+log = Logger(namespace="vanet.discovery")
 
 
 class UnknownStrategyError(ValueError):
@@ -29,36 +28,6 @@ class UnknownStrategyError(ValueError):
             f"{', '.join(available) or '(none found)'} "
             "(a strategy is a vanet/plugins/<module>.py plugin, see docs/plugins.md)"
         )
-
-
-class BaseStrategy:
-    """Convenient defaults for a strategy: subclass it, set ``name`` and
-    implement ``rank_upstream``; the rest follows that order with no
-    hysteresis. Declare ``@implementer(IPlugin, IRoutingStrategy)`` on the
-    subclass."""
-
-    name: str = ""
-    description: str = ""
-
-    def rank_upstream(self, candidates: list[Candidate]) -> list[Candidate]:
-        raise NotImplementedError(f"{type(self).__name__} must rank candidates")
-
-    def upstream_switch_reason(self, current: Candidate, best: Candidate) -> str | None:
-        return "better" if best.next_hop != current.next_hop else None
-
-    def rank_gateways(self, candidates: list[Candidate]) -> list[Candidate]:
-        return self.rank_upstream(candidates)
-
-    def gateway_switch_reason(
-        self, current: Candidate, best: Candidate, threshold: float
-    ) -> str | None:
-        return "better" if best.target != current.target else None
-
-    def rank_routes(self, candidates: list[Candidate]) -> list[Candidate]:
-        return self.rank_upstream(candidates)
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.name!r}>"
 
 
 def _plugin_package():
@@ -110,7 +79,6 @@ def load_strategy(name: str = DEFAULT_STRATEGY):
 
 __all__ = [
     "DEFAULT_STRATEGY",
-    "BaseStrategy",
     "UnknownStrategyError",
     "available_strategies",
     "discover_strategies",
