@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
-from vanet.sim.loader import SimConfigError, load_topology
+from vanet.sim.loader import load_topology
 from vanet.sim.reports import RTT_MEANING
-from vanet.sim.topology import Topology
+from vanet.sim.topology import CLOCKS, MODES, SimConfigError, Topology
 
 DEFAULT_DURATION_S = 60.0
 
@@ -55,12 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--config", "-c", help="topology file (INI, or the older YAML format)"
     )
-    parser.add_argument(
-        "--mode", choices=("inprocess", "netns"), help="override [sim] mode"
-    )
-    parser.add_argument(
-        "--clock", choices=("real", "virtual"), help="override [sim] clock"
-    )
+    parser.add_argument("--mode", choices=MODES, help="override [sim] mode")
+    parser.add_argument("--clock", choices=CLOCKS, help="override [sim] clock")
     parser.add_argument(
         "--duration",
         type=positive_seconds,

@@ -27,8 +27,7 @@ from vanet.node.service import NodeService
 from vanet.sim.api import ISimulation
 from vanet.sim.base import SimulationBase
 from vanet.sim.channel import ChannelMedium
-from vanet.sim.loader import SimConfigError
-from vanet.sim.topology import Topology
+from vanet.sim.topology import SimConfigError, Topology
 from vanet.sim.traffic import FlowStats
 from vanet.tap.memory import MemoryTap
 from vanet.transport.memory import MemoryPort

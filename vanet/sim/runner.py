@@ -80,7 +80,7 @@ def run(topology: Topology) -> dict | None:
     """Run ``topology`` to its end; return the final report."""
     if topology.sim.clock == "virtual":
         if topology.sim.mode == "netns":
-            from vanet.sim.loader import SimConfigError
+            from vanet.sim.topology import SimConfigError
 
             raise SimConfigError(
                 f"{topology.source}: [sim] clock = virtual: netns mode runs real "
