@@ -38,37 +38,48 @@ STATUS = {
 }
 
 
-class _Handler(BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802 - http.server's name
-        if self.path != "/status":
-            self.send_error(404)
-            return
-        body = json.dumps(STATUS).encode()
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+def serve_status(testcase: SynchronousTestCase, status: dict) -> str:
+    """A control endpoint on 127.0.0.1 answering ``/status`` with
+    ``status`` until the test ends; its URL."""
+    body = json.dumps(status).encode()
 
-    def log_message(self, *args):
-        pass
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            if self.path != "/status":
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    testcase.addCleanup(thread.join, 5)
+    testcase.addCleanup(server.server_close)
+    testcase.addCleanup(server.shutdown)
+    return f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def run_ctl(url: str, *argv: str) -> tuple[int, str, str]:
+    """``vanetctl --url URL ARGV...``: exit status, stdout, stderr."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = ctl.main(["--url", url, *argv])
+    return code, out.getvalue(), err.getvalue()
 
 
 class VanetctlTests(SynchronousTestCase):
     def setUp(self) -> None:
-        server = HTTPServer(("127.0.0.1", 0), _Handler)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        self.addCleanup(thread.join, 5)
-        self.addCleanup(server.server_close)
-        self.addCleanup(server.shutdown)
-        self.url = f"http://127.0.0.1:{server.server_address[1]}"
+        self.url = serve_status(self, STATUS)
 
     def run_ctl(self, *argv: str) -> tuple[int, str, str]:
-        out, err = io.StringIO(), io.StringIO()
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = ctl.main(["--url", self.url, *argv])
-        return code, out.getvalue(), err.getvalue()
+        return run_ctl(self.url, *argv)
 
     def test_routes_table_is_aligned(self):
         code, out, _ = self.run_ctl("routes")
@@ -102,3 +113,63 @@ class VanetctlTests(SynchronousTestCase):
         self.assertEqual(out, "")
         self.assertEqual(len(err.strip().splitlines()), 1)
         self.assertIn(f"cannot read {self.url}/status", err)
+
+
+OBU_STATUS = {
+    "role": "obu",
+    "name": "obu1",
+    "mac": "02:00:00:00:00:11",
+    "strategy": "latency",
+    "gateway": "02:00:00:00:00:01",
+    "upstream": "02:00:00:00:00:01",
+    "candidates": [
+        {
+            "target": "02:00:00:00:00:01",
+            "next_hop": "02:00:00:00:00:01",
+            "hops": 1,
+            "min_ms": 0.0,
+            "avg_ms": 0.0,
+            "score": 0.0,
+            "samples": 4,
+        },
+        {
+            "target": "02:00:00:00:00:01",
+            "next_hop": "02:00:00:00:00:12",
+            "hops": 3,
+            "min_ms": 4.5,
+            "avg_ms": 5.0,
+            "score": 9.5,
+            "samples": 4,
+        },
+    ],
+}
+
+
+class LabelTests(SynchronousTestCase):
+    """Milliseconds say what they measure (docs/protocol.md §4)."""
+
+    def test_routes_show_round_trips(self):
+        code, out, _ = run_ctl(serve_status(self, STATUS), "routes")
+        self.assertEqual(code, 0)
+        header, *rows = out.splitlines()
+        self.assertEqual(header.split()[3], "RTT_MS")
+        self.assertNotIn("LATENCY", header)
+        self.assertEqual(rows[1].split()[3], "1.25")
+
+    def test_obu_candidates_show_lag_behind_the_fastest(self):
+        code, out, _ = run_ctl(serve_status(self, OBU_STATUS), "status")
+        self.assertEqual(code, 0)
+        summary, _, candidates = out.partition("\ncandidates\n")
+        self.assertRegex(summary, r"upstream\s+02:00:00:00:00:01")
+        header, *rows = candidates.splitlines()
+        self.assertIn("LAG_MS", header.split())
+        column = header.split().index("LAG_MS")
+        self.assertEqual([row.split()[column] for row in rows], ["0.00", "4.50"])
+
+    def test_help_says_what_rtt_ms_is(self):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out), self.assertRaises(SystemExit):
+            ctl.main(["--help"])
+        text = " ".join(out.getvalue().split())
+        self.assertIn("RTT_MS (routes): the round trip", text)
+        self.assertIn("round trip via its gateway RSU", text)

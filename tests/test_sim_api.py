@@ -40,7 +40,7 @@ class FakeSimulation:
         if self.fail_with is not None:
             raise self.fail_with
 
-    def nodes(self):
+    def node_list(self):
         self._maybe_fail()
         return [
             {"name": name, "role": role, "mac": format_mac(stable_local_mac(name))}
@@ -48,13 +48,13 @@ class FakeSimulation:
         ]
 
     def node_info(self):
-        info = self.nodes()
+        info = self.node_list()
         info[1]["upstream"] = {
             "mac": format_mac(stable_local_mac("n1")),
             "node": "n1",
             "hops": 1,
-            "latency_ms": 20.5,
         }
+        info[1]["rtt_ms"] = 20.5
         return info
 
     def stats(self):
@@ -73,7 +73,7 @@ class FakeSimulation:
         self.medium.set_params(a, b, **params)
         return None
 
-    def topology(self):
+    def topology_graph(self):
         return {"type": "NetworkGraph", "protocol": "vanet", "nodes": [], "links": []}
 
     def metrics(self):
@@ -134,11 +134,11 @@ class ApiTests(SynchronousTestCase):
 
     def test_get_endpoints_under_prefix_and_root(self) -> None:
         for name, expected in [
-            ("nodes", self.sim.nodes()),
+            ("nodes", self.sim.node_list()),
             ("node_info", self.sim.node_info()),
             ("stats", self.sim.stats()),
             ("channels", self.sim.channels()),
-            ("topology", self.sim.topology()),
+            ("topology", self.sim.topology_graph()),
         ]:
             self.assertEqual(self.get_json(f"/api/v1/{name}"), expected)
             self.assertEqual(self.get_json(f"/{name}"), expected)

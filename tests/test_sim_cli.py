@@ -56,14 +56,18 @@ class CliTests(TmpDir, SynchronousTestCase):
         self.assertEqual(status, 0, err)
         nodes, _, traffic = out.partition("\nTraffic\n")
         self.assertTrue(nodes.startswith("Nodes\n"), out)
-        rows = {line.split()[0]: line.split() for line in nodes.splitlines()[2:]}
+        lines = nodes.splitlines()
+        self.assertEqual(lines[1].split()[-1], "RTT_MS")
+        self.assertTrue(lines[-1].startswith("RTT_MS: round trip via the gateway RSU"))
+        rows = {line.split()[0]: line.split() for line in lines[2:-1]}
         self.assertEqual(set(rows), set(HIGHWAY_NODES))
         for name in HIGHWAY_NODES:
             role = rows[name][1]
             self.assertEqual(role, "rsu" if name.startswith("rsu") else "obu")
             if role == "obu":
-                # the upstream column names a node
+                # the upstream column names a node; a round trip is measured
                 self.assertIn(rows[name][4], HIGHWAY_NODES, rows[name])
+                self.assertGreater(float(rows[name][6]), 0, rows[name])
         lines = {line.split()[0]: line.split() for line in traffic.splitlines()[1:]}
         for flow in HIGHWAY_FLOWS:
             sent, received, delivery = lines[flow][1:4]

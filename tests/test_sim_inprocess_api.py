@@ -17,7 +17,7 @@ from zope.interface.verify import verifyObject
 
 from vanet.sim.api import ISimulation, SimulationAPI, api_site
 from vanet.sim.clock import VirtualClock
-from vanet.sim.inprocess import Simulation, SimulationView
+from vanet.sim.inprocess import Simulation
 from vanet.sim.loader import load_topology
 
 CHAIN = Path(__file__).resolve().parents[1] / "examples" / "chain.ini"
@@ -55,8 +55,7 @@ def call(api: SimulationAPI, method: str, path: str, body: bytes = b"") -> Reply
 class InProcessApiTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.simulation = running_chain(self)
-        self.view = SimulationView(self.simulation)
-        self.api = SimulationAPI(self.view)
+        self.api = SimulationAPI(self.simulation)
 
     def get(self, path: str):
         reply = call(self.api, "GET", path)
@@ -72,8 +71,8 @@ class InProcessApiTests(SynchronousTestCase):
         self.assertEqual(len(matches), 1)
         return matches[0]
 
-    def test_view_provides_the_interface(self) -> None:
-        self.assertTrue(verifyObject(ISimulation, self.view))
+    def test_simulation_provides_the_interface(self) -> None:
+        self.assertTrue(verifyObject(ISimulation, self.simulation))
 
     def test_node_info_names_the_upstream(self) -> None:
         for path in ("/api/v1/node_info", "/node_info"):
@@ -183,7 +182,7 @@ class RealHttpTests(TestCase):
     def setUp(self):
         self.simulation = running_chain(self)
         endpoint = TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1")
-        self.port = yield endpoint.listen(api_site(SimulationView(self.simulation)))
+        self.port = yield endpoint.listen(api_site(self.simulation))
         self.addCleanup(self.port.stopListening)
         self.base = f"http://127.0.0.1:{self.port.getHost().port}"
         self.agent = Agent(reactor)

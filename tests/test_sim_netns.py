@@ -302,6 +302,41 @@ class NetnsChainTests(SynchronousTestCase):
         channels = {(c["from"], c["to"]): c for c in sim.get("/channels")}
         self.assertEqual(channels[(obu2, obu1)]["loss"], 1.0)
 
+    def test_topology_and_round_trips(self) -> None:
+        """Issue 9: ``/topology`` answers in netns mode, and ``/node_info``
+        shows each vehicle's round trip via the RSU (2 ms links: 4 ms for
+        obu1, 8 ms for obu2 through obu1, plus what the processes add)."""
+        sim, names = self.start_chain(encryption=False)
+        rsu, obu1, obu2 = names["rsu"], names["obu1"], names["obu2"]
+        graph = sim.get("/api/v1/topology")
+        self.assertEqual(graph["type"], "NetworkGraph")
+        nodes = {node["id"]: node["properties"] for node in graph["nodes"]}
+        self.assertEqual(set(nodes), {rsu, obu1, obu2})
+        self.assertEqual(nodes[rsu]["namespace"], f"vanet-{rsu}")
+        self.assertTrue(all(node["running"] for node in nodes.values()))
+        costs = {
+            (link["source"], link["target"]): link["cost"] for link in graph["links"]
+        }
+        self.assertEqual(costs[(obu1, obu2)], 2.0)
+        self.assertEqual(costs[(obu2, rsu)], 50.0)
+        self.assertEqual(sim.get("/topology"), sim.get("/api/v1/topology"))
+
+        def round_trips():
+            info = {entry["name"]: entry for entry in sim.get("/node_info")}
+            rtts = {name: info[name].get("rtt_ms") for name in (obu1, obu2)}
+            return rtts if None not in rtts.values() else None
+
+        # The first replies of freshly started processes are slow (tens of
+        # ms); within a few periods the minimum is the links' plus a little.
+        rtts = sim.wait_for(
+            lambda: (r := round_trips()) and r[obu1] < 20 and r[obu2] < 25 and r,
+            timeout=5 * PERIOD_MS / 1000,
+            what="obu1's rtt_ms under 20 and obu2's under 25",
+        )
+        self.assertGreaterEqual(rtts[obu1], 4.0 - 0.5)
+        self.assertGreaterEqual(rtts[obu2], 8.0 - 0.5)
+        self.assertGreater(rtts[obu2], rtts[obu1])
+
     def test_encrypted_chain_shows_no_plaintext(self) -> None:
         sim, names = self.start_chain(encryption=True)
         obu1, obu2 = names["obu1"], names["obu2"]
@@ -315,6 +350,33 @@ class NetnsChainTests(SynchronousTestCase):
         overlay = [f for f in frames if f[12:14] == b"\x30\x30" and f[14] == 1]
         self.assertGreater(len(overlay), 20, "the capture saw the tunnelled pings")
         self.assertFalse(any(MARKER in frame for frame in frames))
+
+
+class NetnsSimulationWithoutRootTests(SynchronousTestCase):
+    """What the API reads of a netns simulation before its nodes are up
+    (no namespaces are created: this runs anywhere)."""
+
+    def test_topology_node_info_and_stats_before_start(self) -> None:
+        from twisted.internet.task import Clock
+
+        from vanet.sim.loader import load_topology
+        from vanet.sim.netns import NetnsSimulation
+
+        simulation = NetnsSimulation(
+            load_topology(
+                Path(__file__).resolve().parents[1] / "examples" / "chain.ini"
+            ),
+            Clock(),
+        )
+        graph = simulation.topology_graph()
+        self.assertEqual(
+            {node["id"] for node in graph["nodes"]}, {"rsu", "obu1", "obu2"}
+        )
+        self.assertEqual(len(graph["links"]), 6)
+        info = {entry["name"]: entry for entry in simulation.node_info()}
+        self.assertIsNone(info["obu2"]["upstream"])
+        self.assertIsNone(info["obu2"]["rtt_ms"])
+        self.assertEqual(simulation.stats()["rsu"]["frames_in"], 0)
 
 
 class NetnsLegacyYamlTests(SynchronousTestCase):

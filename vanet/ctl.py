@@ -1,6 +1,13 @@
 """vanetctl: read a running node's control endpoint.
 
 vanetctl [--url URL] [--json] status|routes|neighbours|clients|stats
+
+Tables rename two of ``/status``'s keys so that they say what they measure
+(``--json`` prints the node's own keys): a route's ``latency_ms`` is the
+round trip from this node to the target (RTT_MS; at an RSU, the vehicle's
+round trip via its gateway RSU, as ``vanet-sim`` and ``/node_info`` show
+it), and an OBU's upstream candidate's ``min_ms`` is how much later than
+the fastest copy that next hop's heartbeats arrived (LAG_MS).
 """
 
 from __future__ import annotations
@@ -14,6 +21,24 @@ from collections.abc import Sequence
 
 DEFAULT_URL = "http://127.0.0.1:7070"
 COMMANDS = ("status", "routes", "neighbours", "clients", "stats")
+
+# docs/protocol.md §4: what the cores' millisecond keys measure, by role.
+ROUTE_COLUMNS = {"latency_ms": "rtt_ms", "avg_ms": "rtt_avg_ms"}
+CANDIDATE_COLUMNS = {
+    "rsu": {"min_ms": "rtt_ms", "avg_ms": "rtt_avg_ms"},
+    "obu": {"min_ms": "lag_ms", "avg_ms": "lag_avg_ms"},
+}
+EPILOG = (
+    "RTT_MS (routes): the round trip from this node to the target, from "
+    "sending (an RSU) or relaying (an OBU) a heartbeat to receiving the target's reply to "
+    "it, the minimum over the live history, in ms. At an RSU this is the "
+    "vehicle's round trip via its gateway RSU: the value vanet-sim and its "
+    "/node_info (rtt_ms) show for that vehicle. LAG_MS (an OBU's upstream "
+    "candidates): how much later than the fastest copy that next hop's "
+    "heartbeats arrived, so 0 for the fastest path; an OBU cannot measure "
+    "its own round trip. --json prints the node's /status keys unchanged "
+    "(latency_ms, min_ms)."
+)
 
 
 def fetch_status(url: str, timeout: float = 5.0) -> dict:
@@ -72,6 +97,19 @@ def _rows(section, key_name: str) -> list[dict]:
     return []
 
 
+def _renamed(rows: list[dict], names: dict[str, str]) -> list[dict]:
+    return [{names.get(key, key): value for key, value in row.items()} for row in rows]
+
+
+def _candidate_rows(status: dict) -> list[dict]:
+    """An OBU's candidate list, or an RSU's ``{target: [candidate]}``."""
+    candidates = status.get("candidates") or []
+    if isinstance(candidates, dict):
+        candidates = [c for cands in candidates.values() for c in cands]
+    names = CANDIDATE_COLUMNS.get(status.get("role"), {})
+    return _renamed([c for c in candidates if isinstance(c, dict)], names)
+
+
 def render(command: str, status: dict) -> str:
     if command == "status":
         summary = {
@@ -79,15 +117,17 @@ def render(command: str, status: dict) -> str:
             for key in ("role", "name", "mac", "strategy", "gateway", "upstream")
             if key in status
         }
-        candidates = status.get("candidates") or status.get("upstream_candidates")
-        if candidates is not None:
-            summary["candidates"] = candidates
-        width = max(len(key) for key in summary)
-        return "\n".join(
+        width = max((len(key) for key in summary), default=0)
+        lines = [
             f"{key.ljust(width)}  {_cell(value)}" for key, value in summary.items()
-        )
+        ]
+        candidates = _candidate_rows(status)
+        if candidates:
+            lines += ["", "candidates", table(candidates)]
+        return "\n".join(lines)
     if command == "routes":
-        return table(_rows(status.get("routes", []), "target"))
+        rows = _rows(status.get("routes", []), "target")
+        return table(_renamed(rows, ROUTE_COLUMNS))
     if command == "neighbours":
         return table(_rows(status.get("neighbours", []), "neighbour"))
     if command == "clients":
@@ -109,6 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="vanetctl",
         description="Show a running vanet node's state from its control endpoint.",
+        epilog=EPILOG,
     )
     parser.add_argument(
         "--url", default=DEFAULT_URL, help=f"control endpoint (default {DEFAULT_URL})"

@@ -2,7 +2,8 @@
 
 =======  =====================  ==============================================
 GET      /nodes                 every node (name, role, mac, ...)
-GET      /node_info             role, mac, upstream (mac, node, hops, latency)
+GET      /node_info             role, mac; a vehicle's gateway, upstream
+                                (mac, node, hops) and rtt_ms
 GET      /stats                 per node frames/bytes in and out, drops
 GET      /channels              every directed link, parameters and counters
 GET      /channel/A/B           one directed link
@@ -58,14 +59,19 @@ class ISimulation(Interface):
     ``aa:bb:cc:dd:ee:ff`` strings.
     """
 
-    def nodes() -> list[dict]:
-        """One dict per node: at least ``name``, ``role`` (rsu | obu),
-        ``mac``."""
+    # ``node_list`` and ``topology_graph``, not ``nodes`` and ``topology``:
+    # a simulation keeps its node services and its input under those names.
+
+    def node_list() -> list[dict]:
+        """``GET /nodes``: one dict per node, at least ``name``, ``role``
+        (rsu | obu), ``mac``."""
 
     def node_info() -> list[dict]:
-        """One dict per node: ``name``, ``role``, ``mac``, and for an OBU
-        ``upstream``: ``{"mac", "node" (name or None), "hops",
-        "latency_ms"}`` or ``None`` while it has none."""
+        """``GET /node_info``: one dict per node: ``name``, ``role``,
+        ``mac``; for an OBU ``gateway`` (MAC), ``gateway_node`` (name),
+        ``upstream``: ``{"mac", "node" (name or None), "hops"}`` or ``None``
+        while it has none, and ``rtt_ms``: the round trip its gateway RSU
+        measures for it (``vanet.sim.reports.RTT_MEANING``), or ``None``."""
 
     def stats() -> dict:
         """``{node name: {"frames_in", "bytes_in", "frames_out",
@@ -82,8 +88,8 @@ class ISimulation(Interface):
         or b is not a node, ``ValueError`` for a bad value. May return the
         link's new description (as in ``channels()``)."""
 
-    def topology() -> dict:
-        """The network as a NetJSON NetworkGraph."""
+    def topology_graph() -> dict:
+        """``GET /topology``: the network as a NetJSON NetworkGraph."""
 
     def metrics() -> str:
         """Prometheus text exposition (format 0.0.4)."""
@@ -143,11 +149,11 @@ class SimulationAPI(resource.Resource):
         super().__init__()
         self._sim = simulation
         self._get: dict[str, Callable[[], Any]] = {
-            "nodes": simulation.nodes,
+            "nodes": simulation.node_list,
             "node_info": simulation.node_info,
             "stats": simulation.stats,
             "channels": simulation.channels,
-            "topology": simulation.topology,
+            "topology": simulation.topology_graph,
         }
 
     def render(self, request: IRequest) -> bytes:
@@ -215,7 +221,7 @@ class SimulationAPI(resource.Resource):
             )
 
     def _node_names(self) -> set[str]:
-        return {node["name"] for node in self._sim.nodes()}
+        return {node["name"] for node in self._sim.node_list()}
 
     def _channel(self, a: str, b: str) -> dict:
         for channel in self._sim.channels():

@@ -15,8 +15,9 @@ from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
-from vanet.sim.loader import SimConfigError, load_topology
-from vanet.sim.topology import Topology
+from vanet.sim.loader import load_topology
+from vanet.sim.reports import RTT_MEANING
+from vanet.sim.topology import CLOCKS, MODES, SimConfigError, Topology
 
 DEFAULT_DURATION_S = 60.0
 
@@ -43,16 +44,19 @@ def build_parser() -> argparse.ArgumentParser:
             "Run a simulated VANET. Without --config: the embedded highway "
             "topology, virtual clock, 60 simulated seconds, then a report."
         ),
+        epilog=(
+            "The report's node table shows each vehicle's gateway RSU, its "
+            "upstream next hop and hop count, and RTT_MS: the "
+            f"{RTT_MEANING}. /api/v1/node_info shows the same value as "
+            "rtt_ms, and `vanetctl --url RSU routes` as the RSU's RTT_MS "
+            "for that vehicle."
+        ),
     )
     parser.add_argument(
         "--config", "-c", help="topology file (INI, or the older YAML format)"
     )
-    parser.add_argument(
-        "--mode", choices=("inprocess", "netns"), help="override [sim] mode"
-    )
-    parser.add_argument(
-        "--clock", choices=("real", "virtual"), help="override [sim] clock"
-    )
+    parser.add_argument("--mode", choices=MODES, help="override [sim] mode")
+    parser.add_argument("--clock", choices=CLOCKS, help="override [sim] clock")
     parser.add_argument(
         "--duration",
         type=positive_seconds,
@@ -113,7 +117,7 @@ def format_report(report: dict) -> str:
                 "gateway": node.get("gateway_node") or node.get("gateway") or "-",
                 "upstream": (upstream["node"] or upstream["mac"]) if upstream else "-",
                 "hops": upstream["hops"] if upstream else None,
-                "latency_ms": upstream["latency_ms"] if upstream else None,
+                "rtt_ms": node.get("rtt_ms"),
             }
         )
     flows = [
@@ -129,7 +133,15 @@ def format_report(report: dict) -> str:
         }
         for name, flow in report["flows"].items()
     ]
-    text = ["Nodes", table(rows), "", "Traffic", table(flows)]
+    text = [
+        "Nodes",
+        table(rows),
+        "RTT_MS: round trip via the gateway RSU, heartbeat out to reply back "
+        "(see --help)",
+        "",
+        "Traffic",
+        table(flows),
+    ]
     totals = report["traffic"]
     if totals.get("delivery_ratio") is not None:
         text.append(

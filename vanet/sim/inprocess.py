@@ -10,32 +10,24 @@ count what comes out of the others.
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 from twisted.application import service
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
-from twisted.logger import Logger
 from zope.interface import implementer
 
 from vanet.discovery import UnknownStrategyError, load_strategy
 from vanet.mac import BROADCAST, format_mac, stable_local_mac
 from vanet.node.config import ConfigError, node_config_from_mapping
 from vanet.node.factory import NodeFactory
-from vanet.node.metrics import MetricsWriter, add_node_status
 from vanet.node.service import NodeService
 from vanet.sim.api import ISimulation
+from vanet.sim.base import SimulationBase
 from vanet.sim.channel import ChannelMedium
-from vanet.sim.loader import SimConfigError
-from vanet.sim.reports import (
-    network_graph,
-    node_info_entry,
-    node_stats_entry,
-    sim_metrics,
-)
-from vanet.sim.topology import Topology
+from vanet.sim.topology import SimConfigError, Topology
 from vanet.sim.traffic import FlowStats
 from vanet.tap.memory import MemoryTap
 from vanet.transport.memory import MemoryPort
@@ -53,10 +45,9 @@ def tap_mac(name: str) -> bytes:
     return stable_local_mac(f"tap:{name}")
 
 
-class Simulation(service.MultiService):
+@implementer(ISimulation)
+class Simulation(SimulationBase, service.MultiService):
     """A running in-process simulation of a ``Topology``."""
-
-    log = Logger()
 
     def __init__(self, topology: Topology, clock: IReactorTime) -> None:
         super().__init__()
@@ -66,7 +57,6 @@ class Simulation(service.MultiService):
         self.flow_stats = FlowStats()
         self.nodes: dict[str, NodeService] = {}
         self._strategies: dict[str, object] = {}  # plugins found, by name
-        self._names_by_mac: dict[bytes, str] = {}
         self._traffic_loops: list[LoopingCall] = []
         self.started_at: float | None = None
         for spec in topology.nodes.values():
@@ -126,7 +116,6 @@ class Simulation(service.MultiService):
         )
         node.setServiceParent(self)
         self.nodes[spec.name] = node
-        self._names_by_mac[mac] = spec.name
 
     # -- running -------------------------------------------------------------
 
@@ -174,24 +163,17 @@ class Simulation(service.MultiService):
         self.stop_traffic()
         return super().stopService()
 
-    # -- ISimulation ------------------------------------------------------------
+    # -- ISimulation (the rest is SimulationBase's) ------------------------------
 
     def engine(self, name: str):
         return self.nodes[name].engine
 
-    def node_name(self, mac_text: str | None) -> str | None:
-        if mac_text is None:
-            return None
-        return self._names_by_mac.get(bytes.fromhex(mac_text.replace(":", "")))
-
-    def nodes_list(self) -> list[dict]:
+    def node_list(self) -> list[dict]:
         return [
             {
                 "name": name,
                 "role": node.config.role,
-                "mac": format_mac(
-                    node.engine.mac if node.engine else node.config.node.mac
-                ),
+                "mac": format_mac(node.config.node.mac),
                 "tap_mac": format_mac(tap_mac(name)),
                 "tap_address": node.config.tap.address,
                 "strategy": node.config.routing.strategy,
@@ -199,84 +181,11 @@ class Simulation(service.MultiService):
             for name, node in self.nodes.items()
         ]
 
-    def node_info(self) -> list[dict]:
-        now = self.clock.seconds()
-        return [
-            node_info_entry(
-                name,
-                node.config.role,
-                format_mac(node.engine.mac),
-                node.engine.routing.status(now),
-                self.node_name,
-            )
-            for name, node in self.nodes.items()
-        ]
-
-    def stats(self) -> dict:
-        result: dict[str, Any] = {
-            name: node_stats_entry(node.engine.status(), self.medium.node_stats(name))
-            for name, node in self.nodes.items()
-        }
-        result["flows"] = self.flow_stats.summary()
-        result["traffic"] = self.flow_stats.totals()
-        return result
-
-    def channels(self) -> list[dict]:
-        return self.medium.channel_table()
-
-    def set_channel(self, a: str, b: str, **params) -> dict:
-        for name in (a, b):
-            if name not in self.nodes:
-                raise KeyError(name)
-        new = self.medium.set_params(a, b, **params)
-        self.log.info("channel {a} -> {b} now {params}", a=a, b=b, params=new.as_dict())
-        return {"from": a, "to": b, **new.as_dict()}
-
-    def topology_graph(self) -> dict:
-        """NetJSON NetworkGraph of the configured links."""
-        return network_graph(
-            self.nodes_list(),
-            self.medium.channel_table(),
-            label=str(self.topology.source or "vanet simulation"),
-        )
-
-    def metrics(self) -> str:
-        text = sim_metrics(
-            self.stats(), self.medium.channel_table(), self.flow_stats.summary()
-        )
-        writer = MetricsWriter()
-        for node in self.nodes.values():
-            add_node_status(writer, node.engine.status())
-        return text + writer.render()
-
-    def report(self) -> dict:
-        """What a run shows at its end: upstreams, traffic, channel drops."""
+    def node_statuses(self) -> dict[str, Mapping[str, Any]]:
         return {
-            "node_info": self.node_info(),
-            "flows": self.flow_stats.summary(),
-            "traffic": self.flow_stats.totals(),
+            name: node.engine.status() if node.engine is not None else {}
+            for name, node in self.nodes.items()
         }
-
-
-# ``Simulation.nodes`` and ``.topology`` hold the services and the input,
-# so the HTTP API talks to this adapter.
-@implementer(ISimulation)
-class SimulationView:
-    """The ``ISimulation`` face of a ``Simulation`` for the HTTP API."""
-
-    def __init__(self, simulation: Simulation) -> None:
-        self._sim = simulation
-        self.node_info = simulation.node_info
-        self.stats = simulation.stats
-        self.channels = simulation.channels
-        self.set_channel = simulation.set_channel
-        self.metrics = simulation.metrics
-
-    def nodes(self) -> list[dict]:
-        return self._sim.nodes_list()
-
-    def topology(self) -> dict:
-        return self._sim.topology_graph()
 
 
 def traffic_drain_s(duration_s: float) -> float:

@@ -24,13 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from vanet.mac import MacError, parse_mac
+from vanet.node.config import ROLES
 from vanet.sim.channel import ChannelParams
 from vanet.sim.legacy_yaml import load_legacy_yaml
 from vanet.sim.topology import (
     CLOCKS,
     DEFAULT_HTTP,
     MODES,
-    ROLES,
     FlowSpec,
     NodeSpec,
     SimConfigError,

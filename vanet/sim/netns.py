@@ -24,6 +24,7 @@ import shutil
 import signal
 import sys
 import tempfile
+from collections.abc import Mapping
 from typing import Any
 
 from pyroute2 import NetlinkError
@@ -31,21 +32,16 @@ from twisted.application import service
 from twisted.internet import defer, protocol
 from twisted.internet.endpoints import UNIXClientEndpoint
 from twisted.internet.task import LoopingCall
-from twisted.logger import Logger
 from twisted.web.client import Agent, HTTPConnectionPool, readBody
 from twisted.web.iweb import IAgentEndpointFactory
 from zope.interface import implementer
 
 from vanet.mac import format_mac
 from vanet.sim.api import ISimulation
+from vanet.sim.base import SimulationBase
 from vanet.sim.channel import ChannelMedium
-from vanet.sim.reports import (
-    network_graph,
-    node_info_entry,
-    node_stats_entry,
-    sim_metrics,
-)
 from vanet.sim.topology import NodeSpec, Topology
+from vanet.sim.traffic import FlowStats
 
 NAMESPACE_PREFIX = "vanet-"
 NODE_INTERFACE = "eth0"
@@ -190,16 +186,14 @@ class _RelayProtocol(protocol.DatagramProtocol):
 
 
 @implementer(ISimulation)
-class NetnsSimulation(service.Service):
+class NetnsSimulation(SimulationBase, service.Service):
     """Real node processes in namespaces, joined by the channel model."""
 
-    log = Logger()
-
     def __init__(self, topology: Topology, reactor) -> None:
-        # ``topology`` is ISimulation's method name; the input is ``topo``.
-        self.topo = topology
+        self.topology = topology
         self.reactor = reactor
         self.medium = ChannelMedium(reactor, topology.sim.seed, dict(topology.links))
+        self.flow_stats = FlowStats()  # no generators here: always empty
         self.workdir: str | None = None
         self.processes: dict[str, _NodeProcess] = {}
         self.transports: dict[str, Any] = {}
@@ -208,7 +202,6 @@ class NetnsSimulation(service.Service):
         self.sockets: dict[str, str] = {}
         self._poller: LoopingCall | None = None
         self._agent = None
-        self._names_by_mac = {spec.mac: name for name, spec in topology.nodes.items()}
 
     # -- life cycle -------------------------------------------------------------
 
@@ -218,7 +211,7 @@ class NetnsSimulation(service.Service):
             raise SystemExit(
                 "vanet-sim: netns mode needs root (network namespaces, veth, TAP)"
             )
-        names = list(self.topo.nodes)
+        names = list(self.topology.nodes)
         stale = remove_stale(names)
         if stale:
             self.log.warn(
@@ -228,7 +221,7 @@ class NetnsSimulation(service.Service):
         os.chmod(self.workdir, 0o755)
         from vanet.transport.packet import PacketPort
 
-        for name, spec in self.topo.nodes.items():
+        for name, spec in self.topology.nodes.items():
             create_node_network(name, spec.mac)
             packet_port = PacketPort.open(peer_name(name))
             relay = _RelayPort(name, spec.mac, packet_port)
@@ -327,7 +320,7 @@ class NetnsSimulation(service.Service):
         for packet_port in self.relays.values():
             packet_port.stopListening()
         self.relays.clear()
-        for name in self.topo.nodes:
+        for name in self.topology.nodes:
             try:
                 destroy_node_network(name)
             except Exception as error:  # keep tearing the rest down
@@ -348,7 +341,7 @@ class NetnsSimulation(service.Service):
     # -- status polling -----------------------------------------------------------
 
     def _poll(self):
-        for name in self.topo.nodes:
+        for name in self.topology.nodes:
             d = self._agent.request(b"GET", f"http://{name}/status".encode())
             d.addCallback(readBody)
             d.addCallback(
@@ -358,9 +351,9 @@ class NetnsSimulation(service.Service):
             )
             d.addErrback(lambda failure: None)  # not up yet, or restarting
 
-    # -- ISimulation -------------------------------------------------------------
+    # -- ISimulation (the rest is SimulationBase's) ------------------------------
 
-    def nodes(self) -> list[dict]:
+    def node_list(self) -> list[dict]:
         return [
             {
                 "name": name,
@@ -371,51 +364,9 @@ class NetnsSimulation(service.Service):
                 "running": name in self.processes
                 and self.processes[name].exit_code is None,
             }
-            for name, spec in self.topo.nodes.items()
+            for name, spec in self.topology.nodes.items()
         ]
 
-    def _node_of(self, mac_text: str | None) -> str | None:
-        if not mac_text:
-            return None
-        return self._names_by_mac.get(bytes.fromhex(mac_text.replace(":", "")))
-
-    def node_info(self) -> list[dict]:
-        return [
-            node_info_entry(
-                name,
-                spec.role,
-                format_mac(spec.mac),
-                self.status_cache.get(name, {}),
-                self._node_of,
-            )
-            for name, spec in self.topo.nodes.items()
-        ]
-
-    def stats(self) -> dict:
-        return {
-            name: node_stats_entry(
-                self.status_cache.get(name, {}), self.medium.node_stats(name)
-            )
-            for name in self.topo.nodes
-        }
-
-    def channels(self) -> list[dict]:
-        return self.medium.channel_table()
-
-    def set_channel(self, a: str, b: str, **params) -> dict:
-        for name in (a, b):
-            if name not in self.topo.nodes:
-                raise KeyError(name)
-        new = self.medium.set_params(a, b, **params)
-        self.log.info("channel {a} -> {b} now {params}", a=a, b=b, params=new.as_dict())
-        return {"from": a, "to": b, **new.as_dict()}
-
-    def topology(self) -> dict:  # noqa: F811 - ISimulation's name
-        return network_graph(self.nodes(), self.channels(), label=str(self.topo_source))
-
-    @property
-    def topology_source(self):
-        return self.__dict__["topology"].source
-
-    def metrics(self) -> str:
-        return sim_metrics(self.stats(), self.channels())
+    def node_statuses(self) -> dict[str, Mapping[str, Any]]:
+        # What the last poll read; may lag the nodes by POLL_INTERVAL_S.
+        return {name: self.status_cache.get(name, {}) for name in self.topology.nodes}

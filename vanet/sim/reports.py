@@ -8,24 +8,62 @@ from typing import Any
 
 from vanet.node.metrics import MetricsWriter
 
+#: What ``rtt_ms`` in ``/node_info`` and RTT_MS in ``vanet-sim``'s table mean.
+RTT_MEANING = (
+    "round trip via the gateway RSU: from the RSU sending a heartbeat to it "
+    "receiving this vehicle's reply to it, the minimum over the RSU's live "
+    "history, in ms (docs/protocol.md §4)"
+)
 
-def node_info_entry(
-    name: str,
-    role: str,
-    mac: str,
+
+def vehicle_rtt_ms(gateway_status: Mapping[str, Any], vehicle_mac: str) -> float | None:
+    """A vehicle's round-trip time as its gateway RSU measured it: the
+    RSU's route to it (``status()["routes"][mac]["latency_ms"]``), or None
+    while the RSU has none."""
+    route = gateway_status.get("routes", {}).get(vehicle_mac)
+    return None if route is None else route.get("latency_ms")
+
+
+def node_info_table(
+    nodes: Iterable[Mapping[str, Any]],
+    statuses: Mapping[str, Mapping[str, Any]],
+    node_of: Callable[[str | None], str | None],
+) -> list[dict[str, Any]]:
+    """``/node_info``: one entry per node of ``nodes`` (``name``, ``role``,
+    ``mac``), from each node's status as its control endpoint serves it
+    (``statuses[name]``, ``{}`` if unknown); ``node_of`` names the node
+    behind a MAC string. A vehicle's ``rtt_ms`` is read from its gateway's
+    status (``RTT_MEANING``)."""
+    return [
+        _node_info_entry(node, statuses.get(node["name"], {}), statuses, node_of)
+        for node in nodes
+    ]
+
+
+def _node_info_entry(
+    node: Mapping[str, Any],
     status: Mapping[str, Any],
+    statuses: Mapping[str, Mapping[str, Any]],
     node_of: Callable[[str | None], str | None],
 ) -> dict[str, Any]:
-    """One node of ``/node_info`` from its routing status (a node's
-    ``/status``, or its routing core's ``status(now)``); ``node_of`` names
-    the node behind a MAC string."""
-    entry: dict[str, Any] = {"name": name, "role": role, "mac": mac}
-    if role != "obu":
+    entry: dict[str, Any] = {
+        "name": node["name"],
+        "role": node["role"],
+        "mac": node["mac"],
+    }
+    if node["role"] != "obu":
         entry["routes"] = len(status.get("routes", {}))
         return entry
+    gateway = status.get("gateway")
+    gateway_node = node_of(gateway)
+    entry["gateway"] = gateway
+    entry["gateway_node"] = gateway_node
+    entry["rtt_ms"] = (
+        None
+        if gateway_node is None
+        else vehicle_rtt_ms(statuses.get(gateway_node, {}), node["mac"])
+    )
     upstream = status.get("upstream")
-    entry["gateway"] = status.get("gateway")
-    entry["gateway_node"] = node_of(status.get("gateway"))
     if not upstream:
         entry["upstream"] = None
         return entry
@@ -37,7 +75,6 @@ def node_info_entry(
         "mac": upstream,
         "node": node_of(upstream),
         "hops": best.get("hops"),
-        "latency_ms": best.get("latency_ms", best.get("min_ms")),
     }
     return entry
 

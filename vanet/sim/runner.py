@@ -6,6 +6,7 @@ from __future__ import annotations
 from twisted.application import service, strports
 from twisted.logger import Logger
 
+from vanet.sim.base import SimulationBase
 from vanet.sim.topology import Topology
 
 log = Logger()
@@ -18,22 +19,20 @@ def build_service(topology: Topology, reactor=None) -> service.MultiService:
     from vanet.sim.api import api_site
 
     top = service.MultiService()
+    simulation: SimulationBase
     if topology.sim.mode == "netns":
         from vanet.sim.netns import NetnsSimulation
 
         simulation = NetnsSimulation(topology, reactor)
-        view = simulation
     else:
-        from vanet.sim.inprocess import Simulation, SimulationView
+        from vanet.sim.inprocess import Simulation
 
         simulation = Simulation(topology, reactor)
-        view = SimulationView(simulation)
     simulation.setServiceParent(top)
     if topology.sim.http:
-        strports.service(topology.sim.http, api_site(view)).setServiceParent(top)
-    if hasattr(simulation, "report"):
-        # Added last, so stopped first: while the nodes still run.
-        _LogReportOnStop(simulation).setServiceParent(top)
+        strports.service(topology.sim.http, api_site(simulation)).setServiceParent(top)
+    # Added last, so stopped first: while the nodes still run.
+    _LogReportOnStop(simulation).setServiceParent(top)
     top.simulation = simulation
     return top
 
@@ -46,7 +45,7 @@ class _LogReportOnStop(service.Service):
     """Logs each flow's delivery when the simulation stops (under twistd
     nobody else prints the report)."""
 
-    def __init__(self, simulation) -> None:
+    def __init__(self, simulation: SimulationBase) -> None:
         self._simulation = simulation
 
     def stopService(self):
@@ -69,11 +68,11 @@ def schedule_end(top: service.MultiService, duration_s: float | None, reactor) -
     traffic generators a little earlier so that their frames can arrive."""
     if not duration_s:
         return
-    stop_traffic = getattr(top.simulation, "stop_traffic", None)
-    if stop_traffic is not None:
-        from vanet.sim.inprocess import traffic_drain_s
+    from vanet.sim.inprocess import traffic_drain_s
 
-        reactor.callLater(duration_s - traffic_drain_s(duration_s), stop_traffic)
+    reactor.callLater(
+        duration_s - traffic_drain_s(duration_s), top.simulation.stop_traffic
+    )
     reactor.callLater(duration_s, reactor.stop)
 
 
@@ -81,7 +80,7 @@ def run(topology: Topology) -> dict | None:
     """Run ``topology`` to its end; return the final report."""
     if topology.sim.clock == "virtual":
         if topology.sim.mode == "netns":
-            from vanet.sim.loader import SimConfigError
+            from vanet.sim.topology import SimConfigError
 
             raise SimConfigError(
                 f"{topology.source}: [sim] clock = virtual: netns mode runs real "
@@ -108,12 +107,8 @@ def run(topology: Topology) -> dict | None:
     result: dict = {}
 
     def finish() -> None:
-        simulation = top.simulation
-        if hasattr(simulation, "stop_traffic"):
-            simulation.stop_traffic()
-        report = getattr(simulation, "report", None)
-        if report is not None:
-            result.update(report())
+        top.simulation.stop_traffic()
+        result.update(top.simulation.report())
 
     reactor.callWhenRunning(top.startService)
     reactor.addSystemEventTrigger("before", "shutdown", finish)

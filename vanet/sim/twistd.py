@@ -5,7 +5,8 @@ from __future__ import annotations
 from twisted.python import usage
 
 from vanet.sim.cli import apply_overrides, embedded_topology_path
-from vanet.sim.loader import SimConfigError, load_topology
+from vanet.sim.loader import load_topology
+from vanet.sim.topology import MODES, SimConfigError
 
 
 class Options(usage.Options):
@@ -16,7 +17,7 @@ class Options(usage.Options):
     )
     optParameters = [
         ["config", "c", None, "Topology file (INI, or the older YAML format)."],
-        ["mode", None, None, "Override [sim] mode: inprocess or netns."],
+        ["mode", None, None, f"Override [sim] mode: {' or '.join(MODES)}."],
         ["http", None, None, "Override [sim] http (Twisted endpoint string, or none)."],
         ["seed", None, None, "Override [sim] seed.", int],
         [
@@ -31,8 +32,8 @@ class Options(usage.Options):
     def postOptions(self) -> None:
         import argparse
 
-        if self["mode"] and self["mode"] not in ("inprocess", "netns"):
-            raise usage.UsageError("--mode must be inprocess or netns")
+        if self["mode"] and self["mode"] not in MODES:
+            raise usage.UsageError(f"--mode must be one of: {', '.join(MODES)}")
         if self["duration"] is not None and not self["duration"] > 0:
             raise usage.UsageError("--duration must be a number of seconds > 0")
         path = self["config"] or embedded_topology_path()

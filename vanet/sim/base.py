@@ -1,0 +1,127 @@
+"""``ISimulation`` answered once for both modes, from each node's status.
+
+The in-process and netns simulations differ only in how they reach a
+node's status (its engine, or its control endpoint's ``/status``) and what
+they say about a node; everything the HTTP API and the final report show is
+built here from those, so ``/node_info``, ``/stats``, ``/topology`` and
+``/metrics`` mean the same in both modes.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from typing import Any
+
+from twisted.logger import Logger
+
+from vanet.mac import format_mac
+from vanet.node.metrics import MetricsWriter, add_node_status
+from vanet.sim.channel import ChannelMedium
+from vanet.sim.reports import (
+    network_graph,
+    node_info_table,
+    node_stats_entry,
+    sim_metrics,
+)
+from vanet.sim.topology import Topology
+from vanet.sim.traffic import FlowStats
+
+
+class SimulationBase:
+    """The ``ISimulation`` methods both modes share.
+
+    A subclass sets ``topology``, ``medium`` and ``flow_stats`` and
+    implements ``node_list()`` and ``node_statuses()``.
+    """
+
+    log = Logger()
+
+    topology: Topology
+    medium: ChannelMedium
+    flow_stats: FlowStats
+
+    # -- what a mode provides --------------------------------------------------
+
+    def node_list(self) -> list[dict]:
+        """``ISimulation.node_list``."""
+        raise NotImplementedError
+
+    def node_statuses(self) -> dict[str, Mapping[str, Any]]:
+        """Each node's status as its control endpoint serves it
+        (``NodeEngine.status()``), by name; ``{}`` for a node not up."""
+        raise NotImplementedError
+
+    def stop_traffic(self) -> None:
+        """Stop the traffic generators (a mode without them has none)."""
+
+    # -- shared -------------------------------------------------------------------
+
+    def node_name(self, mac_text: str | None) -> str | None:
+        """The node whose link MAC is ``mac_text`` (``aa:bb:..``), if any."""
+        return self._names_by_mac.get(mac_text) if mac_text else None
+
+    @functools.cached_property
+    def _names_by_mac(self) -> dict[str, str]:
+        return {
+            format_mac(spec.mac): name for name, spec in self.topology.nodes.items()
+        }
+
+    def _identities(self) -> list[dict[str, str]]:
+        return [
+            {"name": name, "role": spec.role, "mac": format_mac(spec.mac)}
+            for name, spec in self.topology.nodes.items()
+        ]
+
+    def node_info(self) -> list[dict]:
+        return node_info_table(self._identities(), self.node_statuses(), self.node_name)
+
+    def _stats(self, statuses: Mapping[str, Mapping[str, Any]]) -> dict:
+        result: dict[str, Any] = {
+            name: node_stats_entry(statuses.get(name, {}), self.medium.node_stats(name))
+            for name in self.topology.nodes
+        }
+        result["flows"] = self.flow_stats.summary()
+        result["traffic"] = self.flow_stats.totals()
+        return result
+
+    def stats(self) -> dict:
+        return self._stats(self.node_statuses())
+
+    def channels(self) -> list[dict]:
+        return self.medium.channel_table()
+
+    def set_channel(self, a: str, b: str, **params: float) -> dict:
+        for name in (a, b):
+            if name not in self.topology.nodes:
+                raise KeyError(name)
+        new = self.medium.set_params(a, b, **params)
+        self.log.info("channel {a} -> {b} now {params}", a=a, b=b, params=new.as_dict())
+        return {"from": a, "to": b, **new.as_dict()}
+
+    def topology_graph(self) -> dict:
+        """NetJSON NetworkGraph of the nodes and the configured links."""
+        return network_graph(
+            self.node_list(),
+            self.channels(),
+            label=str(self.topology.source or "vanet simulation"),
+        )
+
+    def metrics(self) -> str:
+        statuses = self.node_statuses()
+        text = sim_metrics(
+            self._stats(statuses), self.channels(), self.flow_stats.summary()
+        )
+        writer = MetricsWriter()
+        for status in statuses.values():
+            if status:
+                add_node_status(writer, dict(status))
+        return text + writer.render()
+
+    def report(self) -> dict:
+        """What a run shows at its end: upstreams, round trips, traffic."""
+        return {
+            "node_info": self.node_info(),
+            "flows": self.flow_stats.summary(),
+            "traffic": self.flow_stats.totals(),
+        }
