@@ -10,6 +10,8 @@ hot path and must stay byte-identical to it.
 
 from __future__ import annotations
 
+import operator
+
 import attrs
 
 from vanet.mac import BROADCAST
@@ -22,9 +24,16 @@ _MARKER_BYTES = MARKER.to_bytes(2, "big")
 _TYPES = {U32: int, U128: int}
 
 
+def _getter(names: tuple[str, ...]):
+    """A function reading ``names`` off an object as one tuple."""
+    get = operator.attrgetter(*names)
+    return get if len(names) > 1 else lambda obj: (get(obj),)
+
+
 class _Body:
     """A message body built from its layout: attrs fields named after the
-    layout's, in wire order, and ``to_bytes`` writing them field by field."""
+    layout's, in wire order (and ``payload`` last for data messages), and
+    ``to_bytes`` writing them field by field."""
 
     layout: layouts.Layout
 
@@ -33,10 +42,11 @@ class _Body:
         if layout is None:
             return  # attrs rebuilding the class with slots: already set
         cls.layout = layout
-        annotations = {f.name: _TYPES.get(f.format, bytes) for f in layout.body}
+        cls.__annotations__ = {f.name: _TYPES.get(f.format, bytes) for f in layout.body}
         if layout.payload:
-            annotations["payload"] = bytes
-        cls.__annotations__ = annotations
+            cls.__annotations__["payload"] = bytes
+        # The body's fields off a view of its message, in one call.
+        cls._read_view = staticmethod(_getter(layout.fields))
 
     def to_bytes(self) -> bytes:
         out = b""
@@ -102,6 +112,13 @@ class DataPacket(_Packet):
     body: ToUpstream | ToDownstream
 
 
+# The packet and body classes of each message kind.
+_TREES = {
+    kind: (ControlPacket if body.layout.type == CONTROL else DataPacket, body)
+    for kind, body in BODIES.items()
+}
+
+
 @attrs.define
 class Message:
     dst: bytes
@@ -121,15 +138,17 @@ class Message:
 
     @classmethod
     def from_view(cls, view) -> Message:
-        body_class = BODIES.get(view.kind)
-        if body_class is None:  # pragma: no cover - parse_one knows only these
+        tree = _TREES.get(view.kind)
+        if tree is None:  # pragma: no cover - parse_one knows only these kinds
             raise WireError(f"unknown kind {view.kind!r}")
-        layout = body_class.layout
-        values = [getattr(view, name) for name in layout.fields]
-        if layout.payload:
-            values.append(bytes(view.payload))
-        packet_class = ControlPacket if layout.type == CONTROL else DataPacket
-        return cls(view.dst, view.src, packet_class(body_class(*values)))
+        packet_class, body_class = tree
+        values = body_class._read_view(view)
+        if packet_class is DataPacket:
+            # A view's payload points into its buffer: the tree keeps a copy.
+            body = body_class(*values, bytes(view.payload))
+        else:
+            body = body_class(*values)
+        return cls(view.dst, view.src, packet_class(body))
 
 
 # The legacy writers: build the tree, serialize it, copy it into the buffer.
