@@ -9,7 +9,15 @@ from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from vanet.mac import BROADCAST
-from vanet.wire import LEGACY, ZERO_COPY, WireError, parse, parse_one, writer_for
+from vanet.wire import (
+    LEGACY,
+    U32_MAX,
+    ZERO_COPY,
+    WireError,
+    parse,
+    parse_one,
+    writer_for,
+)
 
 # At least 1,000 examples per property (issue 2); no deadline, because a
 # shared CI machine's pauses are not failures.
@@ -19,7 +27,6 @@ EXAMPLES = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 
-U32_MAX = 2**32 - 1
 KINDS = {"heartbeat", "heartbeat_reply", "upstream", "downstream"}
 
 macs = st.binary(min_size=6, max_size=6)

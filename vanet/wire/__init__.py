@@ -3,13 +3,15 @@
 - ``parse(buf)``: every message in one received buffer, as views; never raises.
 - ``parse_one(buf)``: one message; raises ``WireError``.
 - ``writer_for(kind, path)``: an ``IFrameWriter`` from the registry.
+- ``vanet.wire.layouts``: each message's layout, declared once; the views,
+  the writers' Structs and the legacy tree are derived from it.
 - ``vanet.wire.writers``: the zero-copy writers; ``vanet.wire.legacy``: the
   object-tree ``Message`` path.
 """
 
 from __future__ import annotations
 
-from vanet.wire.format import U32_MAX
+from vanet.wire.layouts import ETHERTYPE, LAYOUTS, U32_MAX
 from vanet.wire.registry import (
     LEGACY,
     WRITER_KINDS,
@@ -38,6 +40,8 @@ def parse_one(buf, offset: int = 0):
 
 
 __all__ = [
+    "ETHERTYPE",
+    "LAYOUTS",
     "U32_MAX",
     "WRITER_KINDS",
     "LEGACY",

@@ -1,101 +1,122 @@
 """The legacy object-tree path: a message as nested attrs objects.
 
 ``Message -> ControlPacket | DataPacket -> Heartbeat | HeartbeatReply |
-ToUpstream | ToDownstream``, each with ``to_bytes()``, written the
-straightforward way such code usually is. It is kept because plugins and
-tools built on it still exist; the zero-copy writers replace it on the hot
-path and must stay byte-identical to it.
+ToUpstream | ToDownstream``, each with ``to_bytes()``, serializing field by
+field the straightforward way such code usually is. The bodies' fields come
+from the declarations in ``vanet.wire.layouts``. It is kept because plugins
+and tools built on it still exist; the zero-copy writers replace it on the
+hot path and must stay byte-identical to it.
 """
 
 from __future__ import annotations
 
+import operator
+
 import attrs
 
 from vanet.mac import BROADCAST
-from vanet.wire import format as fmt
+from vanet.wire import layouts
+from vanet.wire.layouts import CONTROL, MAC, MARKER, U32, U128
 from vanet.wire.views import WireError, parse_one
 
+_MARKER_BYTES = MARKER.to_bytes(2, "big")
+# Python types of the declared field formats, for the attrs fields.
+_TYPES = {U32: int, U128: int}
 
-def _u32(value: int) -> bytes:
-    return value.to_bytes(4, "big")
+
+def _getter(names: tuple[str, ...]):
+    """A function reading ``names`` off an object as one tuple."""
+    get = operator.attrgetter(*names)
+    return get if len(names) > 1 else lambda obj: (get(obj),)
 
 
-@attrs.define
-class Heartbeat:
-    duration_ms: int
-    seq: int
-    hops: int
-    source: bytes
+class _Body:
+    """A message body built from its layout: attrs fields named after the
+    layout's, in wire order (and ``payload`` last for data messages), and
+    ``to_bytes`` writing them field by field."""
+
+    layout: layouts.Layout
+
+    def __init_subclass__(cls, layout: layouts.Layout | None = None, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if layout is None:
+            return  # attrs rebuilding the class with slots: already set
+        cls.layout = layout
+        cls.__annotations__ = {f.name: _TYPES.get(f.format, bytes) for f in layout.body}
+        if layout.payload:
+            cls.__annotations__["payload"] = bytes
+        # The body's fields off a view of its message, in one call.
+        cls._read_view = staticmethod(_getter(layout.fields))
 
     def to_bytes(self) -> bytes:
-        return (
-            self.duration_ms.to_bytes(16, "big")
-            + _u32(self.seq)
-            + _u32(self.hops)
-            + bytes(self.source)
-        )
+        out = b""
+        for field in self.layout.body:
+            value = getattr(self, field.name)
+            # A MAC as it is, an integer big-endian in its field's width.
+            if field.format == MAC:
+                out += bytes(value)
+            else:
+                out += value.to_bytes(field.size, "big")
+        if self.layout.payload:
+            out += bytes(self.payload)
+        return out
 
 
 @attrs.define
-class HeartbeatReply:
-    duration_ms: int
-    seq: int
-    hops: int
-    source: bytes
-    sender: bytes
+class Heartbeat(_Body, layout=layouts.HEARTBEAT):
+    pass
 
+
+@attrs.define
+class HeartbeatReply(_Body, layout=layouts.HEARTBEAT_REPLY):
+    # A reply copies hops unchanged from the heartbeat it answers.
     @classmethod
     def answering(cls, hb: Heartbeat, sender: bytes) -> HeartbeatReply:
         return cls(hb.duration_ms, hb.seq, hb.hops, hb.source, sender)
 
-    def to_bytes(self) -> bytes:
-        # A reply copies hops unchanged from the heartbeat it answers.
-        return (
-            self.duration_ms.to_bytes(16, "big")
-            + _u32(self.seq)
-            + _u32(self.hops)
-            + bytes(self.source)
-            + bytes(self.sender)
-        )
+
+@attrs.define
+class ToUpstream(_Body, layout=layouts.UPSTREAM):
+    pass
 
 
 @attrs.define
-class ToUpstream:
-    origin: bytes
-    payload: bytes
+class ToDownstream(_Body, layout=layouts.DOWNSTREAM):
+    pass
+
+
+#: the body class of each message kind
+BODIES = {
+    cls.layout.kind: cls
+    for cls in (Heartbeat, HeartbeatReply, ToUpstream, ToDownstream)
+}
+
+
+class _Packet:
+    """Type and subtype (from the body's layout), then the body."""
+
+    body: _Body
 
     def to_bytes(self) -> bytes:
-        return bytes(self.origin) + bytes(self.payload)
+        layout = self.body.layout
+        return bytes([layout.type, layout.subtype]) + self.body.to_bytes()
 
 
 @attrs.define
-class ToDownstream:
-    origin: bytes
-    destination: bytes
-    payload: bytes
-
-    def to_bytes(self) -> bytes:
-        return bytes(self.origin) + bytes(self.destination) + bytes(self.payload)
-
-
-@attrs.define
-class ControlPacket:
+class ControlPacket(_Packet):
     body: Heartbeat | HeartbeatReply
 
-    def to_bytes(self) -> bytes:
-        subtype = (
-            fmt.HEARTBEAT if isinstance(self.body, Heartbeat) else fmt.HEARTBEAT_REPLY
-        )
-        return bytes([fmt.CONTROL, subtype]) + self.body.to_bytes()
-
 
 @attrs.define
-class DataPacket:
+class DataPacket(_Packet):
     body: ToUpstream | ToDownstream
 
-    def to_bytes(self) -> bytes:
-        subtype = fmt.UPSTREAM if isinstance(self.body, ToUpstream) else fmt.DOWNSTREAM
-        return bytes([fmt.DATA, subtype]) + self.body.to_bytes()
+
+# The packet and body classes of each message kind.
+_TREES = {
+    kind: (ControlPacket if body.layout.type == CONTROL else DataPacket, body)
+    for kind, body in BODIES.items()
+}
 
 
 @attrs.define
@@ -106,10 +127,7 @@ class Message:
 
     def to_bytes(self) -> bytes:
         return (
-            bytes(self.dst)
-            + bytes(self.src)
-            + fmt.MARKER_BYTES
-            + self.packet.to_bytes()
+            bytes(self.dst) + bytes(self.src) + _MARKER_BYTES + self.packet.to_bytes()
         )
 
     @classmethod
@@ -120,24 +138,17 @@ class Message:
 
     @classmethod
     def from_view(cls, view) -> Message:
-        kind = view.kind
-        if kind == "heartbeat":
-            body = Heartbeat(view.duration_ms, view.seq, view.hops, view.source)
-            packet = ControlPacket(body)
-        elif kind == "heartbeat_reply":
-            body = HeartbeatReply(
-                view.duration_ms, view.seq, view.hops, view.source, view.sender
-            )
-            packet = ControlPacket(body)
-        elif kind == "upstream":
-            packet = DataPacket(ToUpstream(view.origin, bytes(view.payload)))
-        elif kind == "downstream":
-            packet = DataPacket(
-                ToDownstream(view.origin, view.destination, bytes(view.payload))
-            )
-        else:  # pragma: no cover - parse_one knows only these kinds
-            raise WireError(f"unknown kind {kind!r}")
-        return cls(view.dst, view.src, packet)
+        tree = _TREES.get(view.kind)
+        if tree is None:  # pragma: no cover - parse_one knows only these kinds
+            raise WireError(f"unknown kind {view.kind!r}")
+        packet_class, body_class = tree
+        values = body_class._read_view(view)
+        if packet_class is DataPacket:
+            # A view's payload points into its buffer: the tree keeps a copy.
+            body = body_class(*values, bytes(view.payload))
+        else:
+            body = body_class(*values)
+        return cls(view.dst, view.src, packet_class(body))
 
 
 # The legacy writers: build the tree, serialize it, copy it into the buffer.

@@ -5,13 +5,27 @@ control messages have a fixed length, a data message takes the rest, and
 parsing stops at the first bytes that do not form a message. Views keep
 memoryviews into the caller's buffer (``raw``, ``payload``): no copies.
 A view is valid only while that buffer is not reused.
+
+The view classes and ``parse_one`` come from the declarations in
+``vanet.wire.layouts``.
 """
 
 from __future__ import annotations
 
+import linecache
 import struct
 
-from vanet.wire import format as fmt
+from vanet.wire import layouts
+from vanet.wire.layouts import (
+    DOWNSTREAM,
+    HEADER_LEN,
+    HEARTBEAT,
+    HEARTBEAT_REPLY,
+    PACKET_TYPES,
+    TAG_OFFSET,
+    U128,
+    UPSTREAM,
+)
 
 
 class WireError(ValueError):
@@ -23,6 +37,7 @@ class MessageView:
 
     __slots__ = ("dst", "src", "raw")
     kind: str = ""
+    layout: layouts.Layout
 
     def __repr__(self) -> str:
         fields = ", ".join(
@@ -33,121 +48,155 @@ class MessageView:
         return f"<{type(self).__name__} {fields}>"
 
 
+# Each view's slots are its layout's fields beyond the common ones.
+_COMMON = frozenset(MessageView.__slots__)
+
+
 class HeartbeatView(MessageView):
-    __slots__ = ("duration_ms", "seq", "hops", "source")
-    kind = "heartbeat"
-    __fields__ = ("dst", "src", "duration_ms", "seq", "hops", "source")
+    layout = HEARTBEAT
+    __slots__ = tuple(n for n in layout.view_fields if n not in _COMMON)
+    kind = layout.kind
+    __fields__ = layout.view_fields
 
 
 class HeartbeatReplyView(MessageView):
-    __slots__ = ("duration_ms", "seq", "hops", "source", "sender")
-    kind = "heartbeat_reply"
-    __fields__ = ("dst", "src", "duration_ms", "seq", "hops", "source", "sender")
+    layout = HEARTBEAT_REPLY
+    __slots__ = tuple(n for n in layout.view_fields if n not in _COMMON)
+    kind = layout.kind
+    __fields__ = layout.view_fields
 
 
 class UpstreamView(MessageView):
-    __slots__ = ("origin", "payload")
-    kind = "upstream"
-    __fields__ = ("dst", "src", "origin", "payload")
+    layout = UPSTREAM
+    __slots__ = tuple(n for n in layout.view_fields if n not in _COMMON)
+    kind = layout.kind
+    __fields__ = layout.view_fields
 
 
 class DownstreamView(MessageView):
-    __slots__ = ("origin", "destination", "payload")
-    kind = "downstream"
-    __fields__ = ("dst", "src", "origin", "destination", "payload")
+    layout = DOWNSTREAM
+    __slots__ = tuple(n for n in layout.view_fields if n not in _COMMON)
+    kind = layout.kind
+    __fields__ = layout.view_fields
 
 
-_unpack_heartbeat = fmt.HEARTBEAT_FRAME.unpack_from
-_unpack_reply = fmt.HEARTBEAT_REPLY_FRAME.unpack_from
-_unpack_upstream = fmt.UPSTREAM_FIXED.unpack_from
-_unpack_downstream = fmt.DOWNSTREAM_FIXED.unpack_from
+#: the view class of each message kind
+VIEWS = {
+    cls.kind: cls
+    for cls in (HeartbeatView, HeartbeatReplyView, UpstreamView, DownstreamView)
+}
+
 # Marker, type and subtype read as one u32: one unpack picks the message
 # kind, where four single-byte reads and compares cost twice as much.
-_unpack_tag = struct.Struct("!12xI").unpack_from
-_TAG_HEARTBEAT = 0x30300000
-_TAG_REPLY = 0x30300001
-_TAG_UPSTREAM = 0x30300100
-_TAG_DOWNSTREAM = 0x30300101
-_HEADER_LEN = fmt.HEADER_LEN
-_HB_LEN = fmt.HEARTBEAT_LEN
-_REPLY_LEN = fmt.HEARTBEAT_REPLY_LEN
-_UP_LEN = fmt.UPSTREAM_FIXED_LEN
-_DOWN_LEN = fmt.DOWNSTREAM_FIXED_LEN
+_unpack_tag = struct.Struct(f"!{TAG_OFFSET}xI").unpack_from
 
 
 def _bad_tag(mv: memoryview, offset: int) -> WireError:
     """Say what is wrong with a header no message kind matched."""
-    marker = bytes(mv[offset + 12 : offset + 14])
-    ptype, subtype = mv[offset + 14], mv[offset + 15]
-    if marker != fmt.MARKER_BYTES:
-        return WireError(f"bad marker {marker.hex()} at offset {offset + 12}")
-    if ptype == fmt.CONTROL:
-        return WireError(f"unknown control subtype {subtype}")
-    if ptype == fmt.DATA:
-        return WireError(f"unknown data subtype {subtype}")
+    at = offset + TAG_OFFSET
+    marker = int.from_bytes(mv[at : at + 2], "big")
+    ptype, subtype = mv[at + 2], mv[at + 3]
+    if marker != layouts.MARKER:
+        return WireError(f"bad marker {marker:04x} at offset {at}")
+    if ptype in PACKET_TYPES:
+        return WireError(f"unknown {PACKET_TYPES[ptype]} subtype {subtype}")
     return WireError(f"unknown packet type {ptype}")
 
 
-def parse_one(mv: memoryview, offset: int = 0) -> tuple[MessageView, int]:
-    """Parse the message starting at ``offset``; return it and the offset
-    just after it. Raise ``WireError`` if the bytes there are no message."""
-    end = len(mv)
-    if end - offset < _HEADER_LEN:
-        raise WireError(
-            f"{end - offset} bytes at offset {offset}: shorter than the 16-byte header"
-        )
-    (tag,) = _unpack_tag(mv, offset)
-    if tag == _TAG_UPSTREAM:
-        if offset + _UP_LEN > end:
-            raise WireError("truncated upstream: needs a 6-byte origin")
-        view = UpstreamView()
-        view.dst, view.src, _, _, _, view.origin = _unpack_upstream(mv, offset)
-        view.payload = mv[offset + _UP_LEN : end]
-        stop = end
-    elif tag == _TAG_DOWNSTREAM:
-        if offset + _DOWN_LEN > end:
-            raise WireError("truncated downstream: needs origin and destination")
-        view = DownstreamView()
-        (view.dst, view.src, _, _, _, view.origin, view.destination) = (
-            _unpack_downstream(mv, offset)
-        )
-        view.payload = mv[offset + _DOWN_LEN : end]
-        stop = end
-    elif tag == _TAG_HEARTBEAT:
-        stop = offset + _HB_LEN
-        if stop > end:
-            raise WireError("truncated heartbeat: needs 30 bytes after the header")
-        view = HeartbeatView()
-        (view.dst, view.src, _, _, _, hi, lo, view.seq, view.hops, view.source) = (
-            _unpack_heartbeat(mv, offset)
-        )
-        view.duration_ms = (hi << 64) | lo
-    elif tag == _TAG_REPLY:
-        stop = offset + _REPLY_LEN
-        if stop > end:
-            raise WireError(
-                "truncated heartbeat reply: needs 36 bytes after the header"
-            )
-        view = HeartbeatReplyView()
-        (
-            view.dst,
-            view.src,
-            _,
-            _,
-            _,
-            hi,
-            lo,
-            view.seq,
-            view.hops,
-            view.source,
-            view.sender,
-        ) = _unpack_reply(mv, offset)
-        view.duration_ms = (hi << 64) | lo
+# parse_one is written out from the layouts at import time, the way attrs
+# and dataclasses write __init__: setting a view's slots from an unpacked
+# tuple is fastest as one unpacking assignment written out, and any loop
+# over field names would cost more than the parse itself. Data messages
+# come first: most received frames are data. The source is kept in
+# linecache, so tracebacks and inspect show the generated lines.
+_BRANCH_ORDER = (UPSTREAM, DOWNSTREAM, HEARTBEAT, HEARTBEAT_REPLY)
+
+
+def _branch(layout: layouts.Layout) -> list[str]:
+    """The statements that parse one message of ``layout``, indented for
+    an ``if tag == ...:`` branch."""
+    kind, size = layout.kind, layout.size
+    view_class = VIEWS[kind].__name__
+    needs = (
+        f"needs {size - HEADER_LEN} bytes ({', '.join(layout.fields)}) after the header"
+    )
+    truncated = f"truncated {kind.replace('_', ' ')}: {needs}"
+    targets, joins = ["view.dst", "view.src"], []
+    for field in layout.body:
+        if field.format == U128:
+            hi, lo = f"{field.name}_hi", f"{field.name}_lo"
+            targets += [hi, lo]
+            joins.append(f"view.{field.name} = ({hi} << 64) | {lo}")
+        else:
+            targets.append(f"view.{field.name}")
+    if layout.payload:
+        lines = [
+            f"if offset + {size} > end:",
+            f"    raise WireError({truncated!r})",
+        ]
     else:
-        raise _bad_tag(mv, offset)
-    # A lone message (the usual case) is the whole buffer: no slice needed.
-    view.raw = mv[offset:stop] if offset or stop != end else mv
-    return view, stop
+        lines = [
+            f"stop = offset + {size}",
+            "if stop > end:",
+            f"    raise WireError({truncated!r})",
+        ]
+    lines += [
+        f"view = {view_class}()",
+        f"({', '.join(targets)}) = _unpack_{kind}(mv, offset)",
+        *joins,
+    ]
+    if layout.payload:
+        lines += [f"view.payload = mv[offset + {size} : end]", "stop = end"]
+    return ["    " + line for line in lines]
+
+
+def _parse_one_source() -> str:
+    lines = [
+        "def parse_one(mv: memoryview, offset: int = 0) -> tuple[MessageView, int]:",
+        '    """Parse the message starting at ``offset``; return it and the offset',
+        '    just after it. Raise ``WireError`` if the bytes there are no message."""',
+        "    end = len(mv)",
+        f"    if end - offset < {HEADER_LEN}:",
+        "        raise WireError(",
+        "            f'{end - offset} bytes at offset {offset}: shorter than the "
+        f"{HEADER_LEN}-byte header'",
+        "        )",
+        "    (tag,) = _unpack_tag(mv, offset)",
+    ]
+    keyword = "if"
+    for layout in _BRANCH_ORDER:
+        lines.append(f"    {keyword} tag == {layout.tag:#010x}:  # {layout.kind}")
+        lines += ["    " + line for line in _branch(layout)]
+        keyword = "elif"
+    lines += [
+        "    else:",
+        "        raise _bad_tag(mv, offset)",
+        "    # A lone message (the usual case) is the whole buffer: no slice needed.",
+        "    view.raw = mv[offset:stop] if offset or stop != end else mv",
+        "    return view, stop",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+PARSE_ONE_SOURCE = _parse_one_source()
+_FILENAME = "<vanet.wire.views: parse_one generated from vanet.wire.layouts>"
+_namespace = {
+    "WireError": WireError,
+    "MessageView": MessageView,
+    "_unpack_tag": _unpack_tag,
+    "_bad_tag": _bad_tag,
+    **{cls.__name__: cls for cls in VIEWS.values()},
+    **{f"_unpack_{kind}": cls.layout.unpack.unpack_from for kind, cls in VIEWS.items()},
+}
+exec(compile(PARSE_ONE_SOURCE, _FILENAME, "exec"), _namespace)
+linecache.cache[_FILENAME] = (
+    len(PARSE_ONE_SOURCE),
+    None,
+    PARSE_ONE_SOURCE.splitlines(True),
+    _FILENAME,
+)
+parse_one = _namespace["parse_one"]
+parse_one.__module__ = __name__
 
 
 def parse(buf: bytes | bytearray | memoryview) -> list[MessageView]:

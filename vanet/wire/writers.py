@@ -16,31 +16,41 @@ from __future__ import annotations
 import struct
 
 from vanet.mac import BROADCAST
-from vanet.wire import format as fmt
+from vanet.wire.layouts import (
+    ADDRESSES_FORMAT,
+    DOWNSTREAM,
+    HEARTBEAT,
+    HEARTBEAT_REPLY,
+    UPSTREAM,
+)
 
 # Why it looks like this: on CPython one ``pack_into`` with a precompiled
 # Struct costs about as much as one bytearray slice assignment, and each
 # extra slice, concatenation or attribute lookup costs about as much again.
 # So every writer does as few buffer operations as it can: the fixed fields
 # of a message go in one ``pack_into``, and a relayed frame is one slice
-# copy plus one ``pack_into`` for the two addresses.
+# copy plus one ``pack_into`` for the two addresses. The Structs, lengths
+# and tags come from the declarations in ``vanet.wire.layouts``, bound to
+# module globals here so a write looks none of them up.
 
 # The marker and the type bytes as one 4-byte field: one argument, not three.
-_HEARTBEAT_TYPE = fmt.MARKER_BYTES + fmt.TYPE_BYTES["heartbeat"]
-_REPLY_TYPE = fmt.MARKER_BYTES + fmt.TYPE_BYTES["heartbeat_reply"]
-_UPSTREAM_TYPE = fmt.MARKER_BYTES + fmt.TYPE_BYTES["upstream"]
-_DOWNSTREAM_TYPE = fmt.MARKER_BYTES + fmt.TYPE_BYTES["downstream"]
+_HEARTBEAT_TYPE = HEARTBEAT.tag_bytes
+_REPLY_TYPE = HEARTBEAT_REPLY.tag_bytes
+_UPSTREAM_TYPE = UPSTREAM.tag_bytes
+_DOWNSTREAM_TYPE = DOWNSTREAM.tag_bytes
 
-_pack_heartbeat = struct.Struct("!6s6s4sQQII6s").pack_into
-_pack_reply = struct.Struct("!6s6s4sQQII6s6s").pack_into
-_pack_upstream_head = struct.Struct("!6s6s4s6s").pack_into
-_pack_downstream_head = struct.Struct("!6s6s4s6s6s").pack_into
-_pack_addresses = struct.Struct("!6s6s").pack_into
-_MASK64 = (1 << 64) - 1
-_HB_LEN = fmt.HEARTBEAT_LEN
-_REPLY_LEN = fmt.HEARTBEAT_REPLY_LEN
-_UP_LEN = fmt.UPSTREAM_FIXED_LEN
-_DOWN_LEN = fmt.DOWNSTREAM_FIXED_LEN
+_pack_heartbeat = HEARTBEAT.pack.pack_into
+_pack_reply = HEARTBEAT_REPLY.pack.pack_into
+_pack_upstream_head = UPSTREAM.pack.pack_into
+_pack_downstream_head = DOWNSTREAM.pack.pack_into
+_pack_addresses = struct.Struct("!" + ADDRESSES_FORMAT).pack_into
+_MASK64 = (1 << 64) - 1  # a U128 field goes as two u64 halves
+_HB_LEN = HEARTBEAT.size
+_REPLY_LEN = HEARTBEAT_REPLY.size
+_UP_LEN = UPSTREAM.size
+_DOWN_LEN = DOWNSTREAM.size
+_UP_FORMAT = UPSTREAM.pack.format
+_DOWN_FORMAT = DOWNSTREAM.pack.format
 
 # Whole data frames (fixed part and payload) in one pack_into, with one
 # compiled Struct per payload length. Frames come in few distinct sizes,
@@ -122,7 +132,7 @@ def write_upstream(
     n = _UP_LEN + size
     if len(buf) < n:
         _grow(buf, n)
-    pack = _whole_upstream.get(size) or _whole(_whole_upstream, "!6s6s4s6s", size)
+    pack = _whole_upstream.get(size) or _whole(_whole_upstream, _UP_FORMAT, size)
     try:
         pack(buf, 0, dst, src, _UPSTREAM_TYPE, origin, payload)
     except struct.error:
@@ -158,7 +168,7 @@ def write_downstream(
     n = _DOWN_LEN + size
     if len(buf) < n:
         _grow(buf, n)
-    pack = _whole_downstream.get(size) or _whole(_whole_downstream, "!6s6s4s6s6s", size)
+    pack = _whole_downstream.get(size) or _whole(_whole_downstream, _DOWN_FORMAT, size)
     try:
         pack(buf, 0, dst, src, _DOWNSTREAM_TYPE, origin, destination, payload)
     except struct.error:
