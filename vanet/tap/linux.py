@@ -18,16 +18,16 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from vanet.interfaces import ITapDevice
-from vanet.mac import format_mac, parse_mac
+from vanet.mac import MAC_LEN, format_mac, is_group, parse_mac
 from vanet.transport.counters import LinkCounters
 from vanet.transport.fdport import DEFAULT_MAX_FRAMES_PER_WAKEUP, DrainingReader
+from vanet.transport.ifname import ifname_problem
 
 TUN_DEVICE = "/dev/net/tun"
 TUNSETIFF = 0x400454CA
 IFF_TAP = 0x0002
 IFF_NO_PI = 0x1000
 _IFREQ_FLAGS = struct.Struct("16sH22x")  # struct ifreq: name, ifr_flags
-IFNAMSIZ = 16
 ETH_HLEN = 14
 DEFAULT_NAME = "vtap0"
 DEFAULT_MTU = 1436  # docs/protocol.md §9
@@ -72,14 +72,19 @@ def _disable_ipv6(name: str) -> None:
         pass  # IPv6 is off on this host anyway
 
 
-def _configure(name: str, mtu: int, address: str | None) -> bytes:
-    """Set MTU, address and up; return the device's MAC."""
+def _configure(
+    name: str, mtu: int, address: str | None, mac: bytes | None = None
+) -> bytes:
+    """Set MAC, MTU, address and up; return the device's MAC."""
     from pyroute2 import IPRoute
     from pyroute2.netlink.exceptions import NetlinkError
 
     interface = ipaddress.ip_interface(address) if address else None
     with IPRoute() as ipr:
         index = ipr.link_lookup(ifname=name)[0]
+        if mac is not None:
+            # Before "up": the kernel then announces the final address only.
+            ipr.link("set", index=index, address=format_mac(mac))
         ipr.link("set", index=index, mtu=mtu)
         if interface is not None:
             try:
@@ -139,15 +144,17 @@ class LinuxTap:
         address: str | None = DEFAULT_ADDRESS,
         disable_ipv6: bool = True,
         max_frames_per_wakeup: int = DEFAULT_MAX_FRAMES_PER_WAKEUP,
+        mac: bytes | None = None,
     ) -> LinuxTap:
-        """Create TAP ``name``, set ``mtu`` and ``address`` (CIDR, or None
-        for none), bring it up. Raises ``ValueError`` for bad arguments and
-        ``TapError`` (an ``OSError``) naming the device when the system
-        refuses."""
-        if not name or len(name.encode()) >= IFNAMSIZ or "/" in name or " " in name:
-            raise ValueError(
-                f"TAP name {name!r}: want 1 to 15 characters, no '/' or space"
-            )
+        """Create TAP ``name``, set ``mac`` (``None``: the kernel's random
+        one), ``mtu`` and ``address`` (CIDR, or None for none), bring it up.
+        Raises ``ValueError`` for bad arguments and ``TapError`` (an
+        ``OSError``) naming the device when the system refuses."""
+        problem = ifname_problem(name)
+        if problem is not None:
+            raise ValueError(f"TAP name {name!r}: {problem}")
+        if mac is not None and (len(mac) != MAC_LEN or is_group(mac)):
+            raise ValueError(f"TAP {name!r}: mac {mac!r} is not a unicast 6-byte MAC")
         if not 68 <= mtu <= 65535:
             raise ValueError(f"TAP {name!r}: mtu {mtu} is not in 68..65535")
         if address is not None:
@@ -163,7 +170,7 @@ class LinuxTap:
         try:
             if disable_ipv6:
                 _disable_ipv6(actual_name)
-            mac = _configure(actual_name, mtu, address)
+            mac = _configure(actual_name, mtu, address, mac)
         except Exception as e:
             os.close(fd)
             raise TapError(
