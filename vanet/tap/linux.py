@@ -35,7 +35,11 @@ DEFAULT_ADDRESS = "10.0.0.1/24"
 
 
 class TapError(OSError):
-    """The TAP device could not be created or configured."""
+    """The TAP device could not be created or configured. ``setting`` names
+    what the system refused: ``"name"`` (the device itself), ``"mac"``,
+    ``"mtu"`` or ``"address"``."""
+
+    setting = "name"
 
 
 def _create_tap(name: str) -> tuple[int, str]:
@@ -55,10 +59,14 @@ def _create_tap(name: str) -> tuple[int, str]:
         )
     except OSError as e:
         os.close(fd)
+        why = {
+            errno.EBUSY: "another process has that TAP open",
+            errno.EINVAL: "a device of another kind has that name",
+            errno.EPERM: "needs root or CAP_NET_ADMIN",
+        }.get(e.errno)
         raise TapError(
             e.errno,
-            f"cannot create TAP {name!r}: {e.strerror} (is a non-TAP device "
-            "or another process using that name?)",
+            f"cannot create TAP {name!r}: {e.strerror}" + (f" ({why})" if why else ""),
         ) from None
     return fd, _IFREQ_FLAGS.unpack(result)[0].rstrip(b"\0").decode()
 
@@ -75,17 +83,33 @@ def _disable_ipv6(name: str) -> None:
 def _configure(
     name: str, mtu: int, address: str | None, mac: bytes | None = None
 ) -> bytes:
-    """Set MAC, MTU, address and up; return the device's MAC."""
+    """Set MAC, MTU, address and up; return the device's MAC. A refusal is a
+    ``TapError`` whose ``setting`` says which of them the system refused."""
     from pyroute2 import IPRoute
     from pyroute2.netlink.exceptions import NetlinkError
+
+    def refused(setting: str, value, error: Exception) -> TapError:
+        code = getattr(error, "code", None) or getattr(error, "errno", None)
+        reason = os.strerror(code) if code else str(error)
+        failure = TapError(
+            code or errno.EIO, f"cannot set {setting} {value} on TAP {name!r}: {reason}"
+        )
+        failure.setting = setting
+        return failure
 
     interface = ipaddress.ip_interface(address) if address else None
     with IPRoute() as ipr:
         index = ipr.link_lookup(ifname=name)[0]
         if mac is not None:
             # Before "up": the kernel then announces the final address only.
-            ipr.link("set", index=index, address=format_mac(mac))
-        ipr.link("set", index=index, mtu=mtu)
+            try:
+                ipr.link("set", index=index, address=format_mac(mac))
+            except NetlinkError as e:
+                raise refused("mac", format_mac(mac), e) from None
+        try:
+            ipr.link("set", index=index, mtu=mtu)
+        except NetlinkError as e:
+            raise refused("mtu", mtu, e) from None
         if interface is not None:
             try:
                 ipr.addr(
@@ -96,7 +120,7 @@ def _configure(
                 )
             except NetlinkError as e:
                 if e.code != errno.EEXIST:  # a persistent TAP may have it already
-                    raise
+                    raise refused("address", address, e) from None
         ipr.link("set", index=index, state="up")
         link = ipr.get_links(index)[0]
         return parse_mac(link.get_attr("IFLA_ADDRESS"))
@@ -171,6 +195,9 @@ class LinuxTap:
             if disable_ipv6:
                 _disable_ipv6(actual_name)
             mac = _configure(actual_name, mtu, address, mac)
+        except TapError:
+            os.close(fd)
+            raise
         except Exception as e:
             os.close(fd)
             raise TapError(
