@@ -16,12 +16,19 @@ from collections.abc import Callable
 from twisted.application import service
 from twisted.internet import defer
 from twisted.internet.endpoints import serverFromString
+from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from vanet.mac import format_mac
 from vanet.node.config import NodeConfig
 from vanet.node.control import control_site
 from vanet.node.factory import NodeFactory
+from vanet.tap.arp import announcement
+
+# How often, in heartbeat periods, the node checks whether its way into the
+# overlay changed and the TAP's address must be announced again.
+ANNOUNCE_CHECKS_PER_PERIOD = 4
+_NOTHING_YET = object()
 
 
 class DeviceError(Exception):
@@ -98,7 +105,11 @@ class NodeService(service.MultiService):
         reactor=None,
         open_port: Callable[[NodeConfig], object] = open_link_port,
         open_tap: Callable[[NodeConfig], object] | None = open_tap,
+        announce: bool = False,
     ) -> None:
+        """``announce``: send a gratuitous ARP for ``[tap] address`` into the
+        overlay at start and whenever the node's upstream changes (a real
+        node does; the simulator's hosts have no ARP caches)."""
         super().__init__()
         if reactor is None:
             from twisted.internet import reactor
@@ -112,6 +123,9 @@ class NodeService(service.MultiService):
         self.tap = None
         self.engine = None
         self.control_port = None
+        self._announce = announce
+        self._announce_loop: LoopingCall | None = None
+        self._announced_via = _NOTHING_YET
 
     def _open_devices(self) -> None:
         if self.port is None:
@@ -145,6 +159,7 @@ class NodeService(service.MultiService):
         if self.tap is not None:
             self.tap.startReading(engine.tap_frame, self.reactor)
         engine.start()
+        self._start_announcing()
         if config.control.listen:
             endpoint = serverFromString(self.reactor, config.control.listen)
             endpoint.listen(control_site(engine.status)).addCallbacks(
@@ -162,6 +177,34 @@ class NodeService(service.MultiService):
         )
         super().startService()
 
+    def _start_announcing(self) -> None:
+        frame = (
+            announcement(self.tap.mac, self.config.tap.address)
+            if self._announce and self.tap is not None
+            else None
+        )
+        if frame is None:
+            return
+        loop = self._announce_loop = LoopingCall(self._announce_if_moved, frame)
+        loop.clock = self.reactor
+        loop.start(self.factory.hello_period_s / ANNOUNCE_CHECKS_PER_PERIOD)
+
+    def _announce_if_moved(self, frame: bytes) -> None:
+        """Announce the TAP's address as if its host had, once per upstream:
+        at start, and when an OBU (re)gains or changes its upstream, since
+        only then does the announcement reach the hosts behind the RSU."""
+        via = self.engine.status().get("upstream")
+        if via == self._announced_via:
+            return
+        self._announced_via = via
+        self.engine.tap_frame(frame)
+        self.log.info(
+            "announced TAP address {address} at {mac} (upstream {upstream})",
+            address=self.config.tap.address,
+            mac=format_mac(self.tap.mac),
+            upstream=via,
+        )
+
     def _control_listening(self, port) -> None:
         self.control_port = port
         self.log.info("control endpoint on {address}", address=port.getHost())
@@ -177,6 +220,9 @@ class NodeService(service.MultiService):
     @defer.inlineCallbacks
     def stopService(self):
         yield super().stopService()
+        if self._announce_loop is not None and self._announce_loop.running:
+            self._announce_loop.stop()
+        self._announce_loop = None
         if self.engine is not None:
             self.engine.stop()
         if self.control_port is not None:

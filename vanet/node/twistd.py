@@ -90,7 +90,7 @@ class _TwistdNodeService(NodeService):
 
 
 def _make_service(options) -> NodeService:
-    node = _TwistdNodeService(options.factory)
+    node = _TwistdNodeService(options.factory, announce=True)
     json_log = options["json-log"]
     node.json_log_observer = None
     if json_log:
