@@ -6,6 +6,7 @@ import hashlib
 
 BROADCAST = b"\xff" * 6
 MAC_LEN = 6
+ETH_HLEN = 2 * MAC_LEN + 2  # dst, src, EtherType: the shortest Ethernet frame
 
 
 class MacError(ValueError):

@@ -18,9 +18,13 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from vanet.interfaces import ITapDevice
-from vanet.mac import MAC_LEN, format_mac, is_group, parse_mac
+from vanet.mac import ETH_HLEN, MAC_LEN, format_mac, is_group, parse_mac
 from vanet.transport.counters import LinkCounters
-from vanet.transport.fdport import DEFAULT_MAX_FRAMES_PER_WAKEUP, DrainingReader
+from vanet.transport.fdport import (
+    DEFAULT_MAX_FRAMES_PER_WAKEUP,
+    DrainingReader,
+    read_size,
+)
 from vanet.transport.ifname import ifname_problem
 
 TUN_DEVICE = "/dev/net/tun"
@@ -28,10 +32,8 @@ TUNSETIFF = 0x400454CA
 IFF_TAP = 0x0002
 IFF_NO_PI = 0x1000
 _IFREQ_FLAGS = struct.Struct("16sH22x")  # struct ifreq: name, ifr_flags
-ETH_HLEN = 14
 DEFAULT_NAME = "vtap0"
 DEFAULT_MTU = 1436  # docs/protocol.md §9
-DEFAULT_ADDRESS = "10.0.0.1/24"
 
 
 class TapError(OSError):
@@ -72,7 +74,8 @@ def _create_tap(name: str) -> tuple[int, str]:
 
 
 def _disable_ipv6(name: str) -> None:
-    # A fresh TAP sends router solicitations and MLD reports (NOTES.md).
+    # A fresh TAP would send router solicitations and MLD reports into the
+    # overlay.
     try:
         with open(f"/proc/sys/net/ipv6/conf/{name}/disable_ipv6", "w") as f:
             f.write("1")
@@ -156,16 +159,14 @@ class LinuxTap:
         self.max_frames_per_wakeup = max_frames_per_wakeup
         self._reader: DrainingReader | None = None
         self._closed = False
-        # Without offloads the device never hands us more than MTU + header
-        # (+ a VLAN tag); a larger buffer only costs time per read.
-        self._read_size = max(2048, mtu + 18)
+        self._read_size = read_size(mtu)
 
     @classmethod
     def open(
         cls,
         name: str = DEFAULT_NAME,
         mtu: int = DEFAULT_MTU,
-        address: str | None = DEFAULT_ADDRESS,
+        address: str | None = None,
         disable_ipv6: bool = True,
         max_frames_per_wakeup: int = DEFAULT_MAX_FRAMES_PER_WAKEUP,
         mac: bytes | None = None,

@@ -21,7 +21,7 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from vanet.interfaces import ILinkPort
-from vanet.mac import MAC_LEN, format_mac
+from vanet.mac import MAC_LEN, format_mac, is_group
 from vanet.transport.counters import LinkCounters
 from vanet.transport.sockopts import DEFAULT_RCVBUF, raise_rcvbuf
 
@@ -124,7 +124,7 @@ class UdpPort:
     ) -> UdpPort:
         """Check the settings and prepare a port; raise ``ValueError`` naming
         what is wrong. Nothing privileged happens here or later."""
-        if len(mac) != MAC_LEN or mac[0] & 1:
+        if len(mac) != MAC_LEN or is_group(mac):
             raise ValueError(
                 f"udp transport: mac must be a unicast 6-byte MAC, got {mac!r}"
             )
@@ -207,7 +207,7 @@ class UdpPort:
 
     def _frame_received(self, frame: bytes, addr) -> None:
         counters = self.counters
-        if len(frame) < 12:
+        if len(frame) < 2 * MAC_LEN:  # no dst and src to filter by
             counters.runts += 1
             return
         if frame[6:12] == self.mac:
