@@ -250,6 +250,7 @@ class ValidConfigTests(ConfigFileCase):
                 ("tap", "name"),
                 ("tap", "address"),
                 ("tap", "mtu"),
+                ("tap", "mac"),
                 ("routing", "strategy"),
                 ("routing", "hello_history"),
                 ("routing", "cached_candidates"),
@@ -257,11 +258,102 @@ class ValidConfigTests(ConfigFileCase):
                 ("routing", "neighbour_timeout"),
                 ("routing", "max_hops"),
                 ("routing", "relay_scope"),
+                ("routing", "gateway_switch_threshold"),
                 ("security", "encryption"),
                 ("security", "key_file"),
                 ("control", "listen"),
             },
         )
+
+
+class DeclaredOnceTests(ConfigFileCase):
+    """Defaults a lower layer owns come from that layer; each section is an
+    attrs class whose fields carry the schema."""
+
+    def test_lower_layers_own_their_defaults(self):
+        from vanet.node.control import DEFAULT_LISTEN
+        from vanet.tap.linux import DEFAULT_MTU, DEFAULT_NAME
+        from vanet.transport.udp import DEFAULT_GROUP, DEFAULT_PORT
+
+        config = load_node_config(self.write(MINIMAL), "rsu")
+        self.assertEqual(
+            (config.link.group, config.link.port), (DEFAULT_GROUP, DEFAULT_PORT)
+        )
+        self.assertEqual((config.tap.name, config.tap.mtu), (DEFAULT_NAME, DEFAULT_MTU))
+        self.assertEqual(config.control.listen, DEFAULT_LISTEN)
+
+    def test_schema_is_the_section_classes(self):
+        import attrs
+
+        from vanet.node.config import SECTIONS, NodeConfig
+
+        self.assertEqual(
+            list(SECTIONS), ["node", "link", "tap", "routing", "security", "control"]
+        )
+        for name, cls in SECTIONS.items():
+            self.assertEqual(
+                [f.name for f in attrs.fields(cls)], list(SCHEMA[name]), name
+            )
+            self.assertIs(attrs.fields_dict(NodeConfig)[name].type, cls)
+
+    def test_gateway_switch_threshold(self):
+        config = load_node_config(self.write(MINIMAL), "obu")
+        self.assertEqual(config.routing.gateway_switch_threshold, 0.1)
+        path = self.write(MINIMAL + "[routing]\ngateway_switch_threshold = 0.25\n")
+        self.assertEqual(
+            load_node_config(path, "obu").routing.gateway_switch_threshold, 0.25
+        )
+        for bad in ("-0.1", "lots", "nan", "inf"):
+            message = self.error(
+                MINIMAL + f"[routing]\ngateway_switch_threshold = {bad}\n", "obu"
+            )
+            self.assertNames(
+                message,
+                "rsu.ini",
+                f"[routing] gateway_switch_threshold = '{bad}'",
+                "expected a number >= 0",
+            )
+
+    def test_gateway_switch_threshold_reaches_the_obu_core(self):
+        from twisted.internet.task import Clock
+
+        from vanet.node.factory import NodeFactory
+
+        config = node_config_from_mapping(
+            {
+                "node": {"name": "o1"},
+                "link": {"transport": "memory"},
+                "routing": {"gateway_switch_threshold": "0.4"},
+            },
+            "sim.yaml",
+            "obu",
+        )
+        engine = NodeFactory(config).build_engine(config.node.mac, Clock())
+        self.assertEqual(engine.routing.gateway_switch_threshold, 0.4)
+
+    def test_tap_mac_is_stable_and_settable(self):
+        from vanet.mac import is_group
+
+        first = load_node_config(self.write(MINIMAL), "rsu")
+        again = load_node_config(self.write(MINIMAL), "rsu")
+        self.assertEqual(first.tap.mac, again.tap.mac)  # the same at every start
+        self.assertFalse(is_group(first.tap.mac))
+        self.assertTrue(first.tap.mac[0] & 0x02)  # locally administered
+        other = load_node_config(self.write(MINIMAL.replace("rsu1", "rsu2")), "rsu")
+        self.assertNotEqual(first.tap.mac, other.tap.mac)
+        udp = load_node_config(self.write(MINIMAL + "transport = udp\n"), "rsu")
+        self.assertNotEqual(udp.tap.mac, udp.node.mac)  # not the link address
+        path = self.write(MINIMAL + "[tap]\nmac = 02:aa:bb:cc:dd:ee\n")
+        self.assertEqual(
+            load_node_config(path, "rsu").tap.mac, bytes.fromhex("02aabbccddee")
+        )
+
+    def test_tap_mac_must_be_unicast(self):
+        for bad in ("01:00:5e:00:00:01", "ff:ff:ff:ff:ff:ff", "02:00:00", "zz"):
+            message = self.error(MINIMAL + f"[tap]\nmac = {bad}\n")
+            self.assertNames(
+                message, "rsu.ini", f"[tap] mac = '{bad}'", "unicast MAC address"
+            )
 
 
 class ConfigErrorTests(ConfigFileCase):

@@ -1,5 +1,7 @@
 """docs/configuration.md documents every key the loader accepts, with its
-default, so the reference cannot drift from vanet.node.config.SCHEMA."""
+default, so the reference cannot drift from the declarations in
+vanet.node.config (regenerate with ``python -m vanet.node.config
+docs/configuration.md``)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,12 @@ from pathlib import Path
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from vanet.node.config import SCHEMA
+from vanet.node.config import (
+    REFERENCE_BEGIN,
+    REFERENCE_END,
+    SCHEMA,
+    reference_markdown,
+)
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
 
@@ -36,3 +43,13 @@ class ConfigurationDocTests(SynchronousTestCase):
                 self.assertEqual(
                     documented[section][key], expected, f"[{section}] {key}"
                 )
+
+    def test_the_reference_is_the_generated_one(self) -> None:
+        text = DOC.read_text()
+        generated = text.split(REFERENCE_BEGIN, 1)[1].split(REFERENCE_END, 1)[0]
+        self.assertEqual(
+            generated.strip(),
+            reference_markdown().strip(),
+            "docs/configuration.md is stale: run "
+            "python -m vanet.node.config docs/configuration.md",
+        )

@@ -1,5 +1,6 @@
-"""The fd-based packet port, driven by hand over a socketpair (NOTES.md,
-"Testing"): draining, bounds per wakeup, echo filtering, send drops."""
+"""The fd-based packet port, driven by hand over a socketpair (no real
+device or reactor needed): draining, bounds per wakeup, echo filtering,
+send drops."""
 
 from __future__ import annotations
 

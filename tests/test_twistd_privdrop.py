@@ -3,7 +3,7 @@
 (issue 4, Done means 6).
 
 After the drop every module the node imports must be readable by that
-user (NOTES.md, "Privileges"). This machine's development venv lives under
+user (docs/running.md). This machine's development venv lives under
 /root (mode 700); CI's is built world-readable from /usr/bin/python3 (see
 .ci/run). The test checks by running the interpreter as that user, and
 skips, naming what is unreadable, only when the interpreter or its

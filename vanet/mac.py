@@ -6,6 +6,7 @@ import hashlib
 
 BROADCAST = b"\xff" * 6
 MAC_LEN = 6
+ETH_HLEN = 2 * MAC_LEN + 2  # dst, src, EtherType: the shortest Ethernet frame
 
 
 class MacError(ValueError):
@@ -47,3 +48,13 @@ def stable_local_mac(name: str) -> bytes:
     digest = bytearray(hashlib.sha256(name.encode()).digest()[:6])
     digest[0] = (digest[0] & 0xFC) | 0x02  # locally administered, unicast
     return bytes(digest)
+
+
+def stable_tap_mac(node_name: str) -> bytes:
+    """The MAC of node ``node_name``'s TAP when none is configured.
+
+    Stable across restarts, so the ARP caches of hosts behind other nodes
+    stay right; distinct from ``stable_local_mac(node_name)``, the node's
+    own link address.
+    """
+    return stable_local_mac(f"tap:{node_name}")

@@ -1,11 +1,16 @@
 """Node configuration: an INI file with fixed sections and keys.
 
-The schema is declared once, in ``SCHEMA``: section -> key -> ``Setting``
-(parser, default, help). ``load_node_config`` reads a file (plus
-command-line overrides), ``node_config_from_mapping`` reads the simulator's
-per-node mappings; both return a frozen ``NodeConfig``. Every problem raises
-``ConfigError`` whose text is one line naming the file, section, key and what
-is allowed, e.g.::
+Declared once: each section is a frozen attrs class, and each of its fields
+carries a ``Setting`` (parser, default, meaning) in its metadata. From
+those declarations come the validation (``load_node_config`` for a file plus
+command-line overrides, ``node_config_from_mapping`` for the simulator's
+per-node mappings), the twistd options (``option_parameters``), and the
+reference table in docs/configuration.md (``reference_markdown``; the doc
+test checks it). Defaults that belong to a lower layer (the UDP group, the
+TAP's MTU, the control port) are that layer's constants, used here.
+
+Every problem raises ``ConfigError`` whose text is one line naming the
+file, section, key and what is allowed, e.g.::
 
     rsu.ini: [routing] hello_history = 'abc': expected a whole number >= 1
 
@@ -17,13 +22,20 @@ from __future__ import annotations
 
 import configparser
 import ipaddress
+import math
 import os
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
 
-from vanet.mac import MacError, parse_mac, stable_local_mac
+from vanet.mac import MacError, is_group, parse_mac, stable_local_mac, stable_tap_mac
+from vanet.node.control import DEFAULT_LISTEN
+from vanet.tap.linux import DEFAULT_MTU as TAP_DEFAULT_MTU
+from vanet.tap.linux import DEFAULT_NAME as TAP_DEFAULT_NAME
+from vanet.transport.ifname import ifname_problem
+from vanet.transport.udp import DEFAULT_GROUP, DEFAULT_PORT, check_group, check_port
 
 ROLES = ("rsu", "obu")
 TRANSPORTS = ("packet", "udp", "memory")
@@ -37,32 +49,46 @@ class _Invalid(ValueError):
     """A parser's complaint: what is allowed."""
 
 
-_REQUIRED = object()
+class _Required:
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED: Any = _Required()
 
 
 @attrs.frozen
 class Setting:
-    """One key of the schema."""
+    """What the schema says about one key."""
 
-    parse: Callable[[str], Any]
+    parse: Callable[[str], Any]  # text -> value; raises _Invalid("expected ...")
     default: Any  # ``None`` for optional keys, ``REQUIRED`` when required
     help: str
 
     @property
     def required(self) -> bool:
-        return self.default is _REQUIRED
+        return self.default is REQUIRED
 
     @property
     def default_text(self) -> str | None:
         """The default as a user would write it, or ``None`` if there is none."""
-        if self.default is None or self.default is _REQUIRED:
+        if self.default is None or self.default is REQUIRED:
             return None
         if isinstance(self.default, bool):
             return "true" if self.default else "false"
         return str(self.default)
 
 
-REQUIRED = _REQUIRED
+_SETTING = "vanet.setting"
+
+
+def setting(parse: Callable[[str], Any], default: Any, help: str) -> Any:
+    """An attrs field for one key; ``default`` is ``REQUIRED`` for a key
+    the file must set."""
+    meta = {_SETTING: Setting(parse, default, help)}
+    if default is REQUIRED:
+        return attrs.field(metadata=meta)
+    return attrs.field(default=default, metadata=meta)
 
 
 # -- value parsers: each raises _Invalid("expected ...") ---------------------
@@ -93,6 +119,21 @@ def _whole(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
     return parse
 
 
+def _number(minimum: float) -> Callable[[str], float]:
+    allowed = f"expected a number >= {minimum:g}, e.g. 0.1"
+
+    def parse(value: str) -> float:
+        try:
+            number = float(value)
+        except ValueError:
+            raise _Invalid(allowed) from None
+        if not math.isfinite(number) or number < minimum:
+            raise _Invalid(allowed)
+        return number
+
+    return parse
+
+
 _TRUE = ("yes", "true", "on", "1")
 _FALSE = ("no", "false", "off", "0")
 
@@ -115,46 +156,45 @@ def _choice(*choices: str) -> Callable[[str], str]:
     return parse
 
 
-def _mac(value: str) -> bytes:
+def _unicast_mac(value: str) -> bytes:
     try:
-        return parse_mac(value)
+        mac = parse_mac(value)
     except MacError:
+        mac = None
+    if mac is None or is_group(mac):
         raise _Invalid(
-            "expected a MAC address of 6 hex octets, e.g. 02:00:00:00:00:01"
-        ) from None
+            "expected a unicast MAC address of 6 hex octets, e.g. 02:00:00:00:00:01"
+        )
+    return mac
 
 
-def _multicast_group(value: str) -> str:
-    try:
-        address = ipaddress.ip_address(value)
-    except ValueError:
-        address = None
-    if address is None or not address.is_multicast:
-        raise _Invalid("expected a multicast IP address, e.g. 239.255.48.48")
-    return str(address)
+def _via(check: Callable[[Any], Any], convert: Callable[[str], Any] = str):
+    """A parser from a lower layer's check (which raises ``ValueError``
+    saying what it expected), so the rule is written once, there."""
+
+    def parse(value: str) -> Any:
+        try:
+            return check(convert(value))
+        except ValueError as e:
+            raise _Invalid(str(e)) from None
+
+    return parse
 
 
 def _cidr(value: str) -> str:
+    allowed = "expected an address with its prefix length, e.g. 10.0.0.1/24"
     if "/" not in value:
-        raise _Invalid("expected an address with its prefix length, e.g. 10.0.0.1/24")
+        raise _Invalid(allowed)
     try:
         return str(ipaddress.ip_interface(value))
     except ValueError:
-        raise _Invalid(
-            "expected an address with its prefix length, e.g. 10.0.0.1/24"
-        ) from None
+        raise _Invalid(allowed) from None
 
 
 def _ifname(value: str) -> str:
-    # Linux: at most 15 bytes, no '/', ':' or whitespace; not "." or "..".
-    if (
-        not 1 <= len(value.encode()) <= 15
-        or any(c in value for c in "/: \t")
-        or value in (".", "..")
-    ):
-        raise _Invalid(
-            "expected a network interface name of 1 to 15 characters without '/', ':' or spaces"
-        )
+    problem = ifname_problem(value)
+    if problem is not None:
+        raise _Invalid(f"expected a network interface name: {problem}")
     return value
 
 
@@ -168,162 +208,160 @@ def _endpoint(value: str) -> str | None:
         serverFromString(None, value)
     except Exception:
         raise _Invalid(
-            "expected a Twisted server endpoint string, e.g. "
-            "tcp:7070:interface=127.0.0.1, or none"
+            f"expected a Twisted server endpoint string, e.g. {DEFAULT_LISTEN}, or none"
         ) from None
     return value
 
 
-# -- the schema --------------------------------------------------------------
-
-SCHEMA: dict[str, dict[str, Setting]] = {
-    "node": {
-        "name": Setting(_text, REQUIRED, "The node's name, used in logs and status."),
-        "mac": Setting(
-            _mac,
-            None,
-            "The node's link-layer address. Default: the link interface's MAC "
-            "for transport packet; a stable locally administered MAC derived "
-            "from the name otherwise.",
-        ),
-    },
-    "link": {
-        "transport": Setting(
-            _choice(*TRANSPORTS),
-            "packet",
-            "How frames reach the radio medium: packet (raw Ethernet, "
-            "EtherType 0x3030), udp (one frame per multicast datagram), or "
-            "memory (in-process, for the simulator).",
-        ),
-        "interface": Setting(
-            _ifname,
-            None,
-            "The network interface of the radio medium (required for packet and udp).",
-        ),
-        "group": Setting(
-            _multicast_group,
-            "239.255.48.48",
-            "Multicast group for transport udp.",
-        ),
-        "port": Setting(
-            _whole(1, 65535), 12336, "UDP port of the multicast group (transport udp)."
-        ),
-    },
-    "tap": {
-        "name": Setting(_ifname, "vtap0", "Name of the TAP device the node carries."),
-        "address": Setting(
-            _cidr, None, "Address of the TAP, with prefix (e.g. 10.0.0.1/24); optional."
-        ),
-        "mtu": Setting(
-            _whole(576, 9000),
-            1436,
-            "MTU of the TAP; 1436 leaves room for the overlay headers and "
-            "encryption on a 1500-byte link.",
-        ),
-    },
-    "routing": {
-        "strategy": Setting(
-            _text, "latency", "Route selection strategy plugin (e.g. latency)."
-        ),
-        "hello_history": Setting(
-            _whole(1), 10, "How many recent heartbeats per RSU are remembered."
-        ),
-        "cached_candidates": Setting(
-            _whole(1), 3, "How many upstream candidates an OBU keeps for failover."
-        ),
-        "hello_period_ms": Setting(
-            _whole(1),
-            5000,
-            "Heartbeat period in milliseconds: how often an RSU sends one; an "
-            "OBU measures neighbour silence in it (set it to the RSU's).",
-        ),
-        "neighbour_timeout": Setting(
-            _whole(1),
-            2,
-            "Heartbeat periods a neighbour may miss before it is no longer used.",
-        ),
-        "max_hops": Setting(
-            _whole(0),
-            0,
-            "OBU: do not rebroadcast heartbeats that have come this many hops "
-            "(bounds each RSU's flood in large networks); 0 for no limit.",
-        ),
-        "relay_scope": Setting(
-            _whole(0),
-            None,
-            "OBU: rebroadcast an RSU's heartbeats only while it is at most this "
-            "many hops farther than the nearest RSU heard (scoped floods for "
-            "many RSUs; losing a gateway may then take one period more); "
-            "unset: relay every RSU's, as the protocol says.",
-        ),
-    },
-    "security": {
-        "encryption": Setting(
-            _boolean, False, "Encrypt payloads with AES-256-GCM (yes/no)."
-        ),
-        "key_file": Setting(
-            _text,
-            None,
-            "File holding the 32-byte key (32 raw bytes or 64 hex characters, "
-            "mode 600); required when encryption is on. A relative path is "
-            "taken from the config file's folder.",
-        ),
-    },
-    "control": {
-        "listen": Setting(
-            _endpoint,
-            "tcp:7070:interface=127.0.0.1",
-            "Twisted endpoint of the status API (GET /status, /metrics), or "
-            "none to disable it.",
-        ),
-    },
-}
+def _integer(value: str) -> int | str:
+    """A whole number, or the text itself for the check to reject."""
+    try:
+        return int(value, 10)
+    except ValueError:
+        return value
 
 
-# -- the result --------------------------------------------------------------
+# -- the sections ------------------------------------------------------------
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class NodeSection:
-    name: str
-    mac: bytes | None  # None: use the link interface's MAC (transport packet)
+    """Who the node is."""
+
+    name: str = setting(_text, REQUIRED, "The node's name, used in logs and status.")
+    mac: bytes | None = setting(
+        _unicast_mac,
+        None,
+        "The node's link-layer address. Default: the link interface's MAC "
+        "for transport packet; a stable locally administered MAC derived "
+        "from the name otherwise.",
+    )
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class LinkSection:
-    transport: str
-    interface: str | None
-    group: str
-    port: int
+    """The radio medium: how the node's frames reach its neighbours."""
+
+    transport: str = setting(
+        _choice(*TRANSPORTS),
+        "packet",
+        "How frames reach the radio medium: packet (raw Ethernet, "
+        "EtherType 0x3030), udp (one frame per multicast datagram), or "
+        "memory (in-process, for the simulator only).",
+    )
+    interface: str | None = setting(
+        _ifname,
+        None,
+        "The network interface of the radio medium (required for packet and udp).",
+    )
+    group: str = setting(
+        _via(check_group), DEFAULT_GROUP, "IPv4 multicast group for transport udp."
+    )
+    port: int = setting(
+        _via(check_port, _integer),
+        DEFAULT_PORT,
+        "UDP port of the multicast group (transport udp).",
+    )
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class TapSection:
-    name: str
-    address: str | None
-    mtu: int
+    """The TAP device whose frames the node carries over the overlay."""
+
+    name: str = setting(
+        _ifname, TAP_DEFAULT_NAME, "Name of the TAP device the node creates."
+    )
+    address: str | None = setting(
+        _cidr, None, "Address of the TAP, with prefix (e.g. 10.0.0.1/24); optional."
+    )
+    mtu: int = setting(
+        _whole(576, 9000),
+        TAP_DEFAULT_MTU,
+        "MTU of the TAP; the default leaves room for the overlay headers and "
+        "encryption on a 1500-byte link (docs/protocol.md §9).",
+    )
+    mac: bytes | None = setting(
+        _unicast_mac,
+        None,
+        "The TAP's MAC address. Default: a stable locally administered MAC "
+        "derived from the node's name, so hosts' ARP caches stay right when "
+        "the node restarts.",
+    )
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class RoutingSection:
-    strategy: str
-    hello_history: int
-    cached_candidates: int
-    hello_period_ms: int
-    neighbour_timeout: int
-    max_hops: int
-    relay_scope: int | None
+    """Heartbeats and route selection (docs/protocol.md §3 to §6)."""
+
+    strategy: str = setting(
+        _text, "latency", "Route selection strategy plugin (e.g. latency)."
+    )
+    hello_history: int = setting(
+        _whole(1), 10, "How many recent heartbeats per RSU are remembered."
+    )
+    cached_candidates: int = setting(
+        _whole(1), 3, "How many upstream candidates an OBU keeps for failover."
+    )
+    hello_period_ms: int = setting(
+        _whole(1),
+        5000,
+        "Heartbeat period in milliseconds: how often an RSU sends one; an "
+        "OBU measures neighbour silence in it (set it to the RSU's).",
+    )
+    neighbour_timeout: int = setting(
+        _whole(1),
+        2,
+        "Heartbeat periods a neighbour may miss before it is no longer used.",
+    )
+    max_hops: int = setting(
+        _whole(0),
+        0,
+        "OBU: do not rebroadcast heartbeats that have come this many hops "
+        "(bounds each RSU's flood in large networks); 0 for no limit.",
+    )
+    relay_scope: int | None = setting(
+        _whole(0),
+        None,
+        "OBU: rebroadcast an RSU's heartbeats only while it is at most this "
+        "many hops farther than the nearest RSU heard (scoped floods for "
+        "many RSUs; losing a gateway may then take one period more); "
+        "unset: relay every RSU's, as the protocol says.",
+    )
+    gateway_switch_threshold: float = setting(
+        _number(0),
+        0.1,
+        "OBU: the relative improvement another RSU's route needs before the "
+        "OBU moves its traffic to that RSU (0.1: 10% better); avoids "
+        "flapping between RSUs of nearly equal quality (docs/protocol.md §6).",
+    )
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class SecuritySection:
-    encryption: bool
-    key_file: str | None
+    """Payload encryption (docs/protocol.md §8)."""
+
+    encryption: bool = setting(
+        _boolean, False, "Encrypt payloads with AES-256-GCM (yes/no)."
+    )
+    key_file: str | None = setting(
+        _text,
+        None,
+        "File holding the 32-byte key (32 raw bytes or 64 hex characters, "
+        "mode 600); required when encryption is on. A relative path is "
+        "taken from the config file's folder.",
+    )
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class ControlSection:
-    listen: str | None  # None: no control endpoint
+    """The node's status API."""
+
+    listen: str | None = setting(
+        _endpoint,
+        DEFAULT_LISTEN,
+        "Twisted endpoint of the status API (GET /status, /metrics), or "
+        "none to disable it.",
+    )
 
 
 @attrs.frozen
@@ -340,18 +378,23 @@ class NodeConfig:
     control: ControlSection
 
 
-_SECTION_TYPES = {
-    "node": NodeSection,
-    "link": LinkSection,
-    "tap": TapSection,
-    "routing": RoutingSection,
-    "security": SecuritySection,
-    "control": ControlSection,
+def _sections() -> dict[str, type]:
+    """Section name -> class, in file order: NodeConfig's attrs-class fields."""
+    attrs.resolve_types(NodeConfig, globals())
+    return {
+        field.name: field.type
+        for field in attrs.fields(NodeConfig)
+        if isinstance(field.type, type) and attrs.has(field.type)
+    }
+
+
+SECTIONS: dict[str, type] = _sections()
+
+# section -> key -> Setting: a view of the declarations above.
+SCHEMA: dict[str, dict[str, Setting]] = {
+    name: {field.name: field.metadata[_SETTING] for field in attrs.fields(cls)}
+    for name, cls in SECTIONS.items()
 }
-assert all(  # the schema and the result classes must not drift apart
-    [a.name for a in attrs.fields(cls)] == list(SCHEMA[name])
-    for name, cls in _SECTION_TYPES.items()
-)
 
 
 # -- loading -------------------------------------------------------------------
@@ -364,17 +407,8 @@ def _as_text(value: Any) -> str:
     return str(value).strip()
 
 
-def _build(
-    values: Mapping[tuple[str, str], tuple[str, str]],
-    role: str,
-    source: str,
-    base_dir: str | None = None,
-) -> NodeConfig:
-    """``values``: (section, key) -> (raw text, where it came from)."""
-    if role not in ROLES:
-        raise ValueError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
-    for section, key in values:
-        where = values[section, key][1]
+def _check_names(values: Mapping[tuple[str, str], tuple[str, str]]) -> None:
+    for (section, key), (_raw, where) in values.items():
         if section not in SCHEMA:
             raise ConfigError(
                 f"{where}: unknown section [{section}]: allowed sections are "
@@ -385,30 +419,50 @@ def _build(
                 f"{where}: [{section}] unknown key {key!r}: allowed keys are "
                 f"{', '.join(SCHEMA[section])}"
             )
+
+
+def _parse_values(
+    values: Mapping[tuple[str, str], tuple[str, str]], source: str
+) -> dict[str, dict[str, Any]]:
     parsed: dict[str, dict[str, Any]] = {}
     for section, settings in SCHEMA.items():
         parsed[section] = {}
-        for key, setting in settings.items():
+        for key, spec in settings.items():
             if (section, key) in values:
                 raw, where = values[section, key]
-                if not raw and setting.default is None:
+                if not raw and spec.default is None:
                     # An optional key left empty (``mac =``) means "not set".
                     parsed[section][key] = None
                     continue
                 try:
-                    parsed[section][key] = setting.parse(raw)
+                    parsed[section][key] = spec.parse(raw)
                 except _Invalid as e:
                     raise ConfigError(
                         f"{where}: [{section}] {key} = {raw!r}: {e}"
                     ) from None
-            elif setting.required:
+            elif spec.required:
                 raise ConfigError(
                     f"{source}: [{section}] {key} is missing: it is required "
-                    f"({setting.help})"
+                    f"({spec.help})"
                 )
             else:
-                parsed[section][key] = setting.default
+                parsed[section][key] = spec.default
+    return parsed
 
+
+def _build(
+    values: Mapping[tuple[str, str], tuple[str, str]],
+    role: str,
+    source: str,
+    base_dir: str | None = None,
+) -> NodeConfig:
+    """``values``: (section, key) -> (raw text, where it came from)."""
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+    _check_names(values)
+    parsed = _parse_values(values, source)
+
+    # Rules across keys.
     link = parsed["link"]
     if link["transport"] in ("packet", "udp") and link["interface"] is None:
         raise ConfigError(
@@ -418,13 +472,15 @@ def _build(
     node = parsed["node"]
     if node["mac"] is None and link["transport"] != "packet":
         node["mac"] = stable_local_mac(node["name"])
+    tap = parsed["tap"]
+    if tap["mac"] is None:
+        tap["mac"] = stable_tap_mac(node["name"])
     security = parsed["security"]
-    if security["encryption"]:
-        if security["key_file"] is None:
-            raise ConfigError(
-                f"{source}: [security] key_file is missing: it is required when "
-                f"encryption is on (a file with the 32-byte key, mode 600)"
-            )
+    if security["encryption"] and security["key_file"] is None:
+        raise ConfigError(
+            f"{source}: [security] key_file is missing: it is required when "
+            f"encryption is on (a file with the 32-byte key, mode 600)"
+        )
     key_file = security["key_file"]
     if (
         key_file is not None
@@ -436,7 +492,7 @@ def _build(
     return NodeConfig(
         role=role,
         source=source,
-        **{name: cls(**parsed[name]) for name, cls in _SECTION_TYPES.items()},
+        **{name: cls(**parsed[name]) for name, cls in SECTIONS.items()},
     )
 
 
@@ -522,9 +578,9 @@ def node_config_from_mapping(
 def describe_schema() -> list[tuple[str, str, str | None, str]]:
     """(section, key, default text, help) for every key, e.g. for --help."""
     return [
-        (section, key, setting.default_text, setting.help)
+        (section, key, spec.default_text, spec.help)
         for section, settings in SCHEMA.items()
-        for key, setting in settings.items()
+        for key, spec in settings.items()
     ]
 
 
@@ -555,3 +611,58 @@ def overrides_from_options(options: Mapping[str, Any]) -> dict[tuple[str, str], 
             if value is not None:
                 overrides[section, key] = value
     return overrides
+
+
+# -- the reference in docs/configuration.md ----------------------------------
+
+REFERENCE_BEGIN = (
+    "<!-- keys: generated by `python -m vanet.node.config docs/configuration.md` -->"
+)
+REFERENCE_END = "<!-- end of generated keys -->"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def reference_markdown() -> str:
+    """The sections-and-keys reference, as docs/configuration.md has it."""
+    lines = []
+    for name, cls in SECTIONS.items():
+        lines += [f"### `[{name}]`", "", (cls.__doc__ or "").strip(), ""]
+        lines += ["| key | default | meaning |", "|---|---|---|"]
+        for key, spec in SCHEMA[name].items():
+            default = (
+                "required"
+                if spec.required
+                else f"`{spec.default_text}`"
+                if spec.default_text is not None
+                else "—"
+            )
+            lines.append(f"| `{key}` | {default} | {_cell(spec.help)} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def update_reference(path: str) -> bool:
+    """Rewrite the generated part of the document at ``path``; return
+    whether it changed."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    head, found, rest = text.partition(REFERENCE_BEGIN)
+    _old, found_end, tail = rest.partition(REFERENCE_END)
+    if not (found and found_end):
+        raise ValueError(f"{path}: no {REFERENCE_BEGIN!r} ... {REFERENCE_END!r} block")
+    new = f"{head}{REFERENCE_BEGIN}\n\n{reference_markdown()}\n{REFERENCE_END}{tail}"
+    if new != text:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(new)
+    return new != text
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1:
+        for doc in sys.argv[1:]:
+            print(f"{doc}: {'updated' if update_reference(doc) else 'up to date'}")
+    else:
+        print(reference_markdown())

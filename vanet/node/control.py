@@ -10,6 +10,10 @@ from twisted.web import pages, resource, server
 
 from vanet.node.metrics import CONTENT_TYPE, render_node
 
+DEFAULT_PORT = 7070
+# Loopback only: the status API has no authentication.
+DEFAULT_LISTEN = f"tcp:{DEFAULT_PORT}:interface=127.0.0.1"
+
 
 class _Leaf(resource.Resource):
     isLeaf = True

@@ -65,6 +65,7 @@ class NodeFactory:
                 hello_history=routing_config.hello_history,
                 cached_candidates=routing_config.cached_candidates,
                 neighbour_timeout=routing_config.neighbour_timeout,
+                gateway_switch_threshold=routing_config.gateway_switch_threshold,
                 default_period=self.hello_period_s,
                 max_hops=routing_config.max_hops,
                 relay_scope=routing_config.relay_scope,

@@ -21,7 +21,7 @@ from vanet.node.config import (
     overrides_from_options,
 )
 from vanet.node.factory import NodeFactory
-from vanet.node.service import NodeService
+from vanet.node.service import DeviceError, NodeService, check_runnable
 
 
 def _options_for(role: str) -> type[usage.Options]:
@@ -52,7 +52,8 @@ def _options_for(role: str) -> type[usage.Options]:
                 config = load_node_config(
                     self["config"], role, overrides_from_options(self)
                 )
-            except ConfigError as error:
+                check_runnable(config)
+            except (ConfigError, DeviceError) as error:
                 raise SystemExit(f"vanet-{role}: {error}") from None
             try:
                 self.factory = NodeFactory(config)
@@ -71,8 +72,25 @@ def _options_for(role: str) -> type[usage.Options]:
     return Options
 
 
+class _TwistdNodeService(NodeService):
+    """A node under twistd: a device that cannot be opened ends the process
+    with one line on stderr and exit status 1, not a traceback."""
+
+    def _exit_on_device_error(self, start) -> None:
+        try:
+            start()
+        except DeviceError as error:
+            raise SystemExit(f"vanet-{self.config.role}: {error}") from None
+
+    def privilegedStartService(self) -> None:
+        self._exit_on_device_error(super().privilegedStartService)
+
+    def startService(self) -> None:
+        self._exit_on_device_error(super().startService)
+
+
 def _make_service(options) -> NodeService:
-    node = NodeService(options.factory)
+    node = _TwistdNodeService(options.factory, announce=True)
     json_log = options["json-log"]
     node.json_log_observer = None
     if json_log:

@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 from vanet.tap.linux import (
-    DEFAULT_ADDRESS,
     DEFAULT_MTU,
     DEFAULT_NAME,
     LinuxTap,
@@ -17,7 +16,6 @@ from vanet.tap.linux import (
 from vanet.tap.memory import MemoryTap
 
 __all__ = [
-    "DEFAULT_ADDRESS",
     "DEFAULT_MTU",
     "DEFAULT_NAME",
     "LinuxTap",

@@ -18,24 +18,30 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from vanet.interfaces import ITapDevice
-from vanet.mac import format_mac, parse_mac
+from vanet.mac import ETH_HLEN, MAC_LEN, format_mac, is_group, parse_mac
 from vanet.transport.counters import LinkCounters
-from vanet.transport.fdport import DEFAULT_MAX_FRAMES_PER_WAKEUP, DrainingReader
+from vanet.transport.fdport import (
+    DEFAULT_MAX_FRAMES_PER_WAKEUP,
+    DrainingReader,
+    read_size,
+)
+from vanet.transport.ifname import ifname_problem
 
 TUN_DEVICE = "/dev/net/tun"
 TUNSETIFF = 0x400454CA
 IFF_TAP = 0x0002
 IFF_NO_PI = 0x1000
 _IFREQ_FLAGS = struct.Struct("16sH22x")  # struct ifreq: name, ifr_flags
-IFNAMSIZ = 16
-ETH_HLEN = 14
 DEFAULT_NAME = "vtap0"
 DEFAULT_MTU = 1436  # docs/protocol.md §9
-DEFAULT_ADDRESS = "10.0.0.1/24"
 
 
 class TapError(OSError):
-    """The TAP device could not be created or configured."""
+    """The TAP device could not be created or configured. ``setting`` names
+    what the system refused: ``"name"`` (the device itself), ``"mac"``,
+    ``"mtu"`` or ``"address"``."""
+
+    setting = "name"
 
 
 def _create_tap(name: str) -> tuple[int, str]:
@@ -55,16 +61,21 @@ def _create_tap(name: str) -> tuple[int, str]:
         )
     except OSError as e:
         os.close(fd)
+        why = {
+            errno.EBUSY: "another process has that TAP open",
+            errno.EINVAL: "a device of another kind has that name",
+            errno.EPERM: "needs root or CAP_NET_ADMIN",
+        }.get(e.errno)
         raise TapError(
             e.errno,
-            f"cannot create TAP {name!r}: {e.strerror} (is a non-TAP device "
-            "or another process using that name?)",
+            f"cannot create TAP {name!r}: {e.strerror}" + (f" ({why})" if why else ""),
         ) from None
     return fd, _IFREQ_FLAGS.unpack(result)[0].rstrip(b"\0").decode()
 
 
 def _disable_ipv6(name: str) -> None:
-    # A fresh TAP sends router solicitations and MLD reports (NOTES.md).
+    # A fresh TAP would send router solicitations and MLD reports into the
+    # overlay.
     try:
         with open(f"/proc/sys/net/ipv6/conf/{name}/disable_ipv6", "w") as f:
             f.write("1")
@@ -72,15 +83,36 @@ def _disable_ipv6(name: str) -> None:
         pass  # IPv6 is off on this host anyway
 
 
-def _configure(name: str, mtu: int, address: str | None) -> bytes:
-    """Set MTU, address and up; return the device's MAC."""
+def _configure(
+    name: str, mtu: int, address: str | None, mac: bytes | None = None
+) -> bytes:
+    """Set MAC, MTU, address and up; return the device's MAC. A refusal is a
+    ``TapError`` whose ``setting`` says which of them the system refused."""
     from pyroute2 import IPRoute
     from pyroute2.netlink.exceptions import NetlinkError
+
+    def refused(setting: str, value, error: Exception) -> TapError:
+        code = getattr(error, "code", None) or getattr(error, "errno", None)
+        reason = os.strerror(code) if code else str(error)
+        failure = TapError(
+            code or errno.EIO, f"cannot set {setting} {value} on TAP {name!r}: {reason}"
+        )
+        failure.setting = setting
+        return failure
 
     interface = ipaddress.ip_interface(address) if address else None
     with IPRoute() as ipr:
         index = ipr.link_lookup(ifname=name)[0]
-        ipr.link("set", index=index, mtu=mtu)
+        if mac is not None:
+            # Before "up": the kernel then announces the final address only.
+            try:
+                ipr.link("set", index=index, address=format_mac(mac))
+            except NetlinkError as e:
+                raise refused("mac", format_mac(mac), e) from None
+        try:
+            ipr.link("set", index=index, mtu=mtu)
+        except NetlinkError as e:
+            raise refused("mtu", mtu, e) from None
         if interface is not None:
             try:
                 ipr.addr(
@@ -91,7 +123,7 @@ def _configure(name: str, mtu: int, address: str | None) -> bytes:
                 )
             except NetlinkError as e:
                 if e.code != errno.EEXIST:  # a persistent TAP may have it already
-                    raise
+                    raise refused("address", address, e) from None
         ipr.link("set", index=index, state="up")
         link = ipr.get_links(index)[0]
         return parse_mac(link.get_attr("IFLA_ADDRESS"))
@@ -127,27 +159,27 @@ class LinuxTap:
         self.max_frames_per_wakeup = max_frames_per_wakeup
         self._reader: DrainingReader | None = None
         self._closed = False
-        # Without offloads the device never hands us more than MTU + header
-        # (+ a VLAN tag); a larger buffer only costs time per read.
-        self._read_size = max(2048, mtu + 18)
+        self._read_size = read_size(mtu)
 
     @classmethod
     def open(
         cls,
         name: str = DEFAULT_NAME,
         mtu: int = DEFAULT_MTU,
-        address: str | None = DEFAULT_ADDRESS,
+        address: str | None = None,
         disable_ipv6: bool = True,
         max_frames_per_wakeup: int = DEFAULT_MAX_FRAMES_PER_WAKEUP,
+        mac: bytes | None = None,
     ) -> LinuxTap:
-        """Create TAP ``name``, set ``mtu`` and ``address`` (CIDR, or None
-        for none), bring it up. Raises ``ValueError`` for bad arguments and
-        ``TapError`` (an ``OSError``) naming the device when the system
-        refuses."""
-        if not name or len(name.encode()) >= IFNAMSIZ or "/" in name or " " in name:
-            raise ValueError(
-                f"TAP name {name!r}: want 1 to 15 characters, no '/' or space"
-            )
+        """Create TAP ``name``, set ``mac`` (``None``: the kernel's random
+        one), ``mtu`` and ``address`` (CIDR, or None for none), bring it up.
+        Raises ``ValueError`` for bad arguments and ``TapError`` (an
+        ``OSError``) naming the device when the system refuses."""
+        problem = ifname_problem(name)
+        if problem is not None:
+            raise ValueError(f"TAP name {name!r}: {problem}")
+        if mac is not None and (len(mac) != MAC_LEN or is_group(mac)):
+            raise ValueError(f"TAP {name!r}: mac {mac!r} is not a unicast 6-byte MAC")
         if not 68 <= mtu <= 65535:
             raise ValueError(f"TAP {name!r}: mtu {mtu} is not in 68..65535")
         if address is not None:
@@ -163,7 +195,10 @@ class LinuxTap:
         try:
             if disable_ipv6:
                 _disable_ipv6(actual_name)
-            mac = _configure(actual_name, mtu, address)
+            mac = _configure(actual_name, mtu, address, mac)
+        except TapError:
+            os.close(fd)
+            raise
         except Exception as e:
             os.close(fd)
             raise TapError(

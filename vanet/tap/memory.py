@@ -8,6 +8,7 @@ from collections.abc import Callable
 from zope.interface import implementer
 
 from vanet.interfaces import ITapDevice
+from vanet.mac import ETH_HLEN
 from vanet.transport.counters import LinkCounters
 
 
@@ -57,7 +58,7 @@ class MemoryTap:
     def write(self, frame) -> None:
         if self.closed:
             raise OSError(f"TAP {self.name} is closed")
-        if len(frame) < 14:
+        if len(frame) < ETH_HLEN:
             self.counters.runts += 1  # as LinuxTap: not an Ethernet frame
             return
         data = bytes(frame)  # the caller may reuse its buffer

@@ -1,4 +1,4 @@
-"""Link transports under the link protocol (DESIGN.md, layers).
+"""Link transports under the link protocol (docs/architecture.md).
 
 Each port implements ``vanet.interfaces.ILinkPort`` and has the same life
 cycle: ``open`` (privileged: sockets) -> ``startListening(protocol,

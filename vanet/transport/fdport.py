@@ -1,7 +1,7 @@
 """A reactor reader for datagram-like file descriptors.
 
 AF_PACKET sockets and TAP fds are not something ``adoptDatagramPort`` takes
-(NOTES.md, "Sockets and devices in the reactor"), so both use this small
+(it takes AF_INET and AF_INET6 sockets only), so both use this small
 ``FileDescriptor``: on each wakeup it drains up to ``max_frames_per_wakeup``
 frames, so one busy fd cannot starve the rest of the reactor.
 """
@@ -14,12 +14,22 @@ from collections.abc import Callable
 from twisted.internet import abstract
 from twisted.logger import Logger
 
+from vanet.mac import ETH_HLEN
 from vanet.transport.counters import LinkCounters
 
 # Errors that only mean "nothing (more) to read now".
 _WOULD_BLOCK = frozenset({errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR})
 
 DEFAULT_MAX_FRAMES_PER_WAKEUP = 256
+
+_VLAN_TAG = 4
+
+
+def read_size(mtu: int) -> int:
+    """Bytes to ask for per read on a device of this MTU: the payload, the
+    Ethernet header and a VLAN tag (without offloads the kernel hands over
+    no more; a larger buffer only costs time per read)."""
+    return max(2048, mtu + ETH_HLEN + _VLAN_TAG)
 
 
 class DrainingReader(abstract.FileDescriptor):

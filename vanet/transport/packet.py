@@ -2,7 +2,7 @@
 
 Frames go on the wire exactly as docs/protocol.md §2 lays them out: a
 frame already starts with dst, src and the 0x3030 marker, so it is sent
-as-is and received as-is. Needs CAP_NET_RAW (NOTES.md, "Privileges"):
+as-is and received as-is. Needs CAP_NET_RAW (docs/running.md):
 ``PacketPort.open`` is meant for ``privilegedStartService``, and
 ``startListening`` for ``startService``, after root was dropped.
 """
@@ -18,9 +18,13 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from vanet.interfaces import ILinkPort
-from vanet.mac import format_mac
+from vanet.mac import MAC_LEN, format_mac
 from vanet.transport.counters import LinkCounters
-from vanet.transport.fdport import DEFAULT_MAX_FRAMES_PER_WAKEUP, DrainingReader
+from vanet.transport.fdport import (
+    DEFAULT_MAX_FRAMES_PER_WAKEUP,
+    DrainingReader,
+    read_size,
+)
 from vanet.transport.sockopts import DEFAULT_RCVBUF, raise_rcvbuf
 from vanet.wire.format import ETHERTYPE
 
@@ -41,7 +45,8 @@ def _packet_socket(netns: str | None) -> socket.socket:
     proto = socket.htons(ETHERTYPE)
     if netns is None:
         return socket.socket(socket.AF_PACKET, socket.SOCK_RAW, proto)
-    # A socket keeps the namespace it was created in (NOTES.md, pyroute2).
+    # A socket keeps the namespace it was created in; pyroute2 creates it
+    # there without moving this process.
     from pyroute2 import netns as pyroute2_netns
 
     return pyroute2_netns.create_socket(
@@ -79,8 +84,7 @@ class PacketPort:
         self.protocol = None
         self._reader: DrainingReader | None = None
         self._closed = False
-        # Room for the Ethernet header and a VLAN tag on top of the MTU.
-        self._recv_size = max(2048, mtu + 18)
+        self._recv_size = read_size(mtu)
 
     @classmethod
     def open(
@@ -119,7 +123,7 @@ class PacketPort:
             raise OSError(
                 e.errno, f"cannot use interface {interface!r} for packets: {e.strerror}"
             ) from None
-        if len(mac) != 6:
+        if len(mac) != MAC_LEN:
             sock.close()
             raise OSError(f"interface {interface!r} has no 6-byte Ethernet address")
         return cls(sock, interface, mac, mtu, max_frames_per_wakeup)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 
-# Bursts of heartbeats and data overflowed the 208 KiB default (NOTES.md).
+# Bursts of heartbeats and data overflowed the 208 KiB default.
 DEFAULT_RCVBUF = 4 * 1024 * 1024
 
 SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)

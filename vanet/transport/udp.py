@@ -21,12 +21,12 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from vanet.interfaces import ILinkPort
-from vanet.mac import MAC_LEN, format_mac
+from vanet.mac import MAC_LEN, format_mac, is_group
 from vanet.transport.counters import LinkCounters
 from vanet.transport.sockopts import DEFAULT_RCVBUF, raise_rcvbuf
 
 DEFAULT_GROUP = "239.255.48.48"
-DEFAULT_PORT = 12336
+DEFAULT_PORT = 12336  # 0x3030, the overlay's EtherType (docs/protocol.md §2)
 
 # Linux: without this, a socket gets datagrams of every group anyone on the
 # host joined for this port.
@@ -34,6 +34,27 @@ IP_MULTICAST_ALL = getattr(socket, "IP_MULTICAST_ALL", 49)
 _MREQN = struct.Struct("=4s4si")  # struct ip_mreqn: group, local address, ifindex
 SIOCGIFADDR = 0x8915
 _IFREQ_ADDR = struct.Struct("16s16s8x")  # struct ifreq: name, sockaddr_in
+
+
+def check_group(group: str) -> str:
+    """``group`` normalised, or ``ValueError`` if it is not an IPv4
+    multicast address (the socket options below are IPv4's)."""
+    try:
+        address = ipaddress.IPv4Address(group)
+    except ValueError:
+        address = None
+    if address is None or not address.is_multicast:
+        raise ValueError(
+            f"expected an IPv4 multicast address (224.0.0.0/4, e.g. {DEFAULT_GROUP})"
+        )
+    return str(address)
+
+
+def check_port(port: object) -> int:
+    """``port``, or ``ValueError`` if it is not a UDP port number."""
+    if type(port) is not int or not 0 < port < 65536:
+        raise ValueError("expected a port number from 1 to 65535")
+    return port
 
 
 def interface_ipv4(interface: str) -> str | None:
@@ -103,20 +124,15 @@ class UdpPort:
     ) -> UdpPort:
         """Check the settings and prepare a port; raise ``ValueError`` naming
         what is wrong. Nothing privileged happens here or later."""
-        if len(mac) != MAC_LEN or mac[0] & 1:
+        if len(mac) != MAC_LEN or is_group(mac):
             raise ValueError(
                 f"udp transport: mac must be a unicast 6-byte MAC, got {mac!r}"
             )
         try:
-            if not ipaddress.IPv4Address(group).is_multicast:
-                raise ValueError
-        except ValueError:
-            raise ValueError(
-                f"udp transport: group {group!r} is not an IPv4 multicast address "
-                "(224.0.0.0/4, e.g. 239.255.48.48)"
-            ) from None
-        if not 0 < port < 65536:
-            raise ValueError(f"udp transport: port {port} is not in 1..65535")
+            group = check_group(group)
+            check_port(port)
+        except ValueError as e:
+            raise ValueError(f"udp transport: group {group}:{port}: {e}") from None
         try:
             udp_port = cls(interface, mac, group, port, rcvbuf)
         except OSError:
@@ -191,7 +207,7 @@ class UdpPort:
 
     def _frame_received(self, frame: bytes, addr) -> None:
         counters = self.counters
-        if len(frame) < 12:
+        if len(frame) < 2 * MAC_LEN:  # no dst and src to filter by
             counters.runts += 1
             return
         if frame[6:12] == self.mac:
