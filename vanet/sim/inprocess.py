@@ -20,7 +20,7 @@ from twisted.internet.task import LoopingCall
 from zope.interface import implementer
 
 from vanet.discovery import UnknownStrategyError, load_strategy
-from vanet.mac import BROADCAST, format_mac, stable_local_mac
+from vanet.mac import BROADCAST, format_mac
 from vanet.node.config import ConfigError, node_config_from_mapping
 from vanet.node.factory import NodeFactory
 from vanet.node.service import NodeService
@@ -38,11 +38,6 @@ ANNOUNCE_ETHERTYPE = b"\x88\xb6"
 
 #: traffic starts after this many heartbeat periods, once routes exist
 WARMUP_PERIODS = 2.5
-
-
-def tap_mac(name: str) -> bytes:
-    """The MAC of a simulated node's TAP (the host side's address)."""
-    return stable_local_mac(f"tap:{name}")
 
 
 @implementer(ISimulation)
@@ -72,8 +67,8 @@ class Simulation(SimulationBase, service.MultiService):
         for flow in topology.flows:
             self.flow_stats.add_flow(
                 flow.name,
-                tap_mac(flow.src),
-                tap_mac(flow.dst),
+                self.nodes[flow.src].config.tap.mac,
+                self.nodes[flow.dst].config.tap.mac,
                 flow.size,
                 flow.rate_per_s,
             )
@@ -101,7 +96,7 @@ class Simulation(SimulationBase, service.MultiService):
         stats = self.flow_stats
         clock = self.clock
         mac = config.node.mac
-        own_tap_mac = tap_mac(spec.name)
+        own_tap_mac = config.tap.mac  # [tap] mac, or derived from the name
 
         def on_tap_write(frame: bytes) -> None:
             stats.on_received(frame, clock.seconds(), own_tap_mac)
@@ -111,7 +106,7 @@ class Simulation(SimulationBase, service.MultiService):
             reactor=clock,
             open_port=lambda config: MemoryPort(config.node.name, mac, medium),
             open_tap=lambda config: MemoryTap(
-                config.tap.name, tap_mac(spec.name), on_tap_write
+                config.tap.name, own_tap_mac, on_tap_write
             ),
         )
         node.setServiceParent(self)
@@ -130,7 +125,7 @@ class Simulation(SimulationBase, service.MultiService):
         # the RSU learns behind which vehicle it lives (docs/protocol.md §7);
         # without it every frame for it is copied to every vehicle.
         for name in sorted({flow.dst for flow in self.topology.flows}):
-            own = tap_mac(name)
+            own = self.nodes[name].config.tap.mac
             self.nodes[name].tap.inject(
                 BROADCAST + own + ANNOUNCE_ETHERTYPE + bytes(46)
             )
@@ -174,7 +169,7 @@ class Simulation(SimulationBase, service.MultiService):
                 "name": name,
                 "role": node.config.role,
                 "mac": format_mac(node.config.node.mac),
-                "tap_mac": format_mac(tap_mac(name)),
+                "tap_mac": format_mac(node.config.tap.mac),
                 "tap_address": node.config.tap.address,
                 "strategy": node.config.routing.strategy,
             }

@@ -26,7 +26,7 @@ from vanet.transport.fdport import (
     read_size,
 )
 from vanet.transport.sockopts import DEFAULT_RCVBUF, raise_rcvbuf
-from vanet.wire.format import ETHERTYPE
+from vanet.wire import ETHERTYPE
 
 SOL_PACKET = getattr(socket, "SOL_PACKET", 263)
 # Linux >= 4.20: do not hand our own outgoing frames back to us.
