@@ -7,7 +7,7 @@ from pathlib import Path
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from vanet.routing.testing import heartbeat_view, install_temporary_plugin
+from vanet.node.testing import heartbeat_view, install_temporary_plugin
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"
 BLOCK = re.compile(r"```python\n(.*?)```", re.S)

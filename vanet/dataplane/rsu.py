@@ -10,12 +10,16 @@ hops away (section 8).
 
 from __future__ import annotations
 
+from zope.interface import implementer
+
 from vanet.dataplane._common import MIN_INNER_FRAME, DataPlaneBase
 from vanet.dataplane.clients import ClientTable
+from vanet.interfaces import IDataPlane
 from vanet.mac import is_group
-from vanet.routing.actions import Transmit
+from vanet.routing.actions import SendDownstream
 
 
+@implementer(IDataPlane)
 class RsuDataPlane(DataPlaneBase):
     """``routing`` provides ``route_to(vehicle, now)`` (next hop or None) and
     ``vehicles(now)`` (the vehicles it knows a route to)."""
@@ -101,13 +105,7 @@ class RsuDataPlane(DataPlaneBase):
         self.counters["downstream_sent"] += 1
         # Sealed per copy: each gets its own nonce.
         payload = self.codec.seal(frame)
-        return [
-            Transmit(
-                "downstream",
-                (origin, vehicle, payload, self.mac, next_hop),
-                next_hop,
-            )
-        ]
+        return [SendDownstream(origin, vehicle, payload, next_hop)]
 
     def expire(self, now: float) -> None:
         """Forget clients not seen for ``client_ttl_s`` (housekeeping tick)."""

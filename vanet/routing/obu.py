@@ -13,20 +13,16 @@ heartbeat from a known RSU, a copy of one, and a reply are weighed there.
 
 from __future__ import annotations
 
-from vanet.mac import BROADCAST, format_mac
-from vanet.routing.actions import Action, Transmit
-from vanet.routing.bookkeeping import (
-    CHANGED,
-    REFUSED,
-    EventRecorder,
-    ReplyLog,
-    RouteTable,
-    routes_status,
-)
-from vanet.routing.candidates import Candidate
+from zope.interface import implementer
 
-#: hop counts are u32 on the wire (docs/protocol.md §2)
-HOPS_MAX = (1 << 32) - 1
+from vanet.interfaces import IRoutingCore
+from vanet.mac import format_mac
+from vanet.routing.actions import Action, ForwardReply, RelayHeartbeat, SendReply
+from vanet.routing.candidates import Candidate
+from vanet.routing.events import EventRecorder
+from vanet.routing.routes import CHANGED, REFUSED, ReplyLog, RouteTable, routes_status
+from vanet.routing.summary import Summary
+from vanet.wire import U32_MAX
 
 
 class _Heard:
@@ -80,11 +76,11 @@ class _Source:
         self.last_at_from: dict[bytes, float] = {}  # and when
         self.period: float | None = None  # learnt from ``duration`` (s)
         self.last_at = 0.0
-        # Per neighbour ``[hops, min, sum, count]`` of its arrivals' offsets
+        # Per neighbour the ``Summary`` of its arrivals' offsets
         # over the held heartbeats, oldest first: what the upstream
         # candidates are summarized from. ``None`` when it must be re-read
         # (an arrival came for an older heartbeat than the newest).
-        self.agg: dict[bytes, list] | None = None
+        self.agg: dict[bytes, Summary] | None = None
         self.ordered: list[tuple[int, _Heard]] | None = None  # seqs, sorted
         # The first raw offset seen: offsets are kept relative to it, so
         # they stay small (exact sums) whatever the two clocks read.
@@ -119,16 +115,12 @@ class _Source:
         duration_ms = heard.duration_ms
         for n, (_, at) in heard.arrivals.items():
             a = agg[n]
-            if a[3] == 1:
+            if a.count == 1:
                 del agg[n]
                 continue
-            offset = self.offset(at, duration_ms)
-            a[2] -= offset
-            a[3] -= 1
-            if offset == a[1]:
+            if a.remove(self.offset(at, duration_ms)):
                 # It may have been the only fastest: the minimum of the rest.
-                # (``hops`` is the newest arrival's: it stays.)
-                a[1] = min(
+                a.low = min(
                     self.offset(h.arrivals[n][1], h.duration_ms)
                     for h in self.seqs.values()
                     if n in h.arrivals
@@ -152,9 +144,14 @@ class _Source:
         if seq != self.sorted_seqs()[-1][0]:
             self.agg = None
             return
-        _fold(agg, neighbour, hops, self.offset(at, heard.duration_ms))
+        offset = self.offset(at, heard.duration_ms)
+        a = agg.get(neighbour)
+        if a is None:
+            agg[neighbour] = Summary(hops, offset)
+        else:
+            a.add(hops, offset)
 
-    def aggregate(self) -> dict[bytes, list]:
+    def aggregate(self) -> dict[bytes, Summary]:
         agg = self.agg
         if agg is None:
             agg = self.agg = {}
@@ -162,24 +159,16 @@ class _Source:
             for _, heard in self.sorted_seqs():
                 duration_ms = heard.duration_ms
                 for n, (hops, at) in heard.arrivals.items():
-                    _fold(agg, n, hops, offset_of(at, duration_ms))
+                    offset = offset_of(at, duration_ms)
+                    a = agg.get(n)
+                    if a is None:
+                        agg[n] = Summary(hops, offset)
+                    else:
+                        a.add(hops, offset)
         return agg
 
 
-def _fold(agg: dict[bytes, list], neighbour: bytes, hops: int, offset: float) -> None:
-    # One more arrival, after those already summed: the newest hop count,
-    # the fastest offset, the sum and the count.
-    a = agg.get(neighbour)
-    if a is None:
-        agg[neighbour] = [hops, offset, offset, 1]
-        return
-    a[0] = hops
-    if offset < a[1]:
-        a[1] = offset
-    a[2] += offset
-    a[3] += 1
-
-
+@implementer(IRoutingCore)
 class ObuRoutingCore:
     """Heartbeat relay, reply relay and upstream selection of one OBU.
 
@@ -261,7 +250,8 @@ class ObuRoutingCore:
         self._gateway: bytes | None = None
         self._upstream: bytes | None = None
         self._candidates: list[Candidate] = []  # toward the gateway, primary first
-        self._recorder = EventRecorder(self.mac, self.role, name)
+        self.name = name
+        self._recorder = EventRecorder()
         self._counters = self._recorder.counters  # (hot path: no property)
         # Incremental state (see _refresh): ranked upstream candidates per
         # RSU, the sources whose candidates must be rebuilt, the reply logs
@@ -282,10 +272,6 @@ class ObuRoutingCore:
         self._expiry_by_source: dict[bytes, float] = {}
         self._logs_by_source: dict[bytes, list[ReplyLog]] = {}
         self._table = RouteTable(self._recorder, self.mac)
-
-    @property
-    def _routes(self) -> dict[bytes, Candidate]:
-        return self._table.best
 
     @property
     def _ranked_routes(self) -> dict[bytes, list[Candidate]]:
@@ -328,6 +314,10 @@ class ObuRoutingCore:
         """Next hop toward a downstream vehicle (learnt from replies)."""
         return self._table.next_hop.get(target)
 
+    def vehicles(self, now: float) -> list[bytes]:
+        """Vehicles with a live route, in MAC order."""
+        return sorted(self._table.next_hop)
+
     # -- inputs ---------------------------------------------------------
 
     def on_message(self, msg, now: float) -> list[Action]:
@@ -337,6 +327,10 @@ class ObuRoutingCore:
         if kind == "heartbeat_reply":
             return self._on_reply(msg, now)
         return []  # data messages belong to the data plane
+
+    def heartbeat(self, now: float) -> list[Action]:
+        """An OBU originates no heartbeats (docs/protocol.md §3)."""
+        return []
 
     def tick(self, now: float) -> list[Action]:
         """Note deferred heartbeat copies, expire silent neighbours and RSUs;
@@ -366,7 +360,7 @@ class ObuRoutingCore:
         if neighbour == self.mac or source == self.mac:
             rec.drop("own_frame")  # our own rebroadcast, heard back
             return []
-        if hb.hops >= HOPS_MAX:
+        if hb.hops >= U32_MAX:
             # The hop count cannot grow further on the wire (u32): a frame
             # that claims this is broken or looping; relaying it would wrap.
             rec.drop("hop_limit")
@@ -412,9 +406,7 @@ class ObuRoutingCore:
         state.add_seq(seq, heard, self.hello_history)
         state.add_arrival(seq, neighbour, hb.hops, now)
         # Answer the neighbour it came from, with sender = us,
-        actions: list[Action] = [
-            Transmit("heartbeat_reply", (hb, self.mac, self.mac, neighbour), neighbour)
-        ]
+        actions: list[Action] = [SendReply(hb, neighbour)]
         if self.max_hops and hb.hops >= self.max_hops:
             # A local flooding bound (like batman-adv's TTL): the heartbeat
             # has come max_hops hops; nodes farther out do not hear it.
@@ -423,9 +415,7 @@ class ObuRoutingCore:
             self._counters["heartbeat_not_relayed_scope"] += 1
         else:
             # and rebroadcast it (dst broadcast, src = us, one hop more).
-            actions.insert(
-                0, Transmit("heartbeat_forward", (hb, self.mac, hb.hops + 1), BROADCAST)
-            )
+            actions.insert(0, RelayHeartbeat(hb, hb.hops + 1))
         actions.extend(events)
         if self._upstream is None or source not in self._upstream_by_source:
             # Nothing to lose by choosing now: the first upstream, or a new
@@ -594,13 +584,7 @@ class ObuRoutingCore:
         actions: list[Action] = []
         if via != toward_source:
             # Forward unchanged but for dst = P, src = us.
-            actions.append(
-                Transmit(
-                    "heartbeat_reply",
-                    (reply, sender, self.mac, toward_source),
-                    toward_source,
-                )
-            )
+            actions.append(ForwardReply(reply, toward_source))
             self._counters["reply_forwarded"] += 1
         else:
             self._counters["reply_not_bounced"] += 1
@@ -671,12 +655,8 @@ class ObuRoutingCore:
         # Latency: one-way delay in excess of the fastest arrival held
         # (duration is on the RSU's clock; see vanet.routing.strategies).
         agg = state.aggregate()
-        base = min(a[1] for a in agg.values())
-        return [
-            Candidate(source, n, a[0], a[1] - base, a[2] / a[3] - base, a[3])
-            for n, a in agg.items()
-            if n in live
-        ]
+        base = min(a.low for a in agg.values())
+        return [a.candidate(source, n, base) for n, a in agg.items() if n in live]
 
     def _demote(self, ranked: list[Candidate]) -> list[Candidate]:
         if self._demoted:
@@ -767,7 +747,8 @@ class ObuRoutingCore:
             logs_by_source[source] = logs
             cands = self._upstream_candidates(source, state, now, live)
             if cands:
-                by_source[source] = self._demote(strategy.rank_upstream(cands))
+                cands.sort(key=strategy.upstream_key)
+                by_source[source] = self._demote(cands)
                 hops_by_source[source] = min(c.hops for c in cands)
             else:
                 by_source.pop(source, None)
@@ -783,7 +764,7 @@ class ObuRoutingCore:
         if not per_source:
             new_gateway = None
         else:
-            best = strategy.rank_gateways([r[0] for r in per_source.values()])[0]
+            best = min((r[0] for r in per_source.values()), key=strategy.gateway_key)
             if old_gateway not in per_source:
                 new_gateway = best.target
                 reason = "initial" if old_gateway is None else "gateway_lost"
@@ -950,7 +931,7 @@ class ObuRoutingCore:
             "gateway": None if self._gateway is None else format_mac(self._gateway),
             "upstream": None if self._upstream is None else format_mac(self._upstream),
             "candidates": [c.to_status() for c in self._candidates],
-            "routes": routes_status(self._routes),
+            "routes": routes_status(self._table.best),
             "sources": sources,
             "neighbours": {
                 format_mac(n): round(now - at, 3)
