@@ -133,14 +133,13 @@ class NodeEngine:
         self.tap = None
         # Writers are looked up once: the registry decides the path, the hot
         # path pays one call per frame.
-        self._frame_writers = frame_writers(writer_path)
         # Route events are logged here, where a core's decisions meet the
         # world, under the core's namespace and the node's name.
         self._route_log = Logger(namespace=f"vanet.routing.{role}")
         self._log_name = name if name else format_mac(mac)
         self._buf = bytearray(2048)
         # One view over the buffer for the node's life: each frame sent is a
-        # slice of it, not a new view to create and release (see _transmit).
+        # slice of it, not a new view to create and release (see _sender).
         self._view = memoryview(self._buf)
         # Per-frame counts are plain ints (cheaper than Counter entries);
         # status() builds the dict.
@@ -162,7 +161,8 @@ class NodeEngine:
         }
         # The one table the actions are carried out through, by class.
         self._actions: dict[type, Callable] = {
-            cls: self._transmit for cls in self._frame_writers
+            cls: self._sender(write)
+            for cls, write in frame_writers(writer_path).items()
         }
         self._actions[DeliverToTap] = self._deliver
         self._actions[RouteEvent] = self._route_event
@@ -280,40 +280,48 @@ class NodeEngine:
             route_fields=action.fields,
         )
 
-    def _transmit(self, action: Transmit, retry: bool = True) -> None:
-        write = self._frame_writers[type(action)]
-        try:
-            n = write(self._buf, self.mac, action)
-        except BufferError:
-            # A frame larger than the buffer: the standing view pins its
-            # size, so the writer grows a fresh buffer instead.
-            buf = self._buf = bytearray(len(self._buf))
-            n = write(buf, self.mac, action)
-            self._view = memoryview(buf)
-        port = self.port
-        if port is None:
-            self.drops["no_link"] += 1
-            return
-        try:
-            # Ports send or copy the frame before returning (ILinkPort).
-            port.write(self._view[:n])
-        except OSError as error:
-            self.drops["send_failed"] += 1
-            self.log.warn(
-                "{node}: sending {kind} to {next_hop} failed: {error}",
-                node=self.name,
-                kind=action.kind,
-                next_hop=format_mac(action.next_hop),
-                error=error,
-            )
-            if action.next_hop != BROADCAST:
-                now = self.clock.seconds()
-                self.execute(self.routing.on_send_failed(action.next_hop, now))
-                if retry:
-                    self._resend(action, now)
-            return
-        self.frames_out += 1
-        self.bytes_out += n
+    def _sender(self, write: FrameWriter) -> Callable:
+        """The handler that sends one class of frames: its writer is bound
+        in, so a frame costs one lookup in the action table and no more."""
+
+        def send(action: Transmit, retry: bool = True) -> None:
+            try:
+                n = write(self._buf, self.mac, action)
+            except BufferError:
+                # A frame larger than the buffer: the standing view pins its
+                # size, so the writer grows a fresh buffer instead.
+                buf = self._buf = bytearray(len(self._buf))
+                n = write(buf, self.mac, action)
+                self._view = memoryview(buf)
+            port = self.port
+            if port is None:
+                self.drops["no_link"] += 1
+                return
+            try:
+                # Ports send or copy the frame before returning (ILinkPort).
+                port.write(self._view[:n])
+            except OSError as error:
+                self._send_failed(action, error, retry)
+                return
+            self.frames_out += 1
+            self.bytes_out += n
+
+        return send
+
+    def _send_failed(self, action: Transmit, error: OSError, retry: bool) -> None:
+        self.drops["send_failed"] += 1
+        self.log.warn(
+            "{node}: sending {kind} to {next_hop} failed: {error}",
+            node=self.name,
+            kind=action.kind,
+            next_hop=format_mac(action.next_hop),
+            error=error,
+        )
+        if action.next_hop != BROADCAST:
+            now = self.clock.seconds()
+            self.execute(self.routing.on_send_failed(action.next_hop, now))
+            if retry:
+                self._resend(action, now)
 
     def _resend(self, action: Transmit, now: float) -> None:
         """Send a data frame whose send failed once more, through the next
@@ -326,7 +334,8 @@ class NodeEngine:
         if next_hop is None or next_hop == action.next_hop:
             return
         self.resent += 1
-        self._transmit(attrs.evolve(action, next_hop=next_hop), retry=False)
+        resent = attrs.evolve(action, next_hop=next_hop)
+        self._actions[type(resent)](resent, retry=False)
 
     def _toward_gateway(self, action, now: float) -> bytes | None:
         return self.routing.upstream
