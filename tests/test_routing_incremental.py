@@ -160,9 +160,9 @@ class ObuIncrementalTests(SynchronousTestCase):
                 route = core.route_to(target, now)
                 self.assertEqual(route, best[target].next_hop if route else None)
         self.assertEqual(core.status(now), full.status(now))
-        for rsu in core._sources:
+        for rsu, state in core._sources.items():
             self.assertEqual(
-                core._upstream_candidates(rsu, core._sources[rsu], now),
+                state.candidates(rsu, core._live_neighbours(state, now)),
                 reference_upstream(core, rsu, now),
             )
 
