@@ -17,7 +17,7 @@ class ObuDataPlane(DataPlaneBase):
 
     ``routing`` provides ``upstream`` (bytes or None: the current next hop
     toward the RSU) and ``route_to(destination, now)`` (bytes or None: the
-    next hop toward a vehicle). A relaying OBU never opens payloads (s6).
+    next hop toward a vehicle). A relaying OBU never opens payloads (docs/protocol.md §8).
     """
 
     def on_tap_frame(self, frame, now: float) -> list:

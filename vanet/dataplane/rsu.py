@@ -5,7 +5,7 @@ it learns from each inner frame's source MAC where that client lives
 (behind an OBU, or behind the RSU itself), and sends every copy for a vehicle
 as a downstream message addressed to that vehicle (``destination``) through
 the next hop toward it (``dst``): broadcast copies reach vehicles several
-hops away (section 8).
+hops away (docs/protocol.md §7).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ class RsuDataPlane(DataPlaneBase):
 
     def on_upstream(self, view, now: float) -> list:
         """Traffic a vehicle tunnelled up: open it, learn, decide, and seal
-        again for each recipient (s6)."""
+        again for each recipient (docs/protocol.md §8)."""
         self.counters["upstream_received"] += 1
         frame = self._open(view.payload)
         if frame is None:

@@ -32,7 +32,7 @@ class RsuRoutingCore:
     """Heartbeat origin and reply collector of one RSU.
 
     - ``hello_history``: heartbeats remembered (replies to older ones are
-      ignored, section 3).
+      ignored, docs/protocol.md §3).
     - ``neighbour_timeout``: a route stays live while it was confirmed by a
       reply to one of the last ``neighbour_timeout + 1`` heartbeats (the
       newest has had no time to be answered yet).
@@ -98,8 +98,8 @@ class RsuRoutingCore:
     # -- inputs ---------------------------------------------------------
 
     def heartbeat(self, now: float) -> list[Action]:
-        """The next heartbeat to broadcast (section 3), and the routes that
-        expired with it."""
+        """The next heartbeat to broadcast (docs/protocol.md §3), and the
+        routes that expired with it."""
         seq = self._next_seq
         self._next_seq = (seq + 1) & U32_MAX
         duration_ms = max(0, round((now - self.started) * 1000))

@@ -88,9 +88,9 @@ class LatencyStrategy(BaseStrategy):
     """Lowest ``min + avg`` latency, then fewest hops, then lowest MAC.
 
     ``hysteresis`` is the relative score gain that makes the upstream move
-    (section 4: 10%). ``min_gain_ms`` also requires an absolute gain, so
+    (docs/protocol.md §4: 10%). ``min_gain_ms`` also requires an absolute gain, so
     sub-millisecond jitter between near-equal paths does not flap the
-    upstream (our addition; 0 gives the bare section 4 rule).
+    upstream (our addition; 0 gives the bare §4 rule).
     """
 
     name = "latency"
