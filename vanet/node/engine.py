@@ -4,10 +4,13 @@ TAP, and the loop that carries out the actions the cores return.
 A frame's way through a node (docs/architecture.md): the link protocol hands
 the received frame to ``frame_received``; ``wire.parse`` gives views over the
 buffer; each message addressed to us goes to the routing core (control) or
-the data plane (data) with ``now``; the returned actions are written through
-the writer registry into one reused buffer and handed to the port or the
-TAP. The engine itself is I/O-free apart from those two objects, so it runs
-the same under twistd, a ``task.Clock`` and the simulator.
+the data plane (data) with ``now``; the returned actions
+(``vanet.routing.actions``) are carried out through one table by class:
+frames are written through the writer registry into one reused buffer,
+with this node's MAC as ``src``, and handed to the port; inner frames go
+to the TAP; route events are logged (the cores themselves never log).
+The engine itself is I/O-free apart from those two objects, so it runs the
+same under twistd, a ``task.Clock`` and the simulator.
 """
 
 from __future__ import annotations
@@ -131,8 +134,6 @@ class NodeEngine:
         self.strategy_name = strategy_name
         self.port = None
         self.tap = None
-        # Writers are looked up once: the registry decides the path, the hot
-        # path pays one call per frame.
         # Route events are logged here, where a core's decisions meet the
         # world, under the core's namespace and the node's name.
         self._route_log = Logger(namespace=f"vanet.routing.{role}")
@@ -159,7 +160,8 @@ class NodeEngine:
             "upstream": dataplane.on_upstream,
             "downstream": dataplane.on_downstream,
         }
-        # The one table the actions are carried out through, by class.
+        # The one table the actions are carried out through, by class. The
+        # writers are looked up once: the registry decides the path.
         self._actions: dict[type, Callable] = {
             cls: self._sender(write)
             for cls, write in frame_writers(writer_path).items()

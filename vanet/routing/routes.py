@@ -140,22 +140,32 @@ class RouteTable:
 
     ``update`` re-ranks only the targets a change touched and returns the
     same ``route_*`` events, in the same order, as diffing two full
-    rebuilds (``build_routes`` + ``diff_routes``) would. ``ranked`` holds
-    each target's candidates, best first; ``next_hop`` is what the data
-    path asks."""
+    rebuilds (``build_routes`` + ``diff_routes``) would.
 
-    __slots__ = ("ranked", "next_hop", "live_logs", "_recorder", "_me")
+    ``rows`` holds each target's next hops with their summaries, best
+    first; ``ranked`` and ``best`` build the ``Candidate`` objects on
+    demand (status, tests): most vehicles are reached through one
+    neighbour, and ranking them needs no candidate at all. ``next_hop`` is
+    what the data path asks."""
+
+    __slots__ = ("rows", "next_hop", "live_logs", "_recorder", "_me")
 
     def __init__(self, recorder: EventRecorder, me: bytes) -> None:
-        self.ranked: dict[bytes, list[Candidate]] = {}
+        self.rows: dict[bytes, list[tuple[bytes, Summary]]] = {}
         self.next_hop: dict[bytes, bytes] = {}  # target -> best next hop
         self.live_logs: list[ReplyLog] = []  # what routes are read from
         self._recorder = recorder
         self._me = me
 
     @property
+    def ranked(self) -> dict[bytes, list[Candidate]]:
+        return {
+            t: [s.candidate(t, via) for via, s in rows] for t, rows in self.rows.items()
+        }
+
+    @property
     def best(self) -> dict[bytes, Candidate]:
-        return {t: ranked[0] for t, ranked in self.ranked.items()}
+        return {t: rows[0][1].candidate(t, rows[0][0]) for t, rows in self.rows.items()}
 
     def update(
         self,
@@ -209,36 +219,39 @@ class RouteTable:
     ) -> list[RouteEvent]:
         # ``old_logs`` were live at the previous update: they give the
         # order of ``route_lost`` events.
-        ranked_table, hop_table = self.ranked, self.next_hop
-        found: list[tuple[bytes, Candidate, bytes | None]] = []
+        rows_table, hop_table = self.rows, self.next_hop
+        # (target, next hop, hops, latency_ms, previous next hop)
+        found: list[tuple[bytes, bytes, int, float | None, bytes | None]] = []
         lost: list[tuple[bytes, bytes]] = []
-        key = strategy.route_key
-        if demoted:
-            route_key = key
-
-            def key(c):
-                return (c.next_hop in demoted, route_key(c))
-
+        route_key = strategy.route_key
         me = self._me
         for target in targets:
             if target == me:
-                ranked = []
+                rows = []
             else:
-                ranked = [
-                    s.candidate(target, via)
-                    for via, s in _summaries(target, reply_logs, me).items()
-                ]
-                if len(ranked) > 1:
-                    ranked.sort(key=key)
+                rows = list(_summaries(target, reply_logs, me).items())
+                if len(rows) > 1:
+                    # Candidates only where there is an order to decide.
+                    if demoted:
+                        rows.sort(
+                            key=lambda r, t=target: (
+                                r[0] in demoted,
+                                route_key(r[1].candidate(t, r[0])),
+                            )
+                        )
+                    else:
+                        rows.sort(
+                            key=lambda r, t=target: route_key(r[1].candidate(t, r[0]))
+                        )
             before = hop_table.get(target)
-            if ranked:
-                best = ranked[0]
-                ranked_table[target] = ranked
-                if before != best.next_hop:
-                    hop_table[target] = best.next_hop
-                    found.append((target, best, before))
+            if rows:
+                via, summary = rows[0]
+                rows_table[target] = rows
+                if before != via:
+                    hop_table[target] = via
+                    found.append((target, via, summary.hops, summary.low, before))
             elif before is not None:
-                del ranked_table[target], hop_table[target]
+                del rows_table[target], hop_table[target]
                 lost.append((target, before))
         if len(lost) > 1:
             # The order the previous table listed them in: what the old
@@ -259,15 +272,15 @@ class RouteTable:
 def _route_events(recorder: EventRecorder, found, lost) -> list[RouteEvent]:
     # Fields are built (and MACs formatted) only here, for emitted events.
     events = []
-    for target, best, before in found:
+    for target, next_hop, hops, latency_ms, before in found:
         if before is None:
             events.append(
                 recorder.event(
                     "route_discovered",
                     target=format_mac(target),
-                    next_hop=format_mac(best.next_hop),
-                    hops=best.hops,
-                    latency_ms=best.min_ms,
+                    next_hop=format_mac(next_hop),
+                    hops=hops,
+                    latency_ms=latency_ms,
                 )
             )
         else:
@@ -275,10 +288,10 @@ def _route_events(recorder: EventRecorder, found, lost) -> list[RouteEvent]:
                 recorder.event(
                     "route_changed",
                     target=format_mac(target),
-                    next_hop=format_mac(best.next_hop),
+                    next_hop=format_mac(next_hop),
                     previous=format_mac(before),
-                    hops=best.hops,
-                    latency_ms=best.min_ms,
+                    hops=hops,
+                    latency_ms=latency_ms,
                 )
             )
     for target, before in lost:
@@ -303,7 +316,8 @@ def diff_routes(
     for target, cand in new.items():
         before = old.get(target)
         if before is None or before.next_hop != cand.next_hop:
-            found.append((target, cand, None if before is None else before.next_hop))
+            previous = None if before is None else before.next_hop
+            found.append((target, cand.next_hop, cand.hops, cand.min_ms, previous))
     lost = [(t, before.next_hop) for t, before in old.items() if t not in new]
     return _route_events(recorder, found, lost)
 

@@ -211,9 +211,7 @@ class RsuRoutingCore:
         )
         if self._demoted:
             # Nothing routes through a demoted hop any more: forget it.
-            in_use = {
-                c.next_hop for cands in self._table.ranked.values() for c in cands
-            }
+            in_use = {via for rows in self._table.rows.values() for via, _ in rows}
             for mac in [m for m in self._demoted if m not in in_use]:
                 del self._demoted[mac]
         return events
