@@ -13,6 +13,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from vanet.crypto import AesGcmCodec, IdentityCodec
 from vanet.dataplane import ClientTable, ObuDataPlane, RsuDataPlane
 from vanet.mac import BROADCAST, format_mac
+from vanet.node.engine import frame_writers
 from vanet.routing.actions import DeliverToTap, Transmit
 from vanet.wire import DownstreamView, UpstreamView, parse, writer_for
 
@@ -37,10 +38,14 @@ def ether(dst: bytes, src: bytes, body: bytes = b"marker payload") -> bytes:
     return dst + src + b"\x08\x00" + body
 
 
-def render(action: Transmit):
-    """The frame a Transmit action puts on the link, parsed back."""
+WRITE = frame_writers()
+
+
+def render(action: Transmit, src: bytes = ME):
+    """The frame a Transmit action of node ``src`` (by default the OBU under
+    test) puts on the link, parsed back."""
     buf = bytearray()
-    n = writer_for(action.kind).write(buf, *action.args)
+    n = WRITE[type(action)](buf, src, action)
     (view,) = parse(bytes(buf[:n]))
     assert view.dst == action.next_hop
     return view
@@ -100,12 +105,13 @@ class RefusingCodec:
         raise AssertionError("a relay must not open payloads")
 
 
-def copies(actions):
-    """{destination vehicle: parsed downstream frame} of the Transmits."""
+def copies(actions, src: bytes = RSU):
+    """{destination vehicle: parsed downstream frame} of the Transmits of
+    node ``src`` (by default the RSU)."""
     result = {}
     for action in actions:
         if isinstance(action, Transmit):
-            view = render(action)
+            view = render(action, src)
             assert view.destination not in result
             result[view.destination] = view
     return result
@@ -443,14 +449,14 @@ class EndToEndTests(SynchronousTestCase):
         frame = ether(BROADCAST, HOST3, b"arp who-has")
 
         (up,) = obu3.on_tap_frame(frame, 1.0)
-        at_rsu = rsu.on_upstream(render(up), 1.0)
+        at_rsu = rsu.on_upstream(render(up, OBU3), 1.0)
         sent = copies(at_rsu)
         # OBU1 gets its own copy, and the relay copy for OBU2.
         self.assertEqual(delivered(obu1.on_downstream(sent[OBU1], 1.0)), [frame])
         relayed = obu1.on_downstream(sent[OBU2], 1.0)
         self.assertEqual(delivered(relayed), [])
         (forward,) = relayed
-        at_obu2 = render(forward)
+        at_obu2 = render(forward, OBU1)
         self.assertEqual((at_obu2.dst, at_obu2.destination), (OBU2, OBU2))
         self.assertEqual(delivered(obu2.on_downstream(at_obu2, 1.0)), [frame])
 
@@ -464,13 +470,13 @@ class EndToEndTests(SynchronousTestCase):
         )
         request = ether(BROADCAST, HOST2, b"ping")
         (up,) = obu2.on_tap_frame(request, 1.0)
-        (up_relayed,) = obu1.on_upstream(render(up), 1.0)
-        rsu.on_upstream(render(up_relayed), 1.0)
+        (up_relayed,) = obu1.on_upstream(render(up, OBU2), 1.0)
+        rsu.on_upstream(render(up_relayed, OBU1), 1.0)
         reply = ether(HOST2, HOST_RSU, b"pong")
         (down,) = rsu.on_tap_frame(reply, 1.1)
-        (down_relayed,) = obu1.on_downstream(render(down), 1.1)
+        (down_relayed,) = obu1.on_downstream(render(down, RSU), 1.1)
         self.assertEqual(
-            delivered(obu2.on_downstream(render(down_relayed), 1.1)), [reply]
+            delivered(obu2.on_downstream(render(down_relayed, OBU1), 1.1)), [reply]
         )
 
 

@@ -1,5 +1,6 @@
 """NodeEngine's per-frame path: what it counts, what it sends, and that a
-route decision is logged once (by the routing core, under the node's name).
+route decision is logged once (by the engine, under the node's name), and
+that a data frame whose send failed is resent through the new next hop.
 
 An OBU engine sits on a ``Hub`` beside a plain ``MemoryPort`` that plays
 its neighbours: it injects frames and records what the engine sends.
@@ -8,6 +9,7 @@ its neighbours: it injects frames and records what the engine sends.
 from __future__ import annotations
 
 import struct
+from types import SimpleNamespace
 
 from twisted.internet import task
 from twisted.logger import globalLogPublisher
@@ -15,8 +17,10 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from vanet.mac import BROADCAST, format_mac
 from vanet.node.config import node_config_from_mapping
+from vanet.node.engine import NodeEngine
 from vanet.node.factory import NodeFactory
 from vanet.node.link import LinkProtocol
+from vanet.routing.actions import ForwardDownstream, SendDownstream
 from vanet.transport.memory import Hub, MemoryPort
 from vanet.wire import parse
 
@@ -149,3 +153,69 @@ class EngineFramesTests(SynchronousTestCase):
             self.recorder.frames.clear()
             self.assertEqual(sent, upstream(NEIGHBOUR, OBU, RSU, payload))
         self.assertEqual(self.engine.status()["counters"]["upstream_forwarded"], 3)
+
+
+class FailingPort:
+    """A link port whose sends to ``dead`` fail; keeps what it sent."""
+
+    mac = OBU
+
+    def __init__(self, dead: bytes) -> None:
+        self.dead = dead
+        self.sent: list[bytes] = []
+
+    def write(self, frame) -> None:
+        if bytes(frame[:6]) == self.dead:
+            raise OSError("no route to host")
+        self.sent.append(bytes(frame))
+
+
+class Rerouting:
+    """A routing core stand-in: after a failed send, ``route_to`` answers
+    the backup next hop."""
+
+    on_message = None  # not asked here
+
+    def __init__(self, backup: bytes) -> None:
+        self.backup = backup
+        self.failed: list[bytes] = []
+
+    def on_send_failed(self, next_hop, now):
+        self.failed.append(next_hop)
+        return []
+
+    def route_to(self, target, now):
+        return self.backup
+
+
+class ResendTests(SynchronousTestCase):
+    """A data frame whose send failed goes once more through the next hop
+    the routing core names after the failure, with only its dst changed."""
+
+    def test_downstream_frames_are_resent_through_the_new_next_hop(self) -> None:
+        vehicle, backup = bytes.fromhex("020000000031"), bytes.fromhex("020000000032")
+        routing = Rerouting(backup)
+        engine = NodeEngine(
+            name="rsu",
+            role="rsu",
+            mac=RSU,
+            routing=routing,
+            dataplane=SimpleNamespace(on_upstream=None, on_downstream=None),
+            clock=task.Clock(),
+            hello_period_s=1.0,
+        )
+        port = FailingPort(dead=NEIGHBOUR)
+        engine.attach(port, None)
+        engine.execute([SendDownstream(RSU, vehicle, b"p" * 20, NEIGHBOUR)])
+        (relayed,) = parse(port.sent[0])
+        self.assertEqual(
+            (relayed.kind, relayed.dst, relayed.src, relayed.destination),
+            ("downstream", backup, RSU, vehicle),
+        )
+        engine.execute([ForwardDownstream(relayed, NEIGHBOUR)])
+        (again,) = parse(port.sent[1])
+        self.assertEqual(
+            (again.dst, again.src, again.destination), (backup, RSU, vehicle)
+        )
+        self.assertEqual(routing.failed, [NEIGHBOUR, NEIGHBOUR])
+        self.assertEqual(engine.resent, 2)

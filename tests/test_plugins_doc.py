@@ -7,10 +7,12 @@ from pathlib import Path
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from vanet.routing.testing import heartbeat_view, install_temporary_plugin
+from vanet.interfaces import IRoutingStrategy
+from vanet.node.testing import heartbeat_view, install_temporary_plugin
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"
 BLOCK = re.compile(r"```python\n(.*?)```", re.S)
+TABLE_MEMBER = re.compile(r"^\| `(\w+)", re.M)
 
 
 def example_blocks() -> tuple[str, str, str]:
@@ -42,3 +44,10 @@ class PluginDocTests(SynchronousTestCase):
         core.tick(1.25)
         self.assertEqual(core.upstream, near)  # fewer hops, though slower
         self.assertEqual(core.upstream_candidates, [near, far])
+
+    def test_contract_table_lists_every_member_of_the_interface(self):
+        text = DOC.read_text()
+        contract = text[text.index("## The contract") : text.index("## A complete")]
+        self.assertEqual(
+            sorted(TABLE_MEMBER.findall(contract)), sorted(IRoutingStrategy.names())
+        )

@@ -12,13 +12,14 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from vanet.discovery import load_strategy
-from vanet.routing.actions import RouteEvent
-from vanet.routing.bookkeeping import EventRecorder, build_routes, diff_routes
-from vanet.routing.candidates import summarize
+from vanet.node.testing import CoreNetwork, heartbeat_view, reply_view
+from vanet.routing.actions import RouteEvent, SendHeartbeat
+from vanet.routing.events import EventRecorder
 from vanet.routing.obu import ObuRoutingCore
+from vanet.routing.routes import build_routes, diff_routes
 from vanet.routing.rsu import RsuRoutingCore
-from vanet.routing.strategies import LatencyStrategy, route_row_key
-from vanet.routing.testing import CoreNetwork, heartbeat_view, reply_view
+from vanet.routing.strategies import LatencyStrategy
+from vanet.routing.summary import summarize
 
 ME = bytes.fromhex("020000000001")
 RSUS = [bytes.fromhex("02000000aa01"), bytes.fromhex("02000000aa02")]
@@ -116,7 +117,7 @@ class ObuIncrementalTests(SynchronousTestCase):
         strategy = load_strategy(strategy_name)
         core = SpiedObu(ME, strategy, **BOUNDS)
         full = FullRebuildObu(ME, strategy, **BOUNDS)
-        reference = EventRecorder(ME, "obu")
+        reference = EventRecorder()
         previous: dict = {}
         now = 0.0
         for ev, dt in sequence:
@@ -159,34 +160,30 @@ class ObuIncrementalTests(SynchronousTestCase):
                 route = core.route_to(target, now)
                 self.assertEqual(route, best[target].next_hop if route else None)
         self.assertEqual(core.status(now), full.status(now))
-        for rsu in core._sources:
+        for rsu, state in core._sources.items():
             self.assertEqual(
-                core._upstream_candidates(rsu, core._sources[rsu], now),
+                state.candidates(rsu, core._live_neighbours(state, now)),
                 reference_upstream(core, rsu, now),
             )
 
 
 class ReversedRoutes(LatencyStrategy):
-    """Overrides ``rank_routes``: the cores must ask it, not use the
-    shipped strategy's shortcut."""
+    """Ranks routes its own way (highest MAC first) through ``route_key``:
+    the cores must rank with it, not with the shipped strategy's order."""
 
     name = "reversed-routes"
 
-    def rank_routes(self, candidates):
-        return sorted(candidates, key=lambda c: c.next_hop, reverse=True)
+    @staticmethod
+    def route_key(c):
+        return -int.from_bytes(c.next_hop, "big")
 
 
-class RouteShortcutTests(SynchronousTestCase):
-    def test_shipped_strategies_have_a_row_key(self):
-        self.assertIsNotNone(route_row_key(load_strategy("latency")))
-        self.assertIsNotNone(route_row_key(load_strategy("hops")))
-
-    def test_overridden_rank_routes_is_asked(self):
+class RouteKeyTests(SynchronousTestCase):
+    def test_overridden_route_key_is_used(self):
         strategy = ReversedRoutes()
-        self.assertIsNone(route_row_key(strategy))
         core = RsuRoutingCore(ME, strategy, started=0.0)
-        (hb,) = [a for a in core.heartbeat(0.0) if hasattr(a, "args")]
-        duration_ms = hb.args[1]
+        (hb,) = [a for a in core.heartbeat(0.0) if isinstance(a, SendHeartbeat)]
+        duration_ms = hb.duration_ms
         vehicle = OBUS[0]
         # Fewer hops and lower latency through OBUS[1], but the strategy
         # prefers the highest MAC.
@@ -230,7 +227,7 @@ class RsuIncrementalTests(SynchronousTestCase):
         core = RsuRoutingCore(
             ME, strategy, hello_history=4, started=0.0, max_observations=6
         )
-        reference = EventRecorder(ME, "rsu")
+        reference = EventRecorder()
         previous: dict = {}
         sent: dict[int, int] = {}
         now = 0.0
@@ -238,7 +235,7 @@ class RsuIncrementalTests(SynchronousTestCase):
             now += dt
             if ev[0] == "hb":
                 actions = core.heartbeat(now)
-                _, duration_ms, s, _, _ = actions[0].args
+                duration_ms, s = actions[0].duration_ms, actions[0].seq
                 sent[s] = duration_ms
             elif ev[0] == "tick":
                 actions = core.tick(now)

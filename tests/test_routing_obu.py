@@ -9,9 +9,9 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from vanet.discovery import load_strategy
 from vanet.mac import BROADCAST
+from vanet.node.testing import frames, heartbeat_view, reply_view, route_events
 from vanet.routing.actions import Transmit
 from vanet.routing.obu import ObuRoutingCore
-from vanet.routing.testing import frames, heartbeat_view, reply_view, route_events
 from vanet.wire import parse
 
 VECTORS = Path(__file__).resolve().parent / "vectors" / "wire.json"
@@ -49,7 +49,7 @@ class RelayVectorTests(SynchronousTestCase):
                     )
                     received = bytes.fromhex(vector["input_hex"])
                     (msg,) = parse(received)
-                    sent = frames(core.on_message(msg, 10.0), path)
+                    sent = frames(core.on_message(msg, 10.0), path, src=core.mac)
                     self.assertEqual(
                         [(k, f.hex()) for k, _, f in sent],
                         [
@@ -63,7 +63,7 @@ class RelayVectorTests(SynchronousTestCase):
                     # The same heartbeat again, from the same or another
                     # neighbour: no frame at all.
                     again = core.on_message(parse(received)[0], 10.5)
-                    self.assertEqual(frames(again), [])
+                    self.assertEqual(frames(again, src=core.mac), [])
                     self.assertEqual(core.counters["heartbeat_duplicate"], 1)
 
     def test_duplicate_over_another_path_only_notes_the_neighbour(self):
@@ -112,7 +112,10 @@ class HistoryTests(SynchronousTestCase):
         # A heartbeat it no longer holds is not taken for a duplicate of
         # anything, but seq 2 still is one.
         self.assertEqual(
-            frames(core.on_message(heartbeat_view(N1, RSU, 2, duration_ms=2000), 3.2)),
+            frames(
+                core.on_message(heartbeat_view(N1, RSU, 2, duration_ms=2000), 3.2),
+                src=ME,
+            ),
             [],
         )
 
@@ -123,7 +126,8 @@ class HistoryTests(SynchronousTestCase):
         actions = core.on_message(heartbeat_view(N1, RSU, 0, duration_ms=3), 8.0)
         # Handled as new: rebroadcast and reply, and an event saying why.
         self.assertEqual(
-            [k for k, _, _ in frames(actions)], ["heartbeat_forward", "heartbeat_reply"]
+            [k for k, _, _ in frames(actions, src=ME)],
+            ["heartbeat_forward", "heartbeat_reply"],
         )
         self.assertIn("source_restarted", [e.event for e in route_events(actions)])
         self.assertEqual(core.counters["source_restarted"], 1)
@@ -141,12 +145,12 @@ class HistoryTests(SynchronousTestCase):
             core.on_message(heartbeat_view(N1, RSU, seq, duration_ms=1000 * seq), seq)
         # Seq 1 again with its duration: a duplicate over another path.
         actions = core.on_message(heartbeat_view(N2, RSU, 1, duration_ms=1000), 3.5)
-        self.assertEqual(len(frames(actions)), 0)
+        self.assertEqual(len(frames(actions, src=ME)), 0)
         self.assertEqual(core.counters["source_restarted"], 0)
         # The RSU restarted: seq 1 again, but 20 ms after its start.
         actions = core.on_message(heartbeat_view(N1, RSU, 1, duration_ms=20), 4.0)
         self.assertEqual(core.counters["source_restarted"], 1)
-        self.assertEqual(len(frames(actions)), 2)
+        self.assertEqual(len(frames(actions, src=ME)), 2)
 
 
 class ReplyTests(SynchronousTestCase):
@@ -161,7 +165,7 @@ class ReplyTests(SynchronousTestCase):
     def test_reply_from_the_recorded_next_hop_is_recorded_not_forwarded(self):
         reply = reply_view(N1, ME, RSU, 4, V, hops=3, duration_ms=4000)
         actions = self.core.on_message(reply, 4.030)
-        self.assertEqual(frames(actions), [])
+        self.assertEqual(frames(actions, src=ME), [])
         # Vehicles without a route get one at once (held routes wait for
         # the tick).
         self.assertEqual(
@@ -181,7 +185,7 @@ class ReplyTests(SynchronousTestCase):
     def test_reply_from_another_neighbour_is_forwarded_to_the_next_hop(self):
         reply = reply_view(N2, ME, RSU, 4, V, hops=3, duration_ms=4000)
         actions = self.core.on_message(reply, 4.010)
-        ((kind, next_hop, frame),) = frames(actions)
+        ((kind, next_hop, frame),) = frames(actions, src=ME)
         self.assertEqual((kind, next_hop), ("heartbeat_reply", N1))
         # Unchanged but for dst = N1 and src = us.
         self.assertEqual(frame[:12], N1 + ME)
@@ -192,7 +196,7 @@ class ReplyTests(SynchronousTestCase):
     def test_reply_whose_sender_is_the_next_hop_is_a_loop(self):
         reply = reply_view(N2, ME, RSU, 4, N1, hops=2, duration_ms=4000)
         actions = self.core.on_message(reply, 4.010)
-        self.assertEqual(frames(actions), [])
+        self.assertEqual(frames(actions, src=ME), [])
         self.assertEqual(self.core.drops["loop"], 1)
         self.assertEqual(self.core.counters["loop_detected"], 1)
         (event,) = route_events(actions)

@@ -8,9 +8,9 @@ from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from vanet.discovery import load_strategy
+from vanet.node.testing import frames, heartbeat_view, reply_view
 from vanet.routing.obu import ObuRoutingCore
 from vanet.routing.rsu import RsuRoutingCore
-from vanet.routing.testing import frames, heartbeat_view, reply_view
 
 ME = bytes.fromhex("020000000001")
 MACS = [ME] + [bytes.fromhex(f"0200000000{i:02x}") for i in range(2, 12)]
@@ -95,7 +95,7 @@ class RandomInputTests(SynchronousTestCase):
             else:
                 actions = core.on_message(message(ev, ME), now)
             # Every frame it asks for can be written, and none goes to itself.
-            for _, next_hop, _ in frames(actions):
+            for _, next_hop, _ in frames(actions, src=ME):
                 self.assertNotEqual(next_hop, ME)
             self.check_obu(core, now)
         self.assertIsInstance(core.status(now), dict)
@@ -112,7 +112,7 @@ class RandomInputTests(SynchronousTestCase):
             now += dt
             if ev[0] == "tick":
                 (hb, *_) = core.heartbeat(now)
-                _, duration_ms, seq, _, _ = hb.args
+                duration_ms, seq = hb.duration_ms, hb.seq
                 sent[seq] = duration_ms
             elif ev[0] == "fail":
                 core.on_send_failed(ev[1], now)

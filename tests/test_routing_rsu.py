@@ -6,8 +6,8 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from vanet.discovery import load_strategy
 from vanet.mac import BROADCAST
+from vanet.node.testing import frames, reply_view, route_events
 from vanet.routing.rsu import RsuRoutingCore
-from vanet.routing.testing import frames, reply_view, route_events
 from vanet.wire import parse
 
 RSU = bytes.fromhex("020000000001")
@@ -22,7 +22,9 @@ class RsuTests(SynchronousTestCase):
 
     def test_heartbeats_count_up_with_duration_since_start(self):
         for i in range(3):
-            ((kind, next_hop, frame),) = frames(self.core.heartbeat(100.0 + i * 0.5))
+            ((kind, next_hop, frame),) = frames(
+                self.core.heartbeat(100.0 + i * 0.5), src=RSU
+            )
             self.assertEqual((kind, next_hop), ("heartbeat", BROADCAST))
             (hb,) = parse(frame)
             self.assertEqual(

@@ -6,9 +6,9 @@ from __future__ import annotations
 from twisted.trial.unittest import SynchronousTestCase
 
 from vanet.discovery import load_strategy
+from vanet.node.testing import CoreNetwork
 from vanet.routing.obu import ObuRoutingCore
 from vanet.routing.rsu import RsuRoutingCore
-from vanet.routing.testing import CoreNetwork
 
 PERIOD = 1.0
 TICK = PERIOD / 4

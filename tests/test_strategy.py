@@ -12,10 +12,10 @@ from vanet.discovery import (
     load_strategy,
 )
 from vanet.interfaces import IRoutingStrategy
+from vanet.node.testing import CoreNetwork, heartbeat_view
 from vanet.routing.candidates import Candidate
 from vanet.routing.obu import ObuRoutingCore
 from vanet.routing.rsu import RsuRoutingCore
-from vanet.routing.testing import CoreNetwork, heartbeat_view
 
 RSU = bytes.fromhex("020000000001")
 A = bytes.fromhex("020000000011")

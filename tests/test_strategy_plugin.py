@@ -13,8 +13,8 @@ from vanet.discovery import (
     available_strategies,
     load_strategy,
 )
+from vanet.node.testing import heartbeat_view, install_temporary_plugin
 from vanet.routing.obu import ObuRoutingCore
-from vanet.routing.testing import heartbeat_view, install_temporary_plugin
 
 # Prefers the highest MAC: nothing shipped does that, so the test can tell.
 TOY = """
@@ -30,8 +30,8 @@ class HighestMac(BaseStrategy):
     name = "toy-highest-mac"
     description = "the neighbour with the highest MAC"
 
-    def rank_upstream(self, candidates):
-        return sorted(candidates, key=lambda c: c.next_hop, reverse=True)
+    def upstream_key(self, candidate):
+        return -int.from_bytes(candidate.next_hop, "big")
 
 
 toy = HighestMac()

@@ -90,7 +90,7 @@ class IMedium(Interface):
 
 
 class IRoutingStrategy(Interface):
-    """Chooses among route candidates; the routing cores keep all the state.
+    """Orders route candidates; the routing cores keep all the state.
 
     Strategies are found with Twisted's plugin system: a module in
     ``vanet/plugins/`` holding an object that provides ``IPlugin`` and this
@@ -101,28 +101,120 @@ class IRoutingStrategy(Interface):
     ``measured``, ``score``), built from live observations only, never
     including the node itself. Methods must be pure: same input, same
     answer, no state kept between calls (one instance serves every core).
+
+    A ranking is ``sorted(candidates, key=...)`` with one of the three keys
+    (lowest first; ties keep the core's order): the cores sort with the
+    keys themselves, so a strategy's own order costs what the shipped ones
+    cost. ``vanet.routing.strategies.BaseStrategy`` supplies defaults.
     """
 
     name = Attribute("str: the name a configuration selects it by, e.g. 'latency'")
     description = Attribute("str: one line for listings and error messages")
 
-    def rank_upstream(candidates):
-        """Return the next hops toward one RSU, best first (a new list)."""
+    def upstream_key(candidate):
+        """Sort key of a next hop toward one RSU (docs/protocol.md §4):
+        the lowest is the upstream the OBU prefers."""
 
     def upstream_switch_reason(current, best):
         """Hysteresis: ``current`` is the live upstream's candidate, ``best``
-        the first of ``rank_upstream``. Return a short reason string (e.g.
+        the first by ``upstream_key``. Return a short reason string (e.g.
         ``'fewer_hops'``) to switch to ``best``, or ``None`` to keep
         ``current``."""
 
-    def rank_gateways(candidates):
-        """Each candidate is the best next hop toward one RSU (``target``);
-        return them best gateway first."""
+    def gateway_key(candidate):
+        """Sort key of an RSU, given as its best next hop (``target`` is the
+        RSU): the lowest is the gateway the OBU prefers (docs/protocol.md §6)."""
 
     def gateway_switch_reason(current, best, threshold):
         """Return a reason to move from the current gateway RSU to another
         one, or ``None`` to stay; ``threshold`` is the configured relative
         improvement required (e.g. 0.1 for 10%)."""
 
-    def rank_routes(candidates):
-        """Return the next hops toward one downstream vehicle, best first."""
+    def route_key(candidate):
+        """Sort key of a next hop toward one downstream vehicle: the lowest
+        is the route used (docs/protocol.md §4)."""
+
+
+class IRoutingCore(Interface):
+    """A node's routing core (docs/protocol.md §3-§6), sans I/O.
+
+    The node engine hands it every control message addressed to the node,
+    calls ``heartbeat`` every heartbeat period (RSU) and ``tick`` a few
+    times a period, and reports failed sends. Each of these returns a list
+    of ``vanet.routing.actions`` (frames to send, ``RouteEvent`` decisions
+    the engine logs), which the caller carries out in order. The data plane
+    asks it where to send (``upstream``, ``route_to``, ``vehicles``).
+    ``now`` is the node's clock in seconds. Importing it loads no Twisted.
+    """
+
+    role = Attribute("str: 'obu' or 'rsu'")
+    mac = Attribute("bytes: the node's 6-byte link address")
+    strategy = Attribute("IRoutingStrategy: what ranks the candidates")
+    counters = Attribute(
+        "Counter: events counted by name (route events included: the engine"
+        " shows those under 'events')"
+    )
+    drops = Attribute("Counter: control messages dropped, by reason")
+    upstream = Attribute(
+        "bytes or None: the next hop toward the gateway RSU (None at an RSU)"
+    )
+    gateway = Attribute("bytes or None: the RSU upstream data goes to (None at an RSU)")
+
+    def on_message(msg, now):
+        """A parsed heartbeat or heartbeat reply view addressed to this
+        node (or broadcast); return actions. Other kinds return ``[]``."""
+
+    def heartbeat(now):
+        """The RSU's next heartbeat and what expired with it; an OBU
+        originates none and returns ``[]``."""
+
+    def tick(now):
+        """Housekeeping: liveness, failover, pending re-rankings; return
+        actions."""
+
+    def on_send_failed(next_hop, now):
+        """A unicast send to ``next_hop`` failed: rank it last until it is
+        heard again; return actions (e.g. a switch of upstream)."""
+
+    def route_to(target, now):
+        """The next hop toward the vehicle ``target``, or ``None``."""
+
+    def vehicles(now):
+        """The vehicles with a live route, in MAC order."""
+
+    def memory():
+        """Sizes of the bounded tables, ``{name: int}``."""
+
+    def status(now):
+        """Everything an operator asks about, JSON-serializable (its keys
+        are read by the simulator, ``vanetctl`` and the metrics)."""
+
+
+class IDataPlane(Interface):
+    """A node's data plane (docs/protocol.md §7), sans I/O.
+
+    It takes a frame read from the TAP or a parsed data message with
+    ``now`` and returns ``vanet.routing.actions`` (frames to send,
+    ``DeliverToTap``). It asks the routing core where to send, and never
+    raises on bad input: it is dropped and counted in ``drops``.
+    """
+
+    mac = Attribute("bytes: the node's 6-byte link address")
+    counters = Attribute("Counter: frames handled, by what happened")
+    drops = Attribute("Counter: frames dropped, by reason")
+
+    def on_tap_frame(frame, now):
+        """An Ethernet frame read from the node's TAP; return actions."""
+
+    def on_upstream(view, now):
+        """An upstream data message addressed to this node; return actions."""
+
+    def on_downstream(view, now):
+        """A downstream data message addressed to this node; return actions."""
+
+    def expire(now):
+        """Housekeeping: forget what has aged out (e.g. learnt clients)."""
+
+    def status(now):
+        """The learnt client table, ``{client MAC: {"behind", "age_s"}}``
+        (empty for an OBU), JSON-serializable."""

@@ -1,9 +1,9 @@
 """The data plane (docs/protocol.md §7), sans-I/O.
 
-``ObuDataPlane`` and ``RsuDataPlane`` take a TAP frame or a parsed data
-message with ``now`` and return ``vanet.routing.actions`` (``Transmit`` with
-the writer-registry kinds "upstream", "upstream_forward", "downstream",
-"downstream_forward"; ``DeliverToTap``). They ask the routing core where to
+``ObuDataPlane`` and ``RsuDataPlane`` (``IDataPlane``) take a TAP frame or
+a parsed data message with ``now`` and return ``vanet.routing.actions``
+(``SendUpstream``, ``ForwardUpstream``, ``SendDownstream``,
+``ForwardDownstream``, ``DeliverToTap``). They ask the routing core where to
 send, and never raise on bad input: it is dropped and counted in ``drops``.
 """
 

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from zope.interface import implementer
+
 from vanet.dataplane._common import MIN_INNER_FRAME, DataPlaneBase
+from vanet.interfaces import IDataPlane
 from vanet.mac import is_group
-from vanet.routing.actions import Transmit
+from vanet.routing.actions import ForwardDownstream, ForwardUpstream, SendUpstream
 
 
+@implementer(IDataPlane)
 class ObuDataPlane(DataPlaneBase):
     """Tunnels TAP frames upstream, relays other vehicles' data, and delivers
     downstream data addressed to this vehicle.
 
     ``routing`` provides ``upstream`` (bytes or None: the current next hop
     toward the RSU) and ``route_to(destination, now)`` (bytes or None: the
-    next hop toward a vehicle). A relaying OBU never opens payloads (s6).
+    next hop toward a vehicle). A relaying OBU never opens payloads (docs/protocol.md §8).
     """
 
     def on_tap_frame(self, frame, now: float) -> list:
@@ -26,7 +30,7 @@ class ObuDataPlane(DataPlaneBase):
             return self._drop("no_upstream")
         self.counters["tunnelled"] += 1
         payload = self.codec.seal(frame)
-        return [Transmit("upstream", (self.mac, payload, self.mac, upstream), upstream)]
+        return [SendUpstream(self.mac, payload, upstream)]
 
     def on_upstream(self, view, now: float) -> list:
         """An upstream message from a downstream neighbour: relay it
@@ -43,7 +47,7 @@ class ObuDataPlane(DataPlaneBase):
             # only bounce the message between us.
             return self._drop("loop")
         self.counters["upstream_forwarded"] += 1
-        return [Transmit("upstream_forward", (view, self.mac, upstream), upstream)]
+        return [ForwardUpstream(view, upstream)]
 
     def on_downstream(self, view, now: float) -> list:
         """A downstream message: ours (or broadcast, from older
@@ -62,4 +66,11 @@ class ObuDataPlane(DataPlaneBase):
         if next_hop == view.src:
             return self._drop("loop")
         self.counters["downstream_forwarded"] += 1
-        return [Transmit("downstream_forward", (view, self.mac, next_hop), next_hop)]
+        return [ForwardDownstream(view, next_hop)]
+
+    def expire(self, now: float) -> None:
+        """Nothing ages out: an OBU learns no clients."""
+
+    def status(self, now: float) -> dict[str, dict]:
+        """An OBU keeps no client table."""
+        return {}

@@ -5,17 +5,21 @@ it learns from each inner frame's source MAC where that client lives
 (behind an OBU, or behind the RSU itself), and sends every copy for a vehicle
 as a downstream message addressed to that vehicle (``destination``) through
 the next hop toward it (``dst``): broadcast copies reach vehicles several
-hops away (section 8).
+hops away (docs/protocol.md §7).
 """
 
 from __future__ import annotations
 
+from zope.interface import implementer
+
 from vanet.dataplane._common import MIN_INNER_FRAME, DataPlaneBase
 from vanet.dataplane.clients import ClientTable
+from vanet.interfaces import IDataPlane
 from vanet.mac import is_group
-from vanet.routing.actions import Transmit
+from vanet.routing.actions import SendDownstream
 
 
+@implementer(IDataPlane)
 class RsuDataPlane(DataPlaneBase):
     """``routing`` provides ``route_to(vehicle, now)`` (next hop or None) and
     ``vehicles(now)`` (the vehicles it knows a route to)."""
@@ -33,7 +37,7 @@ class RsuDataPlane(DataPlaneBase):
 
     def on_upstream(self, view, now: float) -> list:
         """Traffic a vehicle tunnelled up: open it, learn, decide, and seal
-        again for each recipient (s6)."""
+        again for each recipient (docs/protocol.md §8)."""
         self.counters["upstream_received"] += 1
         frame = self._open(view.payload)
         if frame is None:
@@ -101,13 +105,7 @@ class RsuDataPlane(DataPlaneBase):
         self.counters["downstream_sent"] += 1
         # Sealed per copy: each gets its own nonce.
         payload = self.codec.seal(frame)
-        return [
-            Transmit(
-                "downstream",
-                (origin, vehicle, payload, self.mac, next_hop),
-                next_hop,
-            )
-        ]
+        return [SendDownstream(origin, vehicle, payload, next_hop)]
 
     def expire(self, now: float) -> None:
         """Forget clients not seen for ``client_ttl_s`` (housekeeping tick)."""

@@ -4,24 +4,41 @@ TAP, and the loop that carries out the actions the cores return.
 A frame's way through a node (docs/architecture.md): the link protocol hands
 the received frame to ``frame_received``; ``wire.parse`` gives views over the
 buffer; each message addressed to us goes to the routing core (control) or
-the data plane (data) with ``now``; the returned actions are written through
-the writer registry into one reused buffer and handed to the port or the
-TAP. The engine itself is I/O-free apart from those two objects, so it runs
-the same under twistd, a ``task.Clock`` and the simulator.
+the data plane (data) with ``now``; the returned actions
+(``vanet.routing.actions``) are carried out through one table by class:
+frames are written through the writer registry into one reused buffer,
+with this node's MAC as ``src``, and handed to the port; inner frames go
+to the TAP; route events are logged (the cores themselves never log).
+The engine itself is I/O-free apart from those two objects, so it runs the
+same under twistd, a ``task.Clock`` and the simulator.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
+import attrs
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
+from vanet.interfaces import IDataPlane, IRoutingCore
 from vanet.mac import BROADCAST, format_mac
 from vanet.node.periodic import Periodic
-from vanet.routing.actions import DeliverToTap, RouteEvent, Transmit
-from vanet.wire import WRITER_KINDS, parse, writer_for
+from vanet.routing.actions import (
+    DeliverToTap,
+    ForwardDownstream,
+    ForwardReply,
+    ForwardUpstream,
+    RelayHeartbeat,
+    RouteEvent,
+    SendDownstream,
+    SendHeartbeat,
+    SendReply,
+    SendUpstream,
+    Transmit,
+)
+from vanet.wire import parse, writer_for
 
 #: how often the cores' housekeeping runs, per heartbeat period; four ticks
 #: a period keep failover well inside the two-period bound.
@@ -38,6 +55,57 @@ _DEVICE_DROP_REASONS = (
 )
 
 
+#: writes an action's frame at offset 0 of a buffer: ``(buf, src, action) -> n``
+FrameWriter = Callable[[bytearray, bytes, Transmit], int]
+
+
+def frame_writers(path: str = "zero-copy") -> dict[type, FrameWriter]:
+    """How each frame-sending action is written, by action class, through
+    the writer registry's ``path``; ``src`` is the sending node's MAC."""
+    heartbeat = writer_for("heartbeat", path).write
+    heartbeat_forward = writer_for("heartbeat_forward", path).write
+    reply = writer_for("heartbeat_reply", path).write
+    upstream = writer_for("upstream", path).write
+    upstream_forward = writer_for("upstream_forward", path).write
+    downstream = writer_for("downstream", path).write
+    downstream_forward = writer_for("downstream_forward", path).write
+
+    def send_heartbeat(buf, src, a: SendHeartbeat) -> int:
+        return heartbeat(buf, src, a.duration_ms, a.seq, a.hops, a.source)
+
+    def relay_heartbeat(buf, src, a: RelayHeartbeat) -> int:
+        return heartbeat_forward(buf, a.heartbeat, src, a.hops)
+
+    def send_reply(buf, src, a: SendReply) -> int:
+        return reply(buf, a.heartbeat, src, src, a.next_hop)
+
+    def forward_reply(buf, src, a: ForwardReply) -> int:
+        return reply(buf, a.reply, a.reply.sender, src, a.next_hop)
+
+    def send_upstream(buf, src, a: SendUpstream) -> int:
+        return upstream(buf, a.origin, a.payload, src, a.next_hop)
+
+    def forward_upstream(buf, src, a: ForwardUpstream) -> int:
+        return upstream_forward(buf, a.message, src, a.next_hop)
+
+    def send_downstream(buf, src, a: SendDownstream) -> int:
+        return downstream(buf, a.origin, a.destination, a.payload, src, a.next_hop)
+
+    def forward_downstream(buf, src, a: ForwardDownstream) -> int:
+        return downstream_forward(buf, a.message, src, a.next_hop)
+
+    return {
+        SendHeartbeat: send_heartbeat,
+        RelayHeartbeat: relay_heartbeat,
+        SendReply: send_reply,
+        ForwardReply: forward_reply,
+        SendUpstream: send_upstream,
+        ForwardUpstream: forward_upstream,
+        SendDownstream: send_downstream,
+        ForwardDownstream: forward_downstream,
+    }
+
+
 class NodeEngine:
     """Carries a node's frames between its link port, its cores and its TAP."""
 
@@ -49,8 +117,8 @@ class NodeEngine:
         name: str,
         role: str,
         mac: bytes,
-        routing,
-        dataplane,
+        routing: IRoutingCore,
+        dataplane: IDataPlane,
         clock: IReactorTime,
         hello_period_s: float,
         strategy_name: str = "",
@@ -66,14 +134,13 @@ class NodeEngine:
         self.strategy_name = strategy_name
         self.port = None
         self.tap = None
-        # Writers are looked up once: the registry decides the path, the hot
-        # path pays one call per frame.
-        self._writers = {
-            kind: writer_for(kind, writer_path).write for kind in WRITER_KINDS
-        }
+        # Route events are logged here, where a core's decisions meet the
+        # world, under the core's namespace and the node's name.
+        self._route_log = Logger(namespace=f"vanet.routing.{role}")
+        self._log_name = name if name else format_mac(mac)
         self._buf = bytearray(2048)
         # One view over the buffer for the node's life: each frame sent is a
-        # slice of it, not a new view to create and release (see _transmit).
+        # slice of it, not a new view to create and release (see _sender).
         self._view = memoryview(self._buf)
         # Per-frame counts are plain ints (cheaper than Counter entries);
         # status() builds the dict.
@@ -92,6 +159,21 @@ class NodeEngine:
             "heartbeat_reply": routing.on_message,
             "upstream": dataplane.on_upstream,
             "downstream": dataplane.on_downstream,
+        }
+        # The one table the actions are carried out through, by class. The
+        # writers are looked up once: the registry decides the path.
+        self._actions: dict[type, Callable] = {
+            cls: self._sender(write)
+            for cls, write in frame_writers(writer_path).items()
+        }
+        self._actions[DeliverToTap] = self._deliver
+        self._actions[RouteEvent] = self._route_event
+        # Where a data frame goes after its first next hop failed.
+        self._reroute: dict[type, Callable] = {
+            SendUpstream: self._toward_gateway,
+            ForwardUpstream: self._toward_gateway,
+            SendDownstream: self._toward_destination,
+            ForwardDownstream: self._toward_message_destination,
         }
 
     # -- life cycle --------------------------------------------------------
@@ -153,6 +235,7 @@ class NodeEngine:
         now = self.clock.seconds()
         mac = self.mac
         handlers = self._handlers
+        act = self._actions
         for msg in messages:
             dst = msg.dst
             if dst != mac and not dst[0] & 1:
@@ -161,15 +244,9 @@ class NodeEngine:
             if msg.src == mac:
                 self.own_echo += 1
                 continue
-            # execute() inlined for the usual case: this runs once a frame.
+            # execute() inlined: this runs once a frame.
             for action in handlers[msg.kind](msg, now):
-                kind = type(action)
-                if kind is Transmit:
-                    self._transmit(action)
-                elif kind is DeliverToTap:
-                    self._deliver(action.frame)
-                else:
-                    self.execute((action,))
+                act[type(action)](action)
 
     def tap_frame(self, frame) -> None:
         """One frame read from the TAP."""
@@ -182,82 +259,99 @@ class NodeEngine:
     def tick(self) -> None:
         now = self.clock.seconds()
         self.execute(self.routing.tick(now))
-        expire = getattr(self.dataplane, "expire", None)
-        if expire is not None:
-            expire(now)
+        self.dataplane.expire(now)
 
     # -- outputs -----------------------------------------------------------
 
     def execute(self, actions: Iterable) -> None:
         """Carry out the cores' actions, in order."""
+        act = self._actions
         for action in actions:
-            kind = type(action)
-            if kind is Transmit:
-                self._transmit(action)
-            elif kind is DeliverToTap:
-                self._deliver(action.frame)
-            elif kind is RouteEvent:
-                # The core that decided it has logged and counted it.
-                self._event_names.add(action.event)
-            else:
+            handler = act.get(type(action))
+            if handler is None:
                 raise TypeError(f"unknown action {action!r}")
+            handler(action)
 
-    def _transmit(self, action: Transmit, retry: bool = True) -> None:
-        writer = self._writers[action.kind]
-        try:
-            n = writer(self._buf, *action.args)
-        except BufferError:
-            # A frame larger than the buffer: the standing view pins its
-            # size, so the writer grows a fresh buffer instead.
-            buf = self._buf = bytearray(len(self._buf))
-            n = writer(buf, *action.args)
-            self._view = memoryview(buf)
-        port = self.port
-        if port is None:
-            self.drops["no_link"] += 1
-            return
-        try:
-            # Ports send or copy the frame before returning (ILinkPort).
-            port.write(self._view[:n])
-        except OSError as error:
-            self.drops["send_failed"] += 1
-            self.log.warn(
-                "{node}: sending {kind} to {next_hop} failed: {error}",
-                node=self.name,
-                kind=action.kind,
-                next_hop=format_mac(action.next_hop),
-                error=error,
-            )
-            failed = getattr(self.routing, "on_send_failed", None)
-            if action.next_hop != BROADCAST and failed is not None:
-                now = self.clock.seconds()
-                self.execute(failed(action.next_hop, now))
-                if retry:
-                    self._resend(action, now)
-            return
-        self.frames_out += 1
-        self.bytes_out += n
+    def _route_event(self, action: RouteEvent) -> None:
+        # The core counted it; it is logged once, here.
+        self._event_names.add(action.event)
+        self._route_log.info(
+            "{node} {route_event}: {route_fields}",
+            node=self._log_name,
+            route_event=action.event,
+            route_fields=action.fields,
+        )
+
+    def _sender(self, write: FrameWriter) -> Callable:
+        """The handler that sends one class of frames: its writer is bound
+        in, so a frame costs one lookup in the action table and no more."""
+
+        def send(action: Transmit, retry: bool = True) -> None:
+            try:
+                n = write(self._buf, self.mac, action)
+            except BufferError:
+                # A frame larger than the buffer: the standing view pins its
+                # size, so the writer grows a fresh buffer instead.
+                buf = self._buf = bytearray(len(self._buf))
+                n = write(buf, self.mac, action)
+                self._view = memoryview(buf)
+            port = self.port
+            if port is None:
+                self.drops["no_link"] += 1
+                return
+            try:
+                # Ports send or copy the frame before returning (ILinkPort).
+                port.write(self._view[:n])
+            except OSError as error:
+                self._send_failed(action, error, retry)
+                return
+            self.frames_out += 1
+            self.bytes_out += n
+
+        return send
+
+    def _send_failed(self, action: Transmit, error: OSError, retry: bool) -> None:
+        self.drops["send_failed"] += 1
+        self.log.warn(
+            "{node}: sending {kind} to {next_hop} failed: {error}",
+            node=self.name,
+            kind=action.kind,
+            next_hop=format_mac(action.next_hop),
+            error=error,
+        )
+        if action.next_hop != BROADCAST:
+            now = self.clock.seconds()
+            self.execute(self.routing.on_send_failed(action.next_hop, now))
+            if retry:
+                self._resend(action, now)
 
     def _resend(self, action: Transmit, now: float) -> None:
         """Send a data frame whose send failed once more, through the next
         hop the routing core chose after the failure (the frame that found
         the primary dead is not lost with it)."""
-        kind, args = action.kind, action.args
-        if kind in ("upstream", "upstream_forward"):
-            next_hop = self.routing.upstream
-        elif kind == "downstream":
-            next_hop = self.routing.route_to(args[1], now)
-        elif kind == "downstream_forward":
-            next_hop = self.routing.route_to(args[0].destination, now)
-        else:
+        reroute = self._reroute.get(type(action))
+        if reroute is None:
             return  # control frames: the next heartbeat round repairs them
+        next_hop = reroute(action, now)
         if next_hop is None or next_hop == action.next_hop:
             return
         self.resent += 1
-        # Every data writer takes dst last.
-        self._transmit(Transmit(kind, (*args[:-1], next_hop), next_hop), retry=False)
+        resent = attrs.evolve(action, next_hop=next_hop)
+        self._actions[type(resent)](resent, retry=False)
 
-    def _deliver(self, frame) -> None:
+    def _toward_gateway(self, action, now: float) -> bytes | None:
+        return self.routing.upstream
+
+    def _toward_destination(self, action: SendDownstream, now: float) -> bytes | None:
+        return self.routing.route_to(action.destination, now)
+
+    def _toward_message_destination(
+        self, action: ForwardDownstream, now: float
+    ) -> bytes | None:
+        return self.routing.route_to(action.message.destination, now)
+
+    def _deliver(self, action: DeliverToTap) -> None:
+        frame = action.frame
         tap = self.tap
         if tap is None:
             self.drops["no_tap"] += 1
@@ -279,12 +373,11 @@ class NodeEngine:
         """Everything an operator asks about, JSON-serializable."""
         now = self.clock.seconds()
         routing = self.routing.status(now)
-        dataplane_status = getattr(self.dataplane, "status", None)
         drops = Counter(self.drops)
         for component in (self.routing, self.dataplane):
-            drops.update(getattr(component, "drops", {}))
+            drops.update(component.drops)
         counters = self.stats
-        routing_counters = getattr(self.routing, "counters", {})
+        routing_counters = self.routing.counters
         # Route events are counted by the core; they show under "events"
         # only, the core's other counters under "counters".
         event_names = self._event_names
@@ -296,7 +389,7 @@ class NodeEngine:
         counters.update(
             {k: v for k, v in routing_counters.items() if k not in event_names}
         )
-        counters.update(getattr(self.dataplane, "counters", {}))
+        counters.update(self.dataplane.counters)
         for prefix, device in (("link", self.port), ("tap", self.tap)):
             device_counters = getattr(device, "counters", None)
             if device_counters is not None:
@@ -317,7 +410,7 @@ class NodeEngine:
             "mac": format_mac(self.mac),
             "strategy": self.strategy_name,
             **routing,
-            "clients": dataplane_status(now) if dataplane_status else {},
+            "clients": self.dataplane.status(now),
             "counters": dict(counters),
             "drops": dict(drops),
             "events": events,

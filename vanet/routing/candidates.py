@@ -1,13 +1,12 @@
 """Route candidates: what a strategy ranks (docs/protocol.md §4).
 
 For a target ``T`` the cores gather the live observations "T through next
-hop X, at h hops, latency L" and summarize them per next hop: ``min`` and
-``avg`` of the measured latencies and the hop count.
+hop X, at h hops, latency L" and summarize them per next hop
+(``vanet.routing.summary``): ``min`` and ``avg`` of the measured latencies
+and the hop count.
 """
 
 from __future__ import annotations
-
-from collections.abc import Iterable
 
 import attrs
 
@@ -51,45 +50,3 @@ class Candidate:
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
-
-
-def summarize(
-    target: bytes, observations: Iterable[tuple[bytes, int, float | None]]
-) -> list[Candidate]:
-    """Per next hop: the hop count of its newest observation and ``min`` /
-    ``avg`` of its measured latencies. ``observations`` are ``(next_hop,
-    hops, latency_ms or None)``, oldest first."""
-    hops: dict[bytes, int] = {}
-    lows: dict[bytes, float] = {}
-    sums: dict[bytes, float] = {}
-    counts: dict[bytes, int] = {}
-    for next_hop, hop_count, latency in observations:
-        hops[next_hop] = hop_count
-        if latency is None:
-            continue
-        if next_hop in lows:
-            if latency < lows[next_hop]:
-                lows[next_hop] = latency
-            sums[next_hop] += latency
-            counts[next_hop] += 1
-        else:
-            lows[next_hop] = latency
-            sums[next_hop] = latency
-            counts[next_hop] = 1
-    result = []
-    for next_hop, hop_count in hops.items():
-        n = counts.get(next_hop, 0)
-        if n:
-            result.append(
-                Candidate(
-                    target,
-                    next_hop,
-                    hop_count,
-                    lows[next_hop],
-                    sums[next_hop] / n,
-                    n,
-                )
-            )
-        else:
-            result.append(Candidate(target, next_hop, hop_count))
-    return result

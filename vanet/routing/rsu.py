@@ -7,18 +7,14 @@ learns from the replies through which neighbour each vehicle is reached.
 
 from __future__ import annotations
 
-from vanet.mac import BROADCAST, format_mac
-from vanet.routing.actions import Action, Transmit
-from vanet.routing.bookkeeping import (
-    KEPT,
-    REFUSED,
-    EventRecorder,
-    ReplyLog,
-    RouteTable,
-    routes_status,
-)
+from zope.interface import implementer
 
-U32_MASK = 0xFFFFFFFF
+from vanet.interfaces import IRoutingCore
+from vanet.mac import format_mac
+from vanet.routing.actions import Action, SendHeartbeat
+from vanet.routing.events import EventRecorder
+from vanet.routing.routes import KEPT, REFUSED, ReplyLog, RouteTable, routes_status
+from vanet.wire import U32_MAX
 
 
 class _Sent:
@@ -31,11 +27,12 @@ class _Sent:
         self.replies = ReplyLog()
 
 
+@implementer(IRoutingCore)
 class RsuRoutingCore:
     """Heartbeat origin and reply collector of one RSU.
 
     - ``hello_history``: heartbeats remembered (replies to older ones are
-      ignored, section 3).
+      ignored, docs/protocol.md §3).
     - ``neighbour_timeout``: a route stays live while it was confirmed by a
       reply to one of the last ``neighbour_timeout + 1`` heartbeats (the
       newest has had no time to be answered yet).
@@ -45,6 +42,9 @@ class RsuRoutingCore:
     """
 
     role = "rsu"
+    # An RSU is where upstream traffic ends: it has neither.
+    upstream = None
+    gateway = None
 
     def __init__(
         self,
@@ -71,7 +71,8 @@ class RsuRoutingCore:
         self._last_seq: int | None = None
         self._sent: dict[int, _Sent] = {}  # in sending order
         self._demoted: dict[bytes, int] = {}  # next hop -> last seq at failure
-        self._recorder = EventRecorder(self.mac, self.role, name)
+        self.name = name
+        self._recorder = EventRecorder()
         # Routes are kept incrementally: a reply marks its sender for the
         # next tick, a heartbeat re-ranks the targets of the logs entering
         # or leaving the window.
@@ -97,10 +98,10 @@ class RsuRoutingCore:
     # -- inputs ---------------------------------------------------------
 
     def heartbeat(self, now: float) -> list[Action]:
-        """The next heartbeat to broadcast (section 3), and the routes that
-        expired with it."""
+        """The next heartbeat to broadcast (docs/protocol.md §3), and the
+        routes that expired with it."""
         seq = self._next_seq
-        self._next_seq = (seq + 1) & U32_MASK
+        self._next_seq = (seq + 1) & U32_MAX
         duration_ms = max(0, round((now - self.started) * 1000))
         self._sent[seq] = _Sent(duration_ms)
         while len(self._sent) > self.hello_history:
@@ -108,9 +109,7 @@ class RsuRoutingCore:
         self._last_seq = seq
         self.counters["heartbeat_sent"] += 1
         # An RSU's own heartbeat carries hops = 1 (docs/protocol.md §2).
-        actions: list[Action] = [
-            Transmit("heartbeat", (self.mac, duration_ms, seq, 1, self.mac), BROADCAST)
-        ]
+        actions: list[Action] = [SendHeartbeat(duration_ms, seq, 1, self.mac)]
         actions.extend(self._refresh(window_moved=True))
         return actions
 
@@ -183,7 +182,7 @@ class RsuRoutingCore:
     # -- state ----------------------------------------------------------
 
     def _newer(self, seq: int, than: int) -> bool:
-        return than < 0 or 0 < ((seq - than) & U32_MASK) < (1 << 31)
+        return than < 0 or 0 < ((seq - than) & U32_MAX) < (1 << 31)
 
     def _live_reply_sets(self) -> list[ReplyLog]:
         last = self._last_seq
@@ -192,7 +191,7 @@ class RsuRoutingCore:
         return [
             sent.replies
             for seq, sent in self._sent.items()
-            if ((last - seq) & U32_MASK) <= self.neighbour_timeout
+            if ((last - seq) & U32_MAX) <= self.neighbour_timeout
         ]
 
     def _refresh(
@@ -212,7 +211,7 @@ class RsuRoutingCore:
         )
         if self._demoted:
             # Nothing routes through a demoted hop any more: forget it.
-            in_use = {r[0] for rows in self._table.rows.values() for r in rows}
+            in_use = {via for rows in self._table.rows.values() for via, _ in rows}
             for mac in [m for m in self._demoted if m not in in_use]:
                 del self._demoted[mac]
         return events

@@ -14,7 +14,6 @@ both strategies choose among gateway RSUs by hops.
 
 from __future__ import annotations
 
-from twisted.plugin import IPlugin
 from zope.interface import implementer
 
 from vanet.interfaces import IRoutingStrategy
@@ -25,29 +24,41 @@ _INF = float("inf")
 
 class BaseStrategy:
     """Convenient defaults for a strategy: subclass it, set ``name`` and
-    implement ``rank_upstream``; the rest follows that order with no
-    hysteresis. Declare ``@implementer(IPlugin, IRoutingStrategy)`` on the
-    subclass."""
+    implement ``upstream_key``; gateways and routes follow the same key,
+    with no hysteresis. Declare ``@implementer(IRoutingStrategy)`` on the
+    subclass, and ``IPlugin`` on the plugin object (docs/plugins.md).
+
+    ``rank_upstream``, ``rank_gateways`` and ``rank_routes`` sort by the
+    keys, as the cores do: for tests and tools, not for overriding."""
 
     name: str = ""
     description: str = ""
 
-    def rank_upstream(self, candidates: list[Candidate]) -> list[Candidate]:
-        raise NotImplementedError(f"{type(self).__name__} must rank candidates")
+    def upstream_key(self, candidate: Candidate):
+        raise NotImplementedError(f"{type(self).__name__} must define upstream_key")
 
     def upstream_switch_reason(self, current: Candidate, best: Candidate) -> str | None:
         return "better" if best.next_hop != current.next_hop else None
 
-    def rank_gateways(self, candidates: list[Candidate]) -> list[Candidate]:
-        return self.rank_upstream(candidates)
+    def gateway_key(self, candidate: Candidate):
+        return self.upstream_key(candidate)
 
     def gateway_switch_reason(
         self, current: Candidate, best: Candidate, threshold: float
     ) -> str | None:
         return "better" if best.target != current.target else None
 
+    def route_key(self, candidate: Candidate):
+        return self.upstream_key(candidate)
+
+    def rank_upstream(self, candidates: list[Candidate]) -> list[Candidate]:
+        return sorted(candidates, key=self.upstream_key)
+
+    def rank_gateways(self, candidates: list[Candidate]) -> list[Candidate]:
+        return sorted(candidates, key=self.gateway_key)
+
     def rank_routes(self, candidates: list[Candidate]) -> list[Candidate]:
-        return self.rank_upstream(candidates)
+        return sorted(candidates, key=self.route_key)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
@@ -72,14 +83,14 @@ def _late_switch_by_hops(
     return None
 
 
-@implementer(IPlugin, IRoutingStrategy)
+@implementer(IRoutingStrategy)
 class LatencyStrategy(BaseStrategy):
     """Lowest ``min + avg`` latency, then fewest hops, then lowest MAC.
 
     ``hysteresis`` is the relative score gain that makes the upstream move
-    (section 4: 10%). ``min_gain_ms`` also requires an absolute gain, so
+    (docs/protocol.md §4: 10%). ``min_gain_ms`` also requires an absolute gain, so
     sub-millisecond jitter between near-equal paths does not flap the
-    upstream (our addition; 0 gives the bare section 4 rule).
+    upstream (our addition; 0 gives the bare §4 rule).
     """
 
     name = "latency"
@@ -90,16 +101,13 @@ class LatencyStrategy(BaseStrategy):
         self.min_gain_ms = min_gain_ms
 
     @staticmethod
-    def _key(c: Candidate):
+    def upstream_key(c: Candidate):
         # Measured before unmeasured; unmeasured among themselves by hops.
         # (``min_ms + avg_ms`` is ``score``, without the property calls.)
         low = c.min_ms
         if low is not None:
             return (0, low + c.avg_ms, c.hops, c.next_hop, c.target)
         return (1, 0.0, c.hops, c.next_hop, c.target)
-
-    def rank_upstream(self, candidates: list[Candidate]) -> list[Candidate]:
-        return sorted(candidates, key=self._key)
 
     def upstream_switch_reason(self, current: Candidate, best: Candidate) -> str | None:
         if best.next_hop == current.next_hop:
@@ -116,20 +124,17 @@ class LatencyStrategy(BaseStrategy):
                 return "lower_latency"
         return None
 
-    def rank_gateways(self, candidates: list[Candidate]) -> list[Candidate]:
-        return sorted(candidates, key=_gateway_key)
-
+    gateway_key = staticmethod(_gateway_key)
     gateway_switch_reason = staticmethod(_late_switch_by_hops)
 
-    def rank_routes(self, candidates: list[Candidate]) -> list[Candidate]:
+    @staticmethod
+    def route_key(c: Candidate):
         # Section 4: the route to a vehicle prefers the fewest hops.
-        return sorted(
-            candidates,
-            key=lambda c: (c.hops, c.score if c.measured else _INF, c.next_hop),
-        )
+        low = c.min_ms
+        return (c.hops, _INF if low is None else low + c.avg_ms, c.next_hop)
 
 
-@implementer(IPlugin, IRoutingStrategy)
+@implementer(IRoutingStrategy)
 class HopsStrategy(BaseStrategy):
     """Fewest hops, then lowest MAC; latency is ignored. Switches upstream
     only to a next hop with fewer hops."""
@@ -138,54 +143,17 @@ class HopsStrategy(BaseStrategy):
     description = "fewest hops, then lowest MAC"
 
     @staticmethod
-    def _key(c: Candidate):
+    def upstream_key(c: Candidate):
         return (c.hops, c.next_hop, c.target)
-
-    def rank_upstream(self, candidates: list[Candidate]) -> list[Candidate]:
-        return sorted(candidates, key=self._key)
 
     def upstream_switch_reason(self, current: Candidate, best: Candidate) -> str | None:
         if best.next_hop != current.next_hop and best.hops < current.hops:
             return "fewer_hops"
         return None
 
-    def rank_gateways(self, candidates: list[Candidate]) -> list[Candidate]:
-        return sorted(candidates, key=lambda c: (c.hops, c.target, c.next_hop))
+    @staticmethod
+    def gateway_key(c: Candidate):
+        return (c.hops, c.target, c.next_hop)
 
     gateway_switch_reason = staticmethod(_late_switch_by_hops)
-
-    def rank_routes(self, candidates: list[Candidate]) -> list[Candidate]:
-        return sorted(candidates, key=self._key)
-
-
-# -- the route table's fast path -------------------------------------------
-#
-# The cores rank routes on every reply. For the shipped strategies they sort
-# plain rows ``(next_hop, hops, min_ms, avg_ms, samples)`` with these keys,
-# which order rows exactly as ``rank_routes`` orders the matching
-# ``Candidate`` objects (tests/test_routing_incremental.py checks this
-# against a rebuild through ``rank_routes``). A subclass that overrides
-# ``rank_routes`` is not in the table and gets the general path.
-
-
-def _latency_row_key(row):
-    # == (c.hops, c.score if c.measured else inf, c.next_hop)
-    min_ms = row[2]
-    return (row[1], _INF if min_ms is None else min_ms + row[3], row[0])
-
-
-def _hops_row_key(row):
-    # == (c.hops, c.next_hop, c.target); the target is the same for all
-    return (row[1], row[0])
-
-
-_ROW_KEYS = {
-    LatencyStrategy.rank_routes: _latency_row_key,
-    HopsStrategy.rank_routes: _hops_row_key,
-}
-
-
-def route_row_key(strategy):
-    """The row key equivalent to ``strategy.rank_routes``, or ``None`` when
-    the strategy's own method must rank ``Candidate`` objects."""
-    return _ROW_KEYS.get(getattr(type(strategy), "rank_routes", None))
+    route_key = upstream_key

@@ -1,9 +1,10 @@
-"""A tiny in-memory network of routing cores, for tests (no sockets).
+"""Test helpers for routing cores and strategies (no sockets).
 
-Links have a one-way delay; frames are written through the writer registry
-and parsed back with ``vanet.wire.parse``, exactly as a node would, and
-delivered later on a ``twisted.internet.task.Clock``. Only control
-messages matter here; the data plane is tested elsewhere.
+``CoreNetwork`` is a tiny in-memory network of routing cores: links have a
+one-way delay; frames are written as a node engine writes them
+(``vanet.node.engine.frame_writers``) and parsed back with
+``vanet.wire.parse``, and delivered later on a ``twisted.internet.task.Clock``.
+Only control messages matter here; the data plane is tested elsewhere.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from twisted.internet.task import Clock, LoopingCall
 
 from vanet.mac import BROADCAST, is_group
+from vanet.node.engine import frame_writers
 from vanet.routing.actions import RouteEvent, Transmit
 from vanet.wire import parse, writer_for
 
@@ -28,6 +30,7 @@ class CoreNetwork:
         self.sent: list[tuple[float, bytes, bytes]] = []  # (time, sender, frame)
         self._loops: list[LoopingCall] = []
         self._buf = bytearray(64)
+        self._write = frame_writers(path)
 
     def add(self, core) -> None:
         self.cores[core.mac] = core
@@ -49,7 +52,7 @@ class CoreNetwork:
     def start(self, period: float, ticks_per_period: int = 4) -> None:
         """Heartbeats from every RSU core each ``period``; ticks for all."""
         for mac, core in self.cores.items():
-            if hasattr(core, "heartbeat"):
+            if core.role == "rsu":
                 self._every(period, lambda m=mac: self._heartbeat(m))
         self._every(period / ticks_per_period, self._tick_all)
 
@@ -76,7 +79,7 @@ class CoreNetwork:
 
     def _heartbeat(self, mac: bytes) -> None:
         core = self.cores[mac]
-        if hasattr(core, "heartbeat") and mac not in self.silent:
+        if mac not in self.silent:
             self.execute(mac, core.heartbeat(self.clock.seconds()))
 
     def _tick_all(self) -> None:
@@ -90,7 +93,7 @@ class CoreNetwork:
             if isinstance(action, RouteEvent):
                 self.events.append((now, mac, action))
             elif isinstance(action, Transmit):
-                n = writer_for(action.kind, self.path).write(self._buf, *action.args)
+                n = self._write[type(action)](self._buf, mac, action)
                 frame = bytes(self._buf[:n])
                 self.sent.append((now, mac, frame))
                 self._send(mac, frame, action.next_hop)
@@ -148,13 +151,17 @@ def reply_view(
     return parse(bytes(buf[:n]))[0]
 
 
-def frames(actions, path: str = "zero-copy") -> list[tuple[str, bytes, bytes]]:
-    """``(kind, next_hop, frame)`` for each ``Transmit`` in ``actions``."""
+def frames(
+    actions, path: str = "zero-copy", *, src: bytes
+) -> list[tuple[str, bytes, bytes]]:
+    """``(kind, next_hop, frame)`` for each ``Transmit`` in ``actions``, as
+    the node ``src`` writes it."""
+    write = frame_writers(path)
     out = []
     for action in actions:
         if isinstance(action, Transmit):
             buf = bytearray()
-            n = writer_for(action.kind, path).write(buf, *action.args)
+            n = write[type(action)](buf, src, action)
             out.append((action.kind, action.next_hop, bytes(buf[:n])))
     return out
 

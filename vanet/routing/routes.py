@@ -1,47 +1,16 @@
-"""What the RSU and OBU cores share: event recording, reply observations
-and the downstream route table (docs/protocol.md §3 and §4)."""
+"""Routes toward vehicles, learnt from heartbeat replies (docs/protocol.md
+§3 and §4), as both roles keep them: the reply logs and the route table."""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable
 from itertools import islice
 
-from twisted.logger import Logger
-
 from vanet.mac import format_mac
 from vanet.routing.actions import RouteEvent
-from vanet.routing.candidates import Candidate, summarize
-from vanet.routing.strategies import route_row_key
-
-
-class EventRecorder:
-    """Counts events and drops, and logs each decision as a structured
-    ``twisted.logger`` event (``log_namespace`` ``vanet.routing.<role>``).
-
-    This is the one place a route event is logged and counted: the node
-    engine carries the returned ``RouteEvent`` out without logging it again.
-    ``name`` (the node's configured name) labels the log lines; without one
-    they carry the MAC."""
-
-    def __init__(self, mac: bytes, role: str, name: str | None = None) -> None:
-        self.node = name if name else format_mac(mac)
-        self.counters: Counter[str] = Counter()
-        self.drops: Counter[str] = Counter()
-        self._log = Logger(namespace=f"vanet.routing.{role}")
-
-    def event(self, name: str, **fields) -> RouteEvent:
-        self.counters[name] += 1
-        self._log.info(
-            "{node} {route_event}: {route_fields}",
-            node=self.node,
-            route_event=name,
-            route_fields=fields,
-        )
-        return RouteEvent(name, fields)
-
-    def drop(self, reason: str) -> None:
-        self.drops[reason] += 1
+from vanet.routing.candidates import Candidate
+from vanet.routing.events import EventRecorder
+from vanet.routing.summary import Summary, summarize
 
 
 class ReplyLog:
@@ -124,91 +93,29 @@ def build_routes(
     demoted = set(demoted)
     table = {}
     for target, obs in observations.items():
-        ranked = strategy.rank_routes(summarize(target, obs))
+        ranked = sorted(summarize(target, obs), key=strategy.route_key)
         if demoted:
             ranked.sort(key=lambda c: c.next_hop in demoted)  # stable
         table[target] = ranked
     return table
 
 
-#: A summarized next hop toward one target, as the route table keeps it:
-#: ``(next_hop, hops, min_ms, avg_ms, samples)`` (``None``, ``None``, 0 when
-#: unmeasured). Plain tuples: a ``Candidate`` is built only when asked for.
-Row = tuple[bytes, int, "float | None", "float | None", int]
-
-
-def _candidate(target: bytes, row: Row) -> Candidate:
-    return Candidate(target, row[0], row[1], row[2], row[3], row[4])
-
-
-def _aggregate(target: bytes, reply_logs: list[ReplyLog], me: bytes) -> dict:
-    """Per next hop ``[hops, min, sum, count]`` over the live logs, in the
-    order ``summarize`` reads them (first appearance; the newest hop count;
+def _summaries(target: bytes, reply_logs: list[ReplyLog], me: bytes) -> dict:
+    """Per next hop, its ``Summary`` over the live logs, in the order
+    ``summarize`` reads them (first appearance; the newest hop count;
     latencies summed oldest first, so the floats are the same)."""
-    agg: dict[bytes, list] = {}
+    agg: dict[bytes, Summary] = {}
     for log in reply_logs:
         vias = log.by_target.get(target)
         if vias:
             for via, (hops, latency) in vias.items():
                 if via != me:
-                    _observe(agg, via, hops, latency)
+                    s = agg.get(via)
+                    if s is None:
+                        agg[via] = Summary(hops, latency)
+                    else:
+                        s.add(hops, latency)
     return agg
-
-
-def _observe(agg: dict, via: bytes, hops: int, latency: float | None) -> None:
-    # One more observation of next hop ``via``: a new running summary, or
-    # added to the one ``agg`` has.
-    a = agg.get(via)
-    if a is None:
-        agg[via] = (
-            [hops, None, 0.0, 0] if latency is None else [hops, latency, latency, 1]
-        )
-    else:
-        _add(a, hops, latency)
-
-
-def _add(a: list, hops: int, latency: float | None) -> None:
-    # One more observation of a next hop, after those already in ``a``.
-    a[0] = hops  # the newest observation's hop count
-    if latency is not None:
-        if a[3]:
-            if latency < a[1]:
-                a[1] = latency
-            a[2] += latency
-            a[3] += 1
-        else:
-            a[1] = a[2] = latency
-            a[3] = 1
-
-
-def _rows(agg: dict[bytes, list]) -> list[Row]:
-    return [
-        (via, a[0], a[1], a[2] / a[3], a[3]) if a[3] else (via, a[0], None, None, 0)
-        for via, a in agg.items()
-    ]
-
-
-def _summary_rows(target: bytes, reply_logs: list[ReplyLog], me: bytes) -> list[Row]:
-    """``summarize`` over the live logs without building the observation
-    list or ``Candidate`` objects: the same values in the same order."""
-    return _rows(_aggregate(target, reply_logs, me))
-
-
-def _order(strategy, target: bytes, rows: list[Row], demoted) -> list[Row]:
-    if not rows:
-        return rows
-    key = route_row_key(strategy)
-    if key is not None:
-        # A shipped strategy: its order as a key on rows, no Candidates.
-        if demoted:
-            rows.sort(key=lambda r: (r[0] in demoted, key(r)))
-        else:
-            rows.sort(key=key)
-        return rows
-    ranked = strategy.rank_routes([_candidate(target, r) for r in rows])
-    if demoted:
-        ranked.sort(key=lambda c: c.next_hop in demoted)  # stable
-    return [(c.next_hop, c.hops, c.min_ms, c.avg_ms, c.samples) for c in ranked]
 
 
 def _first_appearance(
@@ -235,14 +142,16 @@ class RouteTable:
     same ``route_*`` events, in the same order, as diffing two full
     rebuilds (``build_routes`` + ``diff_routes``) would.
 
-    The table holds ranked rows (tuples); ``ranked`` and ``best`` build the
-    ``Candidate`` objects on demand (status, tests), and ``next_hop`` is
+    ``rows`` holds each target's next hops with their summaries, best
+    first; ``ranked`` and ``best`` build the ``Candidate`` objects on
+    demand (status, tests): most vehicles are reached through one
+    neighbour, and ranking them needs no candidate at all. ``next_hop`` is
     what the data path asks."""
 
     __slots__ = ("rows", "next_hop", "live_logs", "_recorder", "_me")
 
     def __init__(self, recorder: EventRecorder, me: bytes) -> None:
-        self.rows: dict[bytes, list[Row]] = {}
+        self.rows: dict[bytes, list[tuple[bytes, Summary]]] = {}
         self.next_hop: dict[bytes, bytes] = {}  # target -> best next hop
         self.live_logs: list[ReplyLog] = []  # what routes are read from
         self._recorder = recorder
@@ -250,11 +159,13 @@ class RouteTable:
 
     @property
     def ranked(self) -> dict[bytes, list[Candidate]]:
-        return {t: [_candidate(t, r) for r in rows] for t, rows in self.rows.items()}
+        return {
+            t: [s.candidate(t, via) for via, s in rows] for t, rows in self.rows.items()
+        }
 
     @property
     def best(self) -> dict[bytes, Candidate]:
-        return {t: _candidate(t, rows[0]) for t, rows in self.rows.items()}
+        return {t: rows[0][1].candidate(t, rows[0][0]) for t, rows in self.rows.items()}
 
     def update(
         self,
@@ -309,23 +220,36 @@ class RouteTable:
         # ``old_logs`` were live at the previous update: they give the
         # order of ``route_lost`` events.
         rows_table, hop_table = self.rows, self.next_hop
-        found: list[tuple[bytes, Row, bytes | None]] = []
+        # (target, next hop, hops, latency_ms, previous next hop)
+        found: list[tuple[bytes, bytes, int, float | None, bytes | None]] = []
         lost: list[tuple[bytes, bytes]] = []
-        key = None if demoted else route_row_key(strategy)
+        route_key = strategy.route_key
         me = self._me
         for target in targets:
-            rows = _summary_rows(target, reply_logs, me) if target != me else []
-            if key is not None:
-                rows.sort(key=key)  # _order's shortcut, without the call
+            if target == me:
+                rows = []
             else:
-                rows = _order(strategy, target, rows, demoted)
+                rows = list(_summaries(target, reply_logs, me).items())
+                if len(rows) > 1:
+                    # Candidates only where there is an order to decide.
+                    if demoted:
+                        rows.sort(
+                            key=lambda r, t=target: (
+                                r[0] in demoted,
+                                route_key(r[1].candidate(t, r[0])),
+                            )
+                        )
+                    else:
+                        rows.sort(
+                            key=lambda r, t=target: route_key(r[1].candidate(t, r[0]))
+                        )
             before = hop_table.get(target)
             if rows:
-                best = rows[0]
+                via, summary = rows[0]
                 rows_table[target] = rows
-                if before != best[0]:
-                    hop_table[target] = best[0]
-                    found.append((target, best, before))
+                if before != via:
+                    hop_table[target] = via
+                    found.append((target, via, summary.hops, summary.low, before))
             elif before is not None:
                 del rows_table[target], hop_table[target]
                 lost.append((target, before))
@@ -342,13 +266,13 @@ class RouteTable:
         if len(found) > 1:
             order = _first_appearance([f[0] for f in found], reply_logs)
             found.sort(key=lambda f: order.get(f[0], len(order)))
-        return _row_events(self._recorder, found, lost)
+        return _route_events(self._recorder, found, lost)
 
 
-def _row_events(recorder: EventRecorder, found, lost) -> list[RouteEvent]:
+def _route_events(recorder: EventRecorder, found, lost) -> list[RouteEvent]:
     # Fields are built (and MACs formatted) only here, for emitted events.
     events = []
-    for target, (next_hop, hops, min_ms, _, _), before in found:
+    for target, next_hop, hops, latency_ms, before in found:
         if before is None:
             events.append(
                 recorder.event(
@@ -356,7 +280,7 @@ def _row_events(recorder: EventRecorder, found, lost) -> list[RouteEvent]:
                     target=format_mac(target),
                     next_hop=format_mac(next_hop),
                     hops=hops,
-                    latency_ms=min_ms,
+                    latency_ms=latency_ms,
                 )
             )
         else:
@@ -367,7 +291,7 @@ def _row_events(recorder: EventRecorder, found, lost) -> list[RouteEvent]:
                     next_hop=format_mac(next_hop),
                     previous=format_mac(before),
                     hops=hops,
-                    latency_ms=min_ms,
+                    latency_ms=latency_ms,
                 )
             )
     for target, before in lost:
@@ -382,21 +306,6 @@ def _row_events(recorder: EventRecorder, found, lost) -> list[RouteEvent]:
     return events
 
 
-def _route_events(recorder: EventRecorder, found, lost) -> list[RouteEvent]:
-    return _row_events(
-        recorder,
-        [
-            (
-                t,
-                (c.next_hop, c.hops, c.min_ms, c.avg_ms, c.samples),
-                None if b is None else b.next_hop,
-            )
-            for t, c, b in found
-        ],
-        [(t, b.next_hop) for t, b in lost],
-    )
-
-
 def diff_routes(
     recorder: EventRecorder,
     old: dict[bytes, Candidate],
@@ -407,8 +316,9 @@ def diff_routes(
     for target, cand in new.items():
         before = old.get(target)
         if before is None or before.next_hop != cand.next_hop:
-            found.append((target, cand, before))
-    lost = [(t, before) for t, before in old.items() if t not in new]
+            previous = None if before is None else before.next_hop
+            found.append((target, cand.next_hop, cand.hops, cand.min_ms, previous))
+    lost = [(t, before.next_hop) for t, before in old.items() if t not in new]
     return _route_events(recorder, found, lost)
 
 

@@ -1,0 +1,125 @@
+"""The OBU's reply relay and its routes toward vehicles (docs/protocol.md
+§3 and §4): each reply to a heartbeat goes on toward its RSU, and what it
+says (the sender, through which neighbour, how many hops, how long) is
+logged per heartbeat; the route table is ranked from the live logs.
+
+A mixin of ``ObuRoutingCore``; it keeps ``_table`` and
+``_pending_targets`` and reads each RSU's ``Source``.
+"""
+
+from __future__ import annotations
+
+from vanet.mac import format_mac
+from vanet.routing.actions import Action, ForwardReply
+from vanet.routing.routes import CHANGED, REFUSED, ReplyLog
+from vanet.routing.sources import Source
+
+
+class ReplyRelay:
+    """Replies in, replies out, routes toward the vehicles behind."""
+
+    def _on_reply(self, reply, now: float) -> list[Action]:
+        rec = self._recorder
+        via, sender = reply.src, reply.sender
+        if via == self.mac or sender == self.mac:
+            rec.drop("own_frame")
+            return []
+        state = self._sources.get(reply.source)
+        heard = None if state is None else state.seqs.get(reply.seq)
+        if heard is None:
+            rec.drop("unknown_heartbeat")
+            return []
+        if heard.duration_ms != reply.duration_ms:
+            rec.drop("stale_reply")
+            return []
+        toward_source = heard.first_from
+        if toward_source == sender:
+            # Our way toward the source claims to be behind us: a loop.
+            rec.drop("loop")
+            return [
+                rec.event(
+                    "loop_detected",
+                    source=format_mac(reply.source),
+                    seq=reply.seq,
+                    sender=format_mac(sender),
+                    via=format_mac(via),
+                )
+            ]
+        self._note_neighbour(via, now)
+        # Hops relative to us: the sender's distance minus ours.
+        hops = max(1, reply.hops - heard.hops)
+        latency_ms = max(0.0, (now - heard.at) * 1000)
+        log = heard.replies
+        bound = self.max_observations
+        value = (hops, latency_ms)
+        stored = log.record(sender, via, value, bound)
+        refused = stored == REFUSED
+        touched: tuple[bytes, ...] = (sender,) if stored >= CHANGED else ()
+        if via != sender:
+            # The delivering neighbour itself is one hop away.
+            stored = log.record(via, via, (1, None), bound)
+            if stored >= CHANGED:
+                touched += (via,)
+            refused = refused or stored == REFUSED
+        if refused:
+            rec.drop("observation_bound")
+        self._counters["reply_received"] += 1
+        actions: list[Action] = []
+        if via != toward_source:
+            # Forward unchanged but for dst = P, src = us.
+            actions.append(ForwardReply(reply, toward_source))
+            self._counters["reply_forwarded"] += 1
+        else:
+            self._counters["reply_not_bounced"] += 1
+        # Only routes toward what this log gained can change (and none if
+        # the log does not count, or not yet: a log entering the live window
+        # brings all its targets). Held routes are re-ranked at the next
+        # tick; a vehicle without one gets it now, window move and all, so
+        # the first frames toward it do not wait a quarter period.
+        if touched:
+            if log.live:
+                self._pending_targets.update(touched)
+            next_hop = self._table.next_hop
+            if any(target not in next_hop for target in touched):
+                actions.extend(self._refresh(now, routes=True))
+        return actions
+
+    def _update_routes(self, targets, events: list[Action]) -> None:
+        logs = None
+        if self._logs_dirty or self._all_routes_dirty:
+            logs = [log for state in self._sources.values() for log in state.logs or ()]
+        events.extend(
+            self._table.update(
+                self.strategy,
+                targets,
+                self._demoted,
+                logs,
+                everything=self._all_routes_dirty,
+            )
+        )
+        self._logs_dirty = self._all_routes_dirty = False
+
+    def _source_logs(self, state: Source, now: float) -> list[ReplyLog]:
+        """The reply logs of one RSU that routes are built from: its last
+        ``neighbour_timeout`` + 1 heartbeats while it is heard (docs/protocol.md §5),
+        oldest first."""
+        if not self._source_live(state, now):
+            return []
+        ordered = state.sorted_seqs()
+        timeout = self.neighbour_timeout
+        newest = ordered[-1][0]
+        # Seqs are distinct: those within ``timeout`` of the newest are
+        # among the last timeout + 1.
+        return [
+            heard.replies
+            for seq, heard in ordered[-(timeout + 1) :]
+            if newest - seq <= timeout
+        ]
+
+    def _live_reply_logs(self, now: float) -> list[ReplyLog]:
+        """Every live reply log, in the sources' order (what a full rebuild
+        reads)."""
+        logs = []
+        for state in self._sources.values():
+            logs.extend(self._source_logs(state, now))
+        return logs

@@ -1,0 +1,195 @@
+"""What an OBU holds about each RSU it hears (docs/protocol.md §3-§5).
+
+``Source`` is the one object per RSU: the heartbeats held and their
+arrivals (the history the upstream candidates are summarized from), what
+each neighbour last delivered (liveness), and the record of the last
+upstream selection for it. ``Heard`` is one heartbeat as heard.
+"""
+
+from __future__ import annotations
+
+from vanet.routing.candidates import Candidate
+from vanet.routing.routes import ReplyLog
+from vanet.routing.summary import Summary
+
+
+class Heard:
+    """One heartbeat ``(source, seq)`` as this OBU heard it."""
+
+    __slots__ = (
+        "duration_ms",
+        "at",
+        "first_from",
+        "hops",
+        "arrivals",
+        "replies",
+    )
+
+    def __init__(self, duration_ms: int, at: float, first_from: bytes, hops: int):
+        self.duration_ms = duration_ms
+        self.at = at  # when it was first heard (our clock, seconds)
+        self.first_from = first_from  # P: our way toward the source
+        self.hops = hops  # as carried on the wire: our distance to the source
+        # neighbour -> (hops, arrival time): every path it came over
+        self.arrivals: dict[bytes, tuple[int, float]] = {}
+        self.replies = ReplyLog()
+
+    def arrive(self, neighbour: bytes, hops: int, at: float) -> None:
+        self.arrivals[neighbour] = (hops, at)
+
+
+#: Arrival offsets are kept in multiples of 1/1024 ms (about 1 us): sums of
+#: such numbers are exact in a float, so a heartbeat leaving the history is
+#: subtracted out of a running sum with the same result as summing again.
+QUANTUM = 1024
+
+
+class Source:
+    """What this OBU holds about one RSU.
+
+    The history: ``seqs`` (held heartbeats), what each neighbour last
+    delivered, the period learnt from ``duration``, and the running
+    summaries of the arrivals. The selection record, as of the last time
+    the core re-ranked this RSU (``None`` until it has): ``live`` (the
+    live neighbours), ``logs`` (the reply logs routes read), ``expiry``
+    (when liveness may next change), ``ranked`` (the upstream candidates,
+    best first; ``None`` without any) and ``fewest_hops``. A restarted RSU
+    gets a fresh history but keeps the record until it is re-ranked
+    (``carry_record``)."""
+
+    __slots__ = (
+        "seqs",
+        "last_seq_from",
+        "last_at_from",
+        "period",
+        "last_at",
+        "agg",
+        "ordered",
+        "ref",
+        "live",
+        "logs",
+        "expiry",
+        "ranked",
+        "fewest_hops",
+    )
+
+    def __init__(self) -> None:
+        self.seqs: dict[int, Heard] = {}
+        self.last_seq_from: dict[bytes, int] = {}  # newest seq each neighbour gave
+        self.last_at_from: dict[bytes, float] = {}  # and when
+        self.period: float | None = None  # learnt from ``duration`` (s)
+        self.last_at = 0.0
+        # Per neighbour the ``Summary`` of its arrivals' offsets
+        # over the held heartbeats, oldest first: what the upstream
+        # candidates are summarized from. ``None`` when it must be re-read
+        # (an arrival came for an older heartbeat than the newest).
+        self.agg: dict[bytes, Summary] | None = None
+        self.ordered: list[tuple[int, Heard]] | None = None  # seqs, sorted
+        # The first raw offset seen: offsets are kept relative to it, so
+        # they stay small (exact sums) whatever the two clocks read.
+        self.ref: float | None = None
+        self.live: frozenset[bytes] | None = None
+        self.logs: list[ReplyLog] | None = None
+        self.expiry: float | None = None
+        self.ranked: list[Candidate] | None = None
+        self.fewest_hops: int | None = None
+
+    def carry_record(self, old: Source) -> None:
+        """Take over ``old``'s selection record (this replaces it)."""
+        self.live = old.live
+        self.logs = old.logs
+        self.expiry = old.expiry
+        self.ranked = old.ranked
+        self.fewest_hops = old.fewest_hops
+
+    def offset(self, at: float, duration_ms: int) -> float:
+        """An arrival's offset: its time (ms, our clock) less the RSU's
+        ``duration`` and ``ref``, in multiples of 1/QUANTUM ms."""
+        raw = at * 1000 - duration_ms
+        ref = self.ref
+        if ref is None:
+            ref = self.ref = raw
+        return round((raw - ref) * QUANTUM) / QUANTUM
+
+    def add_seq(self, seq: int, heard: Heard, history: int) -> None:
+        """Hold a newly heard heartbeat (before its first arrival is
+        noted), dropping the oldest past ``history``."""
+        seqs = self.seqs
+        if seqs and seq < self.sorted_seqs()[-1][0]:
+            self.agg = None  # not the newest: its arrivals go in the middle
+        seqs[seq] = heard
+        self.ordered = None
+        while len(seqs) > history:
+            oldest = min(seqs)
+            self._forget(seqs.pop(oldest))
+
+    def _forget(self, heard: Heard) -> None:
+        # Take the oldest heartbeat's arrivals out of the running sums.
+        agg = self.agg
+        if agg is None:
+            return
+        duration_ms = heard.duration_ms
+        for n, (_, at) in heard.arrivals.items():
+            a = agg[n]
+            if a.count == 1:
+                del agg[n]
+                continue
+            if a.remove(self.offset(at, duration_ms)):
+                # It may have been the only fastest: the minimum of the rest.
+                a.low = min(
+                    self.offset(h.arrivals[n][1], h.duration_ms)
+                    for h in self.seqs.values()
+                    if n in h.arrivals
+                )
+
+    def sorted_seqs(self) -> list[tuple[int, Heard]]:
+        ordered = self.ordered
+        if ordered is None:
+            ordered = self.ordered = sorted(self.seqs.items())
+        return ordered
+
+    def add_arrival(self, seq: int, neighbour: bytes, hops: int, at: float) -> None:
+        """Note that held heartbeat ``seq`` came from ``neighbour``; fold it
+        into ``agg`` if it is for the newest heartbeat (then it is last in
+        the order a re-read follows)."""
+        heard = self.seqs[seq]
+        heard.arrive(neighbour, hops, at)
+        agg = self.agg
+        if agg is None:
+            return
+        if seq != self.sorted_seqs()[-1][0]:
+            self.agg = None
+            return
+        offset = self.offset(at, heard.duration_ms)
+        a = agg.get(neighbour)
+        if a is None:
+            agg[neighbour] = Summary(hops, offset)
+        else:
+            a.add(hops, offset)
+
+    def aggregate(self) -> dict[bytes, Summary]:
+        agg = self.agg
+        if agg is None:
+            agg = self.agg = {}
+            offset_of = self.offset
+            for _, heard in self.sorted_seqs():
+                duration_ms = heard.duration_ms
+                for n, (hops, at) in heard.arrivals.items():
+                    offset = offset_of(at, duration_ms)
+                    a = agg.get(n)
+                    if a is None:
+                        agg[n] = Summary(hops, offset)
+                    else:
+                        a.add(hops, offset)
+        return agg
+
+    def candidates(self, target: bytes, live) -> list[Candidate]:
+        """The upstream candidates toward this RSU (``target``) through the
+        ``live`` neighbours. Latency: the one-way delay in excess of the
+        fastest arrival held (``duration`` is on the RSU's clock; see
+        vanet.routing.strategies)."""
+        if not live:
+            return []
+        agg = self.aggregate()
+        base = min(a.low for a in agg.values())
+        return [a.candidate(target, n, base) for n, a in agg.items() if n in live]
