@@ -3,8 +3,8 @@ AF_PACKET socket; nothing from ``vanet``) against a real ``twistd -n
 vanet-obu`` process in another namespace (issue 4, Done means 3).
 
 The peer floods heartbeats and checks, byte by byte, the OBU's rebroadcast
-and reply (s2, s3); then it receives the OBU's TAP traffic as upstream
-messages (s5), answers the OBU host's ARP and ping through downstream
+and reply (docs/protocol.md §2, §3); then it receives the OBU's TAP traffic as upstream
+messages (§7), answers the OBU host's ARP and ping through downstream
 messages, and so checks the tunnel in both directions.
 """
 
@@ -175,7 +175,7 @@ class RawRsuPeerTests(SynchronousTestCase):
             if frame[6:12] == self.obu_mac and frame[12:15] == b"\x30\x30\x00":
                 got["reply" if frame[15] == 1 else "rebroadcast"] = frame
         self.assertEqual(set(got), {"rebroadcast", "reply"}, "OBU did not answer")
-        # One message per frame (s8): nothing after the fixed-size control
+        # One message per frame (§10): nothing after the fixed-size control
         # message but Ethernet padding, if any.
         self.assertEqual(got["rebroadcast"][:46], want_rebroadcast)
         self.assertEqual(got["rebroadcast"][46:].strip(b"\0"), b"")
@@ -213,7 +213,7 @@ class RawRsuPeerTests(SynchronousTestCase):
             if frame[12:16] != b"\x30\x30\x01\x00":
                 return False
             upstream.append(frame)
-            # s2/s5: dst = us (its upstream), src = origin = the OBU.
+            # §2/§7: dst = us (its upstream), src = origin = the OBU.
             self.assertEqual(frame[0:6], self.mac)
             self.assertEqual(frame[6:12], self.obu_mac)
             self.assertEqual(frame[16:22], self.obu_mac)

@@ -267,7 +267,7 @@ class ChainFailoverTests(SynchronousTestCase):
         simulation.set_channel("obu1", "obu2", loss=0.0)
         simulation.set_channel("obu2", "obu1", loss=0.0)
         self.run_for(3 * self.period)
-        # The 2 + 2 ms path scores far better than 50 ms (s4): it is back.
+        # The 2 + 2 ms path scores far better than 50 ms (docs/protocol.md §4): it is back.
         self.assertEqual(upstreams(simulation)["obu2"], "obu1")
         delivered = self.flowing(1.0)
         self.assertGreaterEqual(min(delivered.values()), 45, delivered)
@@ -282,7 +282,7 @@ class ChainFailoverTests(SynchronousTestCase):
         up = summary["up"]["latency_ms"]
         self.assertLess(up["p50"], 45.0)
         self.assertGreater(up["max"], 45.0)
-        # Downstream, the RSU's route uses the fewest hops first (s4): the
+        # Downstream, the RSU's route uses the fewest hops first (docs/protocol.md §4.5): the
         # direct 50 ms link all along.
         self.assertGreaterEqual(summary["down"]["latency_ms"]["p50"], 49.9)
 

@@ -50,7 +50,7 @@ class LoadingTests(SynchronousTestCase):
 
 
 class LatencyHysteresisTests(SynchronousTestCase):
-    """5. Keep or switch the upstream, section 4."""
+    """5. Keep or switch the upstream, docs/protocol.md §4."""
 
     def setUp(self):
         self.s = load_strategy("latency")
@@ -142,7 +142,7 @@ class HopsStrategyTests(SynchronousTestCase):
         self.assertEqual(net.cores[B].upstream_candidates, [RSU, A])
         (_, event) = net.events_of(B, "upstream_switched")[-1]
         self.assertEqual(event.fields["reason"], "fewer_hops")
-        # Replies still follow the first-heard path (section 3), so the
+        # Replies still follow the first-heard path (docs/protocol.md §3), so the
         # RSU reaches B through A whatever B's upstream.
         net.run(3.0)
         self.assertEqual(net.cores[RSU].route_to(B, net.clock.seconds()), A)

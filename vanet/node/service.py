@@ -193,7 +193,7 @@ class NodeService(service.MultiService):
         """Announce the TAP's address as if its host had, once per upstream:
         at start, and when an OBU (re)gains or changes its upstream, since
         only then does the announcement reach the hosts behind the RSU."""
-        via = self.engine.status().get("upstream")
+        via = self.engine.routing.upstream  # None at an RSU (IRoutingCore)
         if via == self._announced_via:
             return
         self._announced_via = via
@@ -202,7 +202,7 @@ class NodeService(service.MultiService):
             "announced TAP address {address} at {mac} (upstream {upstream})",
             address=self.config.tap.address,
             mac=format_mac(self.tap.mac),
-            upstream=via,
+            upstream=None if via is None else format_mac(via),
         )
 
     def _control_listening(self, port) -> None:
