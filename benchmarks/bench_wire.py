@@ -28,7 +28,24 @@ RSU = bytes.fromhex("020000000001")
 OBU1 = bytes.fromhex("020000000011")
 OBU2 = bytes.fromhex("020000000012")
 
-KINDS = ("upstream_forward", "downstream", "downstream_forward", "heartbeat_reply")
+KINDS = (
+    "upstream_forward",
+    "downstream",
+    "downstream_forward",
+    "heartbeat_reply",
+    "signed_heartbeat_forward",
+    "signed_heartbeat_reply",
+    "signed_heartbeat_reply_forward",
+)
+PARSED = (
+    "heartbeat",
+    "heartbeat_reply",
+    "upstream",
+    "downstream",
+    "signed_heartbeat",
+    "signed_heartbeat_reply",
+)
+HASH, SIGNATURE = bytes(range(32)), bytes(range(64))
 PAYLOAD_SIZES = (17, 1400)
 
 SPEEDUP_TARGET = 5.0  # zero-copy at least this many times faster than legacy
@@ -54,11 +71,22 @@ def _cases(payload_size: int):
     up = parse(_received("upstream", OBU2, payload, OBU2, OBU1))[0]
     down = parse(_received("downstream", RSU, OBU2, payload, RSU, OBU1))[0]
     hb = parse(_received("heartbeat", RSU, 5000, 42, 1, RSU))[0]
+    signed_hb = parse(
+        _received("signed_heartbeat", RSU, 5000, 42, 1, RSU, 8, HASH, HASH, SIGNATURE)
+    )[0]
+    signed_reply = parse(
+        _received(
+            "signed_heartbeat_reply", signed_hb, OBU2, HASH, SIGNATURE, OBU2, OBU1
+        )
+    )[0]
     return {
         "upstream_forward": (up, OBU1, RSU),
         "downstream": (RSU, OBU2, payload, RSU, OBU1),
         "downstream_forward": (down, OBU1, OBU2),
         "heartbeat_reply": (hb, OBU2, OBU2, RSU),
+        "signed_heartbeat_forward": (signed_hb, OBU1, 2, HASH),
+        "signed_heartbeat_reply": (signed_hb, OBU2, HASH, SIGNATURE, OBU2, RSU),
+        "signed_heartbeat_reply_forward": (signed_reply, OBU1, RSU),
     }
 
 
@@ -78,7 +106,12 @@ def _floor5(buf, frame, _b, _c, _d, _e):
     return len(frame)
 
 
-_FLOORS = {3: _floor3, 4: _floor4, 5: _floor5}
+def _floor6(buf, frame, _b, _c, _d, _e, _f):
+    buf[: len(frame)] = frame
+    return len(frame)
+
+
+_FLOORS = {3: _floor3, 4: _floor4, 5: _floor5, 6: _floor6}
 
 
 def _timer(function, args) -> timeit.Timer:
@@ -109,6 +142,8 @@ def run(quick: bool = False) -> bool:
     for size in PAYLOAD_SIZES:
         cases = _cases(size)
         for kind in KINDS:
+            if kind.startswith("signed") and size != PAYLOAD_SIZES[0]:
+                continue  # control messages have no payload: once is enough
             args = cases[kind]
             probe = bytearray(2048)
             n = writer_for(kind).write(probe, *args)
@@ -129,7 +164,7 @@ def run(quick: bool = False) -> bool:
             rows.append((kind, size, n, legacy_ns, zero_ns, floor_ns))
 
     header = (
-        f"{'writer':<20}{'payload':>8}{'frame':>7}{'legacy':>10}"
+        f"{'writer':<31}{'payload':>8}{'frame':>7}{'legacy':>10}"
         f"{'zero-copy':>11}{'floor':>8}{'speedup':>9}{'zc/floor':>10}"
     )
     print("medians in ns/frame")
@@ -141,7 +176,7 @@ def run(quick: bool = False) -> bool:
         to_floor = zero_ns / floor_ns
         ok = ok and speedup >= SPEEDUP_TARGET and to_floor <= FLOOR_TARGET
         print(
-            f"{kind:<20}{size:>8}{n:>7}{legacy_ns:>10.0f}{zero_ns:>11.0f}"
+            f"{kind:<31}{size:>8}{n:>7}{legacy_ns:>10.0f}{zero_ns:>11.0f}"
             f"{floor_ns:>8.0f}{speedup:>8.1f}x{to_floor:>9.2f}x"
         )
     worst_speedup = min(r[3] / r[4] for r in rows)
@@ -165,12 +200,12 @@ def run_parse(quick: bool = False) -> None:
     legacy path's ``Message.from_bytes`` (which builds its tree on top)."""
     number, repeat = (1000, 15) if quick else (2000, 51)
     print("parse, medians in ns/frame (no target)")
-    header = f"{'message':<20}{'frame':>7}{'parse':>10}{'Message.from_bytes':>20}"
+    header = f"{'message':<24}{'frame':>7}{'parse':>10}{'Message.from_bytes':>20}"
     print(header)
     print("-" * len(header))
     for size in PAYLOAD_SIZES:
-        for kind in ("heartbeat", "heartbeat_reply", "upstream", "downstream"):
-            if kind.startswith("heartbeat") and size != PAYLOAD_SIZES[0]:
+        for kind in PARSED:
+            if "heartbeat" in kind and size != PAYLOAD_SIZES[0]:
                 continue  # control messages have no payload
             args = _cases(size)
             received = {
@@ -180,6 +215,8 @@ def run_parse(quick: bool = False) -> None:
                 ),
                 "upstream": args["upstream_forward"][0].raw,
                 "downstream": args["downstream_forward"][0].raw,
+                "signed_heartbeat": args["signed_heartbeat_forward"][0].raw,
+                "signed_heartbeat_reply": args["signed_heartbeat_reply_forward"][0].raw,
             }[kind]
             frame = bytes(received)
             parse_ns, legacy_ns = _medians(
@@ -192,7 +229,7 @@ def run_parse(quick: bool = False) -> None:
                 number,
                 repeat,
             )
-            print(f"{kind:<20}{len(frame):>7}{parse_ns:>10.0f}{legacy_ns:>20.0f}")
+            print(f"{kind:<24}{len(frame):>7}{parse_ns:>10.0f}{legacy_ns:>20.0f}")
 
 
 def main(argv: list[str] | None = None) -> int:

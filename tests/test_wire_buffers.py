@@ -10,6 +10,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from vanet.mac import BROADCAST
 from vanet.wire import (
     LEGACY,
+    WRITER_KINDS,
     ZERO_COPY,
     WireError,
     parse,
@@ -34,6 +35,20 @@ def frame(kind: str, *args) -> bytes:
 HEARTBEAT = frame("heartbeat", RSU, 5000, 42, 1, RSU)
 UPSTREAM = frame("upstream", OBU2, INNER, OBU2, OBU1)
 DOWNSTREAM = frame("downstream", RSU, OBU2, INNER, RSU, OBU1)
+TOP_HASH, HOP_HASH = bytes(range(32)), bytes(range(32, 64))
+SIGNATURE = bytes(range(64, 128))
+SIGNED_HEARTBEAT = frame(
+    "signed_heartbeat", RSU, 5000, 42, 1, RSU, 8, TOP_HASH, HOP_HASH, SIGNATURE
+)
+SIGNED_REPLY = frame(
+    "signed_heartbeat_reply",
+    parse_one(SIGNED_HEARTBEAT),
+    OBU1,
+    HOP_HASH,
+    SIGNATURE,
+    OBU1,
+    RSU,
+)
 
 
 def writer_arguments() -> dict[str, tuple]:
@@ -41,6 +56,8 @@ def writer_arguments() -> dict[str, tuple]:
     (hb,) = parse(HEARTBEAT)
     (up,) = parse(UPSTREAM)
     (down,) = parse(DOWNSTREAM)
+    (signed_hb,) = parse(SIGNED_HEARTBEAT)
+    (signed_reply,) = parse(SIGNED_REPLY)
     return {
         "heartbeat": (RSU, 5000, 42, 1, RSU),
         "heartbeat_forward": (hb, OBU1, hb.hops + 1),
@@ -49,6 +66,17 @@ def writer_arguments() -> dict[str, tuple]:
         "upstream_forward": (up, OBU1, RSU),
         "downstream": (RSU, OBU2, INNER, RSU, OBU1),
         "downstream_forward": (down, OBU1, OBU2),
+        "signed_heartbeat": (RSU, 5000, 42, 1, RSU, 8, TOP_HASH, HOP_HASH, SIGNATURE),
+        "signed_heartbeat_forward": (signed_hb, OBU1, 2, TOP_HASH),
+        "signed_heartbeat_reply": (
+            signed_hb,
+            OBU1,
+            HOP_HASH,
+            SIGNATURE,
+            OBU1,
+            RSU,
+        ),
+        "signed_heartbeat_reply_forward": (signed_reply, OBU1, RSU),
     }
 
 
@@ -115,6 +143,9 @@ class ZeroCopyViewTests(SynchronousTestCase):
 
 
 class ReusedBufferTests(SynchronousTestCase):
+    def test_every_writer_kind_is_exercised(self):
+        self.assertEqual(set(writer_arguments()), set(WRITER_KINDS))
+
     def test_too_small_buffer_grows(self):
         for path in (ZERO_COPY, LEGACY):
             for kind, args in writer_arguments().items():
@@ -169,9 +200,13 @@ class WireErrorTests(SynchronousTestCase):
             header[:10]: "shorter than the 16-byte header",
             header + b"\x08\x00\x00\x00": "bad marker 0800",
             header + b"\x30\x30\x02\x00": "unknown packet type 2",
-            header + b"\x30\x30\x00\x02": "unknown control subtype 2",
+            header + b"\x30\x30\x00\x04": "unknown control subtype 4",
             header + b"\x30\x30\x01\x05": "unknown data subtype 5",
             HEARTBEAT[:-1]: "truncated heartbeat",
+            SIGNED_HEARTBEAT[:-1]: "truncated signed heartbeat: needs 159 bytes",
+            SIGNED_REPLY[:-1]: "truncated signed heartbeat reply: needs 132 bytes",
+            # A plain heartbeat's length is no signed heartbeat.
+            header + b"\x30\x30\x00\x02" + bytes(30): "truncated signed heartbeat",
             UPSTREAM[:20]: "truncated upstream",
             DOWNSTREAM[:27]: "truncated downstream",
         }
@@ -194,3 +229,13 @@ class WireErrorTests(SynchronousTestCase):
                 )
             with self.assertRaises((struct.error, OverflowError)):
                 writer_for("heartbeat", path).write(bytearray(), RSU, 0, 0, 2**32, RSU)
+
+    def test_signed_hop_count_at_its_limit_is_not_wrapped(self):
+        frame = bytearray(SIGNED_HEARTBEAT)
+        frame[36:40] = b"\xff\xff\xff\xff"
+        (hb,) = parse(bytes(frame))
+        for path in (ZERO_COPY, LEGACY):
+            with self.assertRaises((struct.error, OverflowError)):
+                writer_for("signed_heartbeat_forward", path).write(
+                    bytearray(), hb, OBU1, hb.hops + 1, HOP_HASH
+                )

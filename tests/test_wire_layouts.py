@@ -24,7 +24,7 @@ from vanet.wire import (
     writer_for,
 )
 from vanet.wire import legacy as wire_legacy
-from vanet.wire.layouts import MAC
+from vanet.wire.layouts import BYTE_FORMATS
 
 PAYLOAD = b"inner frame \x00\xff"
 
@@ -37,12 +37,13 @@ def distinct_values(layout) -> dict:
         "src": bytes.fromhex("0a0b0c0d0e02"),
     }
     for index, field in enumerate(layout.body, start=3):
-        if field.format == MAC:
-            values[field.name] = bytes([0xA0 + index] * 6)
+        if field.format in BYTE_FORMATS:
+            values[field.name] = bytes([0xA0 + index] * field.size)
         else:
             # top and bottom byte set: a short or shifted field changes it
             width = field.size * 8
-            values[field.name] = (1 << (width - 1)) | (index << 8) | index
+            second = index << 8 if width > 8 else 0
+            values[field.name] = (1 << (width - 1)) | second | index
     if layout.payload:
         values["payload"] = PAYLOAD
     return values
@@ -58,6 +59,32 @@ def write(kind: str, path: str, v: dict) -> bytes:
     elif kind == "heartbeat_reply":
         hb = parse_one(write("heartbeat", path, v))
         n = writer(buf, hb, v["sender"], v["src"], v["dst"])
+    elif kind == "signed_heartbeat":
+        n = writer(
+            buf,
+            v["src"],
+            v["duration_ms"],
+            v["seq"],
+            v["hops"],
+            v["source"],
+            v["chain_length"],
+            v["top_hash"],
+            v["hop_hash"],
+            v["signature"],
+        )
+    elif kind == "signed_heartbeat_reply":
+        # The heartbeat answered: the reply's own heartbeat fields, and
+        # hash and signature values of its own, which the reply must not take.
+        hb_values = v | {
+            "chain_length": 9,
+            "top_hash": bytes(32),
+            "hop_hash": bytes(32),
+            "signature": bytes(64),
+        }
+        hb = parse_one(write("signed_heartbeat", path, hb_values))
+        n = writer(
+            buf, hb, v["sender"], v["hop_hash"], v["signature"], v["src"], v["dst"]
+        )
     elif kind == "upstream":
         n = writer(buf, v["origin"], v["payload"], v["src"], v["dst"])
     else:
@@ -66,7 +93,9 @@ def write(kind: str, path: str, v: dict) -> bytes:
 
 
 def encode(field, value) -> bytes:
-    return value if field.format == MAC else value.to_bytes(field.size, "big")
+    if field.format in BYTE_FORMATS:
+        return value
+    return value.to_bytes(field.size, "big")
 
 
 class DeclarationTests(SynchronousTestCase):
@@ -77,6 +106,8 @@ class DeclarationTests(SynchronousTestCase):
             "heartbeat_reply": (0x30300001, 52),
             "upstream": (0x30300100, 22),
             "downstream": (0x30300101, 28),
+            "signed_heartbeat": (0x30300002, 175),
+            "signed_heartbeat_reply": (0x30300003, 148),
         }
         self.assertEqual(
             {kind: (layout.tag, layout.size) for kind, layout in LAYOUTS.items()},
@@ -129,12 +160,34 @@ class DeclarationTests(SynchronousTestCase):
             if layout.payload:
                 self.assertEqual(layout.offsets["payload"], layout.size)
 
+    def test_signed_forms_extend_the_unsigned_ones(self):
+        # docs/protocol.md §2.7: the 30 heartbeat body bytes first, at the
+        # heartbeat's offsets; a signed reply's sender where a reply's is.
+        heartbeat, reply = LAYOUTS["heartbeat"], LAYOUTS["heartbeat_reply"]
+        for kind in ("signed_heartbeat", "signed_heartbeat_reply"):
+            layout = LAYOUTS[kind]
+            self.assertEqual(layout.body[:4], heartbeat.body, kind)
+            self.assertEqual(layout.type, heartbeat.type, kind)
+        signed = LAYOUTS["signed_heartbeat"]
+        signed_reply = LAYOUTS["signed_heartbeat_reply"]
+        self.assertEqual(signed.subtype, 2)
+        self.assertEqual(signed_reply.subtype, 3)
+        self.assertEqual(signed_reply.offsets["sender"], reply.offsets["sender"])
+        self.assertEqual(
+            {name: signed.offsets[name] for name in signed.fields[4:]},
+            {"chain_length": 46, "top_hash": 47, "hop_hash": 79, "signature": 111},
+        )
+        self.assertEqual(
+            {name: signed_reply.offsets[name] for name in signed_reply.fields[4:]},
+            {"sender": 46, "hop_hash": 52, "signature": 84},
+        )
+
 
 class DeclarationDrivesTheCodecTests(SynchronousTestCase):
     def test_fields_sit_at_their_declared_offsets_on_both_paths(self):
         for kind, layout in LAYOUTS.items():
             values = distinct_values(layout)
-            if kind == "heartbeat":
+            if kind in ("heartbeat", "signed_heartbeat"):
                 values["dst"] = BROADCAST  # a heartbeat is always broadcast
             sizes = {"dst": 6, "src": 6} | {f.name: f.size for f in layout.body}
             for path in (ZERO_COPY, LEGACY):
@@ -160,7 +213,7 @@ class DeclarationDrivesTheCodecTests(SynchronousTestCase):
     def test_every_declared_field_parses_back(self):
         for kind, layout in LAYOUTS.items():
             values = distinct_values(layout)
-            if kind == "heartbeat":
+            if kind in ("heartbeat", "signed_heartbeat"):
                 values["dst"] = BROADCAST
             frame = write(kind, ZERO_COPY, values)
             (view,) = parse(frame)

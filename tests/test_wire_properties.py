@@ -27,13 +27,23 @@ EXAMPLES = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 
-KINDS = {"heartbeat", "heartbeat_reply", "upstream", "downstream"}
+KINDS = {
+    "heartbeat",
+    "heartbeat_reply",
+    "upstream",
+    "downstream",
+    "signed_heartbeat",
+    "signed_heartbeat_reply",
+}
 
 macs = st.binary(min_size=6, max_size=6)
 durations = st.integers(0, 2**128 - 1)
 u32s = st.integers(0, U32_MAX)
 # Writing a heartbeat adds one hop, so the value held must leave room.
 held_hops = st.integers(0, U32_MAX - 1)
+u8s = st.integers(0, 255)
+hashes = st.binary(min_size=32, max_size=32)
+signatures = st.binary(min_size=64, max_size=64)
 payload_bytes = st.binary(max_size=1500)
 buffer_types = st.sampled_from([bytes, bytearray, memoryview])
 # The caller's reused buffer: any size, with stale bytes in it.
@@ -60,6 +70,29 @@ def heartbeat_frame(dst, src, duration_ms, seq, hops, source) -> bytes:
 def reply_frame(dst, src, duration_ms, seq, hops, source, sender) -> bytes:
     body = heartbeat_frame(dst, src, duration_ms, seq, hops, source)[16:]
     return dst + src + b"\x30\x30\x00\x01" + body + sender
+
+
+def signed_heartbeat_frame(
+    dst, src, duration_ms, seq, hops, source, chain_length, top_hash, hop_hash, sig
+) -> bytes:
+    body = heartbeat_frame(dst, src, duration_ms, seq, hops, source)[16:]
+    return (
+        dst
+        + src
+        + b"\x30\x30\x00\x02"
+        + body
+        + bytes([chain_length])
+        + top_hash
+        + hop_hash
+        + sig
+    )
+
+
+def signed_reply_frame(
+    dst, src, duration_ms, seq, hops, source, sender, hop_hash, sig
+) -> bytes:
+    body = heartbeat_frame(dst, src, duration_ms, seq, hops, source)[16:]
+    return dst + src + b"\x30\x30\x00\x03" + body + sender + hop_hash + sig
 
 
 def upstream_frame(dst, src, origin, payload) -> bytes:
@@ -147,6 +180,251 @@ class WriterEquivalenceTests(SynchronousTestCase):
                 view.sender,
             ),
             (dst, src, duration_ms, seq, hops, source, sender),
+        )
+
+    @EXAMPLES
+    @given(
+        macs,
+        durations,
+        u32s,
+        u32s,
+        macs,
+        u8s,
+        hashes,
+        hashes,
+        signatures,
+        initial_sizes,
+    )
+    def test_signed_heartbeat(
+        self,
+        src,
+        duration_ms,
+        seq,
+        hops,
+        source,
+        chain_length,
+        top_hash,
+        hop_hash,
+        signature,
+        initial_size,
+    ):
+        fields = (duration_ms, seq, hops, source, chain_length, top_hash, hop_hash)
+        frame = self.write_both(
+            "signed_heartbeat", initial_size, src, *fields, signature
+        )
+        self.assertEqual(
+            frame, signed_heartbeat_frame(BROADCAST, src, *fields, signature)
+        )
+        view = self.parse_single(frame)
+        self.assertEqual(view.kind, "signed_heartbeat")
+        self.assertEqual(
+            (
+                view.dst,
+                view.src,
+                view.duration_ms,
+                view.seq,
+                view.hops,
+                view.source,
+                view.chain_length,
+                view.top_hash,
+                view.hop_hash,
+                view.signature,
+            ),
+            (BROADCAST, src, *fields, signature),
+        )
+
+    @EXAMPLES
+    @given(
+        macs,
+        macs,
+        durations,
+        u32s,
+        held_hops,
+        macs,
+        u8s,
+        hashes,
+        hashes,
+        signatures,
+        macs,
+        hashes,
+        initial_sizes,
+    )
+    def test_signed_heartbeat_forward(
+        self,
+        dst,
+        src,
+        duration_ms,
+        seq,
+        hops,
+        source,
+        chain_length,
+        top_hash,
+        hop_hash,
+        signature,
+        relay,
+        next_hash,
+        initial_size,
+    ):
+        received = signed_heartbeat_frame(
+            dst,
+            src,
+            duration_ms,
+            seq,
+            hops,
+            source,
+            chain_length,
+            top_hash,
+            hop_hash,
+            signature,
+        )
+        (hb,) = parse(received)
+        frame = self.write_both(
+            "signed_heartbeat_forward", initial_size, hb, relay, hops + 1, next_hash
+        )
+        # Only dst, src, hops and hop_hash differ from what was received.
+        self.assertEqual(
+            frame,
+            BROADCAST
+            + relay
+            + received[12:36]
+            + u32(hops + 1)
+            + received[40:79]
+            + next_hash
+            + received[111:],
+        )
+        view = self.parse_single(frame)
+        self.assertEqual(
+            (view.kind, view.hops, view.hop_hash, view.signature),
+            ("signed_heartbeat", hops + 1, next_hash, signature),
+        )
+
+    @EXAMPLES
+    @given(
+        macs,
+        durations,
+        u32s,
+        u32s,
+        macs,
+        u8s,
+        hashes,
+        hashes,
+        signatures,
+        macs,
+        hashes,
+        signatures,
+        macs,
+        macs,
+        initial_sizes,
+    )
+    def test_signed_heartbeat_reply(
+        self,
+        hb_src,
+        duration_ms,
+        seq,
+        hops,
+        source,
+        chain_length,
+        top_hash,
+        hop_hash,
+        rsu_signature,
+        sender,
+        received_hash,
+        signature,
+        src,
+        dst,
+        initial_size,
+    ):
+        heartbeat = (duration_ms, seq, hops, source)
+        (hb,) = parse(
+            signed_heartbeat_frame(
+                BROADCAST,
+                hb_src,
+                *heartbeat,
+                chain_length,
+                top_hash,
+                hop_hash,
+                rsu_signature,
+            )
+        )
+        args = (sender, received_hash, signature, src, dst)
+        frame = self.write_both("signed_heartbeat_reply", initial_size, hb, *args)
+        self.assertEqual(
+            frame,
+            signed_reply_frame(dst, src, *heartbeat, sender, received_hash, signature),
+        )
+        view = self.parse_single(frame)
+        self.assertEqual(
+            (
+                view.kind,
+                view.dst,
+                view.src,
+                view.duration_ms,
+                view.seq,
+                view.hops,
+                view.source,
+                view.sender,
+                view.hop_hash,
+                view.signature,
+            ),
+            ("signed_heartbeat_reply", dst, src, *heartbeat, *args[:3]),
+        )
+
+    @EXAMPLES
+    @given(
+        macs,
+        macs,
+        durations,
+        u32s,
+        u32s,
+        macs,
+        macs,
+        hashes,
+        signatures,
+        st.booleans(),
+        macs,
+        macs,
+        initial_sizes,
+    )
+    def test_signed_heartbeat_reply_forward(
+        self,
+        dst,
+        src,
+        duration_ms,
+        seq,
+        hops,
+        source,
+        sender,
+        hop_hash,
+        signature,
+        after_control,
+        relay,
+        next_hop,
+        initial_size,
+    ):
+        fields = (duration_ms, seq, hops, source, sender, hop_hash, signature)
+        received = signed_reply_frame(dst, src, *fields)
+        if after_control:
+            # The reply then sits at an offset in the received buffer.
+            received = heartbeat_frame(dst, src, 1, 2, 3, source) + received
+        reply = parse(received)[-1]
+        frame = self.write_both(
+            "signed_heartbeat_reply_forward", initial_size, reply, relay, next_hop
+        )
+        self.assertEqual(frame, signed_reply_frame(next_hop, relay, *fields))
+        # Forwarding with the reply writer, as the plain reply is forwarded,
+        # writes the same bytes.
+        self.assertEqual(
+            self.write_both(
+                "signed_heartbeat_reply",
+                initial_size,
+                reply,
+                reply.sender,
+                reply.hop_hash,
+                reply.signature,
+                relay,
+                next_hop,
+            ),
+            frame,
         )
 
     @EXAMPLES
@@ -258,6 +536,31 @@ valid_frames = st.one_of(
     st.builds(reply_frame, macs, macs, durations, u32s, u32s, macs, macs),
     st.builds(upstream_frame, macs, macs, macs, st.binary(max_size=64)),
     st.builds(downstream_frame, macs, macs, macs, macs, st.binary(max_size=64)),
+    st.builds(
+        signed_heartbeat_frame,
+        macs,
+        macs,
+        durations,
+        u32s,
+        u32s,
+        macs,
+        u8s,
+        hashes,
+        hashes,
+        signatures,
+    ),
+    st.builds(
+        signed_reply_frame,
+        macs,
+        macs,
+        durations,
+        u32s,
+        u32s,
+        macs,
+        macs,
+        hashes,
+        signatures,
+    ),
 )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
+import vanet.wire
 from vanet.interfaces import IFrameWriter
 from vanet.wire import (
     LEGACY,
@@ -27,12 +28,20 @@ WRITER_KINDS = (
     "upstream_forward",
     "downstream",
     "downstream_forward",
+    "signed_heartbeat",
+    "signed_heartbeat_forward",
+    "signed_heartbeat_reply",
+    "signed_heartbeat_reply_forward",
 )
 OBU = bytes.fromhex("020000000011")
 RSU = bytes.fromhex("020000000001")
 
 
 class LookupTests(SynchronousTestCase):
+    def test_the_kinds_are_these(self):
+        # A new kind is added here on purpose; none goes missing.
+        self.assertEqual(vanet.wire.WRITER_KINDS, WRITER_KINDS)
+
     def test_every_kind_on_both_paths(self):
         expected = {
             (path, kind) for path in (ZERO_COPY, LEGACY) for kind in WRITER_KINDS

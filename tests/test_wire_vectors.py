@@ -1,14 +1,19 @@
 """Every shared wire vector (``tests/vectors/wire.json``) on every path:
 ``parse``/``parse_one``, the legacy ``Message`` tree, and the legacy and
-zero-copy writers obtained from the registry."""
+zero-copy writers obtained from the registry. The signed vectors also
+verify, and are what ``tests/vectors_signed.py`` writes."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests import vectors
+from tests import vectors, vectors_signed
 from tests.vectors import decode_message, load_vectors
 from vanet.mac import BROADCAST
 from vanet.wire import LEGACY, ZERO_COPY, WireError, parse, parse_one, writer_for
@@ -16,7 +21,13 @@ from vanet.wire import legacy as wire_legacy
 
 VECTORS = load_vectors()
 PATHS = (ZERO_COPY, LEGACY)
-CONTROL_LENGTHS = {"heartbeat": 46, "heartbeat_reply": 52}
+CONTROL_LENGTHS = {
+    "heartbeat": 46,
+    "heartbeat_reply": 52,
+    "signed_heartbeat": 175,
+    "signed_heartbeat_reply": 148,
+}
+SIGNED_KINDS = ("signed_heartbeat", "signed_heartbeat_reply")
 RELAY_SRC = bytes.fromhex("0a0000000099")
 RELAY_DST = bytes.fromhex("0a00000000aa")
 
@@ -128,6 +139,18 @@ class WriterVectorTests(SynchronousTestCase):
         frame[15] = 0
         return parse_one(bytes(frame))
 
+    def signed_heartbeat_answered_by(self, reply: bytes):
+        """A signed heartbeat a signed reply answers: the same 30-byte body,
+        subtype 2, and chain values and a signature the reply must not take
+        (its hop_hash and signature are arguments of their own)."""
+        frame = bytearray(reply[:46])
+        frame[15] = 2
+        return parse_one(bytes(frame) + b"\x08" + b"\xee" * 128)
+
+    def hash_relay(self, view) -> bytes:
+        """The next hash of the chain, as the vectors' chain runs."""
+        return hashlib.sha256(view.hop_hash).digest()
+
     def test_origin_writers_rebuild_every_message(self):
         checked = set()
         for vector in VECTORS["valid"]:
@@ -152,6 +175,33 @@ class WriterVectorTests(SynchronousTestCase):
                     elif kind == "heartbeat_reply":
                         hb = self.heartbeat_answered_by(raw)
                         args = [(hb, fields["sender"], fields["src"], fields["dst"])]
+                    elif kind == "signed_heartbeat":
+                        self.assertEqual(fields["dst"], BROADCAST)
+                        args = [
+                            (
+                                fields["src"],
+                                fields["duration_ms"],
+                                fields["seq"],
+                                fields["hops"],
+                                fields["source"],
+                                fields["chain_length"],
+                                fields["top_hash"],
+                                fields["hop_hash"],
+                                fields["signature"],
+                            )
+                        ]
+                    elif kind == "signed_heartbeat_reply":
+                        hb = self.signed_heartbeat_answered_by(raw)
+                        args = [
+                            (
+                                hb,
+                                fields["sender"],
+                                fields["hop_hash"],
+                                fields["signature"],
+                                fields["src"],
+                                fields["dst"],
+                            )
+                        ]
                     elif kind == "upstream":
                         args = [
                             (fields["origin"], payload, fields["src"], fields["dst"])
@@ -172,7 +222,8 @@ class WriterVectorTests(SynchronousTestCase):
                         self.assertEqual(self.write(kind, path, *arguments), raw, where)
                     checked.add(kind)
         self.assertEqual(
-            checked, {"heartbeat", "heartbeat_reply", "upstream", "downstream"}
+            checked,
+            {"heartbeat", "heartbeat_reply", "upstream", "downstream", *SIGNED_KINDS},
         )
 
     def test_forward_writers_patch_only_what_a_relay_changes(self):
@@ -194,7 +245,30 @@ class WriterVectorTests(SynchronousTestCase):
                         written = self.write(
                             "heartbeat_forward", path, view, RELAY_SRC, view.hops + 1
                         )
-                    elif view.kind in ("upstream", "downstream"):
+                    elif view.kind == "signed_heartbeat":
+                        next_hash = self.hash_relay(view)
+                        expected = (
+                            BROADCAST
+                            + RELAY_SRC
+                            + raw[12:36]
+                            + (view.hops + 1).to_bytes(4, "big")
+                            + raw[40:79]
+                            + next_hash
+                            + raw[111:]
+                        )
+                        written = self.write(
+                            "signed_heartbeat_forward",
+                            path,
+                            view,
+                            RELAY_SRC,
+                            view.hops + 1,
+                            next_hash,
+                        )
+                    elif view.kind in (
+                        "upstream",
+                        "downstream",
+                        "signed_heartbeat_reply",
+                    ):
                         expected = RELAY_DST + RELAY_SRC + raw[12:]
                         written = self.write(
                             f"{view.kind}_forward", path, view, RELAY_SRC, RELAY_DST
@@ -222,6 +296,126 @@ class WriterVectorTests(SynchronousTestCase):
                         bytes.fromhex(vector["reply_hex"]),
                         where,
                     )
+
+
+def valid_vector(name: str) -> dict:
+    (vector,) = [v for v in VECTORS["valid"] if v["name"] == name]
+    return vector
+
+
+def frame_of(name: str) -> bytes:
+    return bytes.fromhex(valid_vector(name)["hex"])
+
+
+class SignedVectorTests(SynchronousTestCase):
+    """The signed vectors (docs/protocol.md §2.7): present, genuine, linked
+    by the relay steps they describe, and as the generator writes them."""
+
+    def write(self, kind: str, path: str, *args) -> bytes:
+        return WriterVectorTests.write(self, kind, path, *args)
+
+    def signed_vectors(self) -> list[dict]:
+        return [
+            v
+            for v in VECTORS["valid"]
+            if any(m["kind"] in SIGNED_KINDS for m in v["messages"])
+        ]
+
+    def test_every_signed_kind_has_vectors(self):
+        kinds = {m["kind"] for v in self.signed_vectors() for m in v["messages"]}
+        self.assertEqual(kinds, set(SIGNED_KINDS))
+        invalid = {v["name"] for v in VECTORS["invalid"]}
+        self.assertTrue(
+            {"truncated_signed_heartbeat", "truncated_signed_reply"} <= invalid
+        )
+
+    def test_signatures_verify_over_the_fields_they_cover(self):
+        for vector in self.signed_vectors():
+            for message, signing in zip(
+                vector["messages"], vector["signing"], strict=True
+            ):
+                fields = decode_message(message)
+                signed = bytes.fromhex(signing["signed_hex"])
+                covered = (
+                    fields["source"]
+                    + fields["seq"].to_bytes(4, "big")
+                    + fields["duration_ms"].to_bytes(16, "big")
+                )
+                if message["kind"] == "signed_heartbeat":
+                    covered += bytes([fields["chain_length"]]) + fields["top_hash"]
+                else:
+                    covered += fields["sender"] + fields["hop_hash"]
+                self.assertEqual(signed, covered, vector["name"])
+                key = Ed25519PublicKey.from_public_bytes(
+                    bytes.fromhex(signing["public_key"])
+                )
+                key.verify(fields["signature"], signed)  # raises if not
+                forged = bytearray(fields["signature"])
+                forged[0] ^= 1
+                with self.assertRaises(InvalidSignature):
+                    key.verify(bytes(forged), signed)
+
+    def test_hop_hashes_run_down_the_chain(self):
+        for vector in self.signed_vectors():
+            for message in map(decode_message, vector["messages"]):
+                if message["kind"] != "signed_heartbeat":
+                    continue
+                value = message["hop_hash"]
+                for _ in range(message["chain_length"] - message["hops"]):
+                    value = hashlib.sha256(value).digest()
+                self.assertEqual(value, message["top_hash"], vector["name"])
+
+    def test_a_relay_turns_one_vector_into_the_next(self):
+        (hb,) = parse(frame_of("signed_rsu_heartbeat"))
+        (reply,) = parse(frame_of("signed_reply_to_relay"))
+        relay = bytes.fromhex("020000000011")
+        rsu = bytes.fromhex("020000000001")
+        next_hash = hashlib.sha256(hb.hop_hash).digest()
+        for path in PATHS:
+            self.assertEqual(
+                self.write(
+                    "signed_heartbeat_forward", path, hb, relay, hb.hops + 1, next_hash
+                ),
+                frame_of("signed_heartbeat_relayed"),
+                path,
+            )
+            reply_fields = decode_message(
+                valid_vector("signed_heartbeat_reply")["messages"][0]
+            )
+            self.assertEqual(
+                self.write(
+                    "signed_heartbeat_reply",
+                    path,
+                    hb,
+                    relay,
+                    hb.hop_hash,
+                    reply_fields["signature"],
+                    relay,
+                    hb.src,
+                ),
+                frame_of("signed_heartbeat_reply"),
+                path,
+            )
+            self.assertEqual(
+                self.write("signed_heartbeat_reply_forward", path, reply, relay, rsu),
+                frame_of("signed_reply_forwarded"),
+                path,
+            )
+
+    def test_the_file_is_what_the_generator_writes(self):
+        current = vectors.VECTORS_PATH.read_text(encoding="utf-8")
+        signed = vectors_signed.build()
+        self.assertEqual(
+            vectors_signed.render(vectors_signed.merged(json.loads(current), signed)),
+            current,
+            "run python -m tests.vectors_signed",
+        )
+        # Merging is idempotent and touches no other entry.
+        names = {e["name"] for entries in signed.values() for e in entries}
+        for section in ("valid", "invalid", "relay"):
+            others = [e for e in VECTORS[section] if e["name"] not in names]
+            emptied = vectors_signed.merged({section: others}, {section: []})
+            self.assertEqual(emptied[section], others)
 
 
 class LoaderTests(SynchronousTestCase):

@@ -14,7 +14,18 @@ VECTORS_PATH = Path(__file__).resolve().parent / "vectors" / "wire.json"
 
 # Fields of a vector message that hold hex-encoded bytes.
 BYTE_FIELDS = frozenset(
-    {"dst", "src", "source", "sender", "origin", "destination", "payload"}
+    {
+        "dst",
+        "src",
+        "source",
+        "sender",
+        "origin",
+        "destination",
+        "payload",
+        "top_hash",
+        "hop_hash",
+        "signature",
+    }
 )
 
 

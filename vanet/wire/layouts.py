@@ -30,8 +30,13 @@ PACKET_TYPES = {CONTROL: "control", DATA: "data"}
 
 # Field formats, as struct codes.
 MAC = "6s"
+U8 = "B"
 U32 = "I"
 U128 = "QQ"  # 16 bytes: struct has no u128, so it goes as two u64 halves
+HASH = "32s"  # a SHA-256 value (the signed messages' hash chain)
+SIGNATURE = "64s"  # an Ed25519 signature
+#: formats whose value is ``bytes`` of the field's width (the rest are ints)
+BYTE_FORMATS = frozenset({MAC, HASH, SIGNATURE})
 
 
 @attrs.frozen
@@ -152,6 +157,34 @@ HEARTBEAT = Layout(
 HEARTBEAT_REPLY = Layout(
     "heartbeat_reply", CONTROL, 1, HEARTBEAT.body + (Field("sender", MAC),)
 )
+# The signed forms (docs/protocol.md §2.7) are control subtypes of their
+# own, not a trailer: a parser that predates them drops them as unknown.
+# Each starts with the 30 heartbeat body bytes, so the shared fields sit
+# at the same offsets as in the unsigned messages. The fields are only
+# carried here; what is signed and hashed is vanet.identity's business.
+SIGNED_HEARTBEAT = Layout(
+    "signed_heartbeat",
+    CONTROL,
+    2,
+    HEARTBEAT.body
+    + (
+        Field("chain_length", U8),
+        Field("top_hash", HASH),
+        Field("hop_hash", HASH),
+        Field("signature", SIGNATURE),
+    ),
+)
+SIGNED_HEARTBEAT_REPLY = Layout(
+    "signed_heartbeat_reply",
+    CONTROL,
+    3,
+    HEARTBEAT.body
+    + (
+        Field("sender", MAC),
+        Field("hop_hash", HASH),
+        Field("signature", SIGNATURE),
+    ),
+)
 UPSTREAM = Layout("upstream", DATA, 0, (Field("origin", MAC),), payload=True)
 DOWNSTREAM = Layout(
     "downstream",
@@ -163,5 +196,13 @@ DOWNSTREAM = Layout(
 
 #: every message, by kind
 LAYOUTS = {
-    layout.kind: layout for layout in (HEARTBEAT, HEARTBEAT_REPLY, UPSTREAM, DOWNSTREAM)
+    layout.kind: layout
+    for layout in (
+        HEARTBEAT,
+        HEARTBEAT_REPLY,
+        UPSTREAM,
+        DOWNSTREAM,
+        SIGNED_HEARTBEAT,
+        SIGNED_HEARTBEAT_REPLY,
+    )
 }

@@ -1,7 +1,8 @@
 """The legacy object-tree path: a message as nested attrs objects.
 
 ``Message -> ControlPacket | DataPacket -> Heartbeat | HeartbeatReply |
-ToUpstream | ToDownstream``, each with ``to_bytes()``, serializing field by
+SignedHeartbeat | SignedHeartbeatReply | ToUpstream | ToDownstream``, each
+with ``to_bytes()``, serializing field by
 field the straightforward way such code usually is. The bodies' fields come
 from the declarations in ``vanet.wire.layouts``. It is kept because plugins
 and tools built on it still exist; the zero-copy writers replace it on the
@@ -16,12 +17,12 @@ import attrs
 
 from vanet.mac import BROADCAST
 from vanet.wire import layouts
-from vanet.wire.layouts import CONTROL, MAC, MARKER, U32, U128
+from vanet.wire.layouts import BYTE_FORMATS, CONTROL, MARKER, U8, U32, U128
 from vanet.wire.views import WireError, parse_one
 
 _MARKER_BYTES = MARKER.to_bytes(2, "big")
 # Python types of the declared field formats, for the attrs fields.
-_TYPES = {U32: int, U128: int}
+_TYPES = {U8: int, U32: int, U128: int}
 
 
 def _getter(names: tuple[str, ...]):
@@ -52,8 +53,9 @@ class _Body:
         out = b""
         for field in self.layout.body:
             value = getattr(self, field.name)
-            # A MAC as it is, an integer big-endian in its field's width.
-            if field.format == MAC:
+            # A MAC, hash or signature as it is, an integer big-endian in
+            # its field's width.
+            if field.format in BYTE_FORMATS:
                 out += bytes(value)
             else:
                 out += value.to_bytes(field.size, "big")
@@ -76,6 +78,23 @@ class HeartbeatReply(_Body, layout=layouts.HEARTBEAT_REPLY):
 
 
 @attrs.define
+class SignedHeartbeat(_Body, layout=layouts.SIGNED_HEARTBEAT):
+    pass
+
+
+@attrs.define
+class SignedHeartbeatReply(_Body, layout=layouts.SIGNED_HEARTBEAT_REPLY):
+    # As a reply: hops copied unchanged; hop_hash is the one received.
+    @classmethod
+    def answering(
+        cls, hb: SignedHeartbeat, sender: bytes, hop_hash: bytes, signature: bytes
+    ) -> SignedHeartbeatReply:
+        return cls(
+            hb.duration_ms, hb.seq, hb.hops, hb.source, sender, hop_hash, signature
+        )
+
+
+@attrs.define
 class ToUpstream(_Body, layout=layouts.UPSTREAM):
     pass
 
@@ -88,7 +107,14 @@ class ToDownstream(_Body, layout=layouts.DOWNSTREAM):
 #: the body class of each message kind
 BODIES = {
     cls.layout.kind: cls
-    for cls in (Heartbeat, HeartbeatReply, ToUpstream, ToDownstream)
+    for cls in (
+        Heartbeat,
+        HeartbeatReply,
+        ToUpstream,
+        ToDownstream,
+        SignedHeartbeat,
+        SignedHeartbeatReply,
+    )
 }
 
 
@@ -104,7 +130,7 @@ class _Packet:
 
 @attrs.define
 class ControlPacket(_Packet):
-    body: Heartbeat | HeartbeatReply
+    body: Heartbeat | HeartbeatReply | SignedHeartbeat | SignedHeartbeatReply
 
 
 @attrs.define
@@ -205,6 +231,47 @@ def write_downstream(buf, origin, destination, payload, src, dst) -> int:
     return _copy(buf, msg.to_bytes())
 
 
+def write_signed_heartbeat(
+    buf,
+    src,
+    duration_ms,
+    seq,
+    hops,
+    source,
+    chain_length,
+    top_hash,
+    hop_hash,
+    signature,
+) -> int:
+    body = SignedHeartbeat(
+        duration_ms, seq, hops, source, chain_length, top_hash, hop_hash, signature
+    )
+    return _copy(buf, Message(BROADCAST, src, ControlPacket(body)).to_bytes())
+
+
+def write_signed_heartbeat_forward(buf, hb, src, hops, hop_hash) -> int:
+    msg = Message.from_bytes(hb.raw)
+    msg.dst, msg.src = BROADCAST, src
+    msg.packet.body.hops = hops
+    msg.packet.body.hop_hash = hop_hash
+    return _copy(buf, msg.to_bytes())
+
+
+def write_signed_heartbeat_reply(buf, hb, sender, hop_hash, signature, src, dst) -> int:
+    received = Message.from_bytes(hb.raw)
+    reply = SignedHeartbeatReply.answering(
+        received.packet.body, sender, hop_hash, signature
+    )
+    return _copy(buf, Message(dst, src, ControlPacket(reply)).to_bytes())
+
+
+def write_signed_heartbeat_reply_forward(buf, reply, src, dst) -> int:
+    """Relay a signed reply: rebuild its tree with new dst and src."""
+    msg = Message.from_bytes(reply.raw)
+    msg.dst, msg.src = dst, src
+    return _copy(buf, msg.to_bytes())
+
+
 WRITERS = {
     "heartbeat": write_heartbeat,
     "heartbeat_forward": write_heartbeat_forward,
@@ -213,4 +280,8 @@ WRITERS = {
     "upstream_forward": write_upstream_forward,
     "downstream": write_downstream,
     "downstream_forward": write_downstream_forward,
+    "signed_heartbeat": write_signed_heartbeat,
+    "signed_heartbeat_forward": write_signed_heartbeat_forward,
+    "signed_heartbeat_reply": write_signed_heartbeat_reply,
+    "signed_heartbeat_reply_forward": write_signed_heartbeat_reply_forward,
 }

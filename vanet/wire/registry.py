@@ -16,7 +16,8 @@ from zope.interface.adapter import AdapterRegistry
 from vanet.interfaces import IFrameWriter
 from vanet.wire import legacy, writers
 
-#: every frame a node writes: the four messages, and relaying each kind
+#: every frame a node writes: the six messages, and relaying each kind but
+#: the plain reply (forwarded with the reply writer)
 WRITER_KINDS = tuple(writers.WRITERS)
 
 ZERO_COPY = "zero-copy"

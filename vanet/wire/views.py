@@ -22,6 +22,8 @@ from vanet.wire.layouts import (
     HEARTBEAT,
     HEARTBEAT_REPLY,
     PACKET_TYPES,
+    SIGNED_HEARTBEAT,
+    SIGNED_HEARTBEAT_REPLY,
     TAG_OFFSET,
     U128,
     UPSTREAM,
@@ -80,10 +82,31 @@ class DownstreamView(MessageView):
     __fields__ = layout.view_fields
 
 
+class SignedHeartbeatView(MessageView):
+    layout = SIGNED_HEARTBEAT
+    __slots__ = tuple(n for n in layout.view_fields if n not in _COMMON)
+    kind = layout.kind
+    __fields__ = layout.view_fields
+
+
+class SignedHeartbeatReplyView(MessageView):
+    layout = SIGNED_HEARTBEAT_REPLY
+    __slots__ = tuple(n for n in layout.view_fields if n not in _COMMON)
+    kind = layout.kind
+    __fields__ = layout.view_fields
+
+
 #: the view class of each message kind
 VIEWS = {
     cls.kind: cls
-    for cls in (HeartbeatView, HeartbeatReplyView, UpstreamView, DownstreamView)
+    for cls in (
+        HeartbeatView,
+        HeartbeatReplyView,
+        UpstreamView,
+        DownstreamView,
+        SignedHeartbeatView,
+        SignedHeartbeatReplyView,
+    )
 }
 
 # Marker, type and subtype read as one u32: one unpack picks the message
@@ -107,9 +130,18 @@ def _bad_tag(mv: memoryview, offset: int) -> WireError:
 # and dataclasses write __init__: setting a view's slots from an unpacked
 # tuple is fastest as one unpacking assignment written out, and any loop
 # over field names would cost more than the parse itself. Data messages
-# come first: most received frames are data. The source is kept in
-# linecache, so tracebacks and inspect show the generated lines.
-_BRANCH_ORDER = (UPSTREAM, DOWNSTREAM, HEARTBEAT, HEARTBEAT_REPLY)
+# come first: most received frames are data. The signed forms come last, so
+# they cost the other kinds nothing (and a node that does not sign sees
+# them rarely). The source is kept in linecache, so tracebacks and inspect
+# show the generated lines.
+_BRANCH_ORDER = (
+    UPSTREAM,
+    DOWNSTREAM,
+    HEARTBEAT,
+    HEARTBEAT_REPLY,
+    SIGNED_HEARTBEAT,
+    SIGNED_HEARTBEAT_REPLY,
+)
 
 
 def _branch(layout: layouts.Layout) -> list[str]:

@@ -3,12 +3,15 @@
 
 The buffer grows only when too small; callers send ``memoryview(buf)[:n]``
 (or ``buf[:n]``) and must release such views before the next write. A
-relayed data frame is copied straight from the received buffer's
-memoryview and only its addresses are patched; a relayed heartbeat or a
-reply is packed from the received view's fields.
+relayed data frame or signed reply is copied straight from the received
+buffer's memoryview and only its addresses are patched; a relayed
+heartbeat (signed or not) or a reply is packed from the received view's
+fields.
 
-MAC arguments must be 6-byte ``bytes``; the writers do not check them (the
-hot path trusts its callers; configuration validates MACs at the edge).
+MAC arguments must be 6-byte ``bytes``, hashes 32-byte and signatures
+64-byte ``bytes``; the writers do not check them (the hot path trusts its
+callers; configuration validates MACs at the edge, and the hashes and
+signatures come from ``vanet.identity`` or from a parsed view).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from vanet.wire.layouts import (
     DOWNSTREAM,
     HEARTBEAT,
     HEARTBEAT_REPLY,
+    SIGNED_HEARTBEAT,
+    SIGNED_HEARTBEAT_REPLY,
     UPSTREAM,
 )
 
@@ -38,17 +43,23 @@ _HEARTBEAT_TYPE = HEARTBEAT.tag_bytes
 _REPLY_TYPE = HEARTBEAT_REPLY.tag_bytes
 _UPSTREAM_TYPE = UPSTREAM.tag_bytes
 _DOWNSTREAM_TYPE = DOWNSTREAM.tag_bytes
+_SIGNED_HEARTBEAT_TYPE = SIGNED_HEARTBEAT.tag_bytes
+_SIGNED_REPLY_TYPE = SIGNED_HEARTBEAT_REPLY.tag_bytes
 
 _pack_heartbeat = HEARTBEAT.pack.pack_into
 _pack_reply = HEARTBEAT_REPLY.pack.pack_into
 _pack_upstream_head = UPSTREAM.pack.pack_into
 _pack_downstream_head = DOWNSTREAM.pack.pack_into
+_pack_signed_heartbeat = SIGNED_HEARTBEAT.pack.pack_into
+_pack_signed_reply = SIGNED_HEARTBEAT_REPLY.pack.pack_into
 _pack_addresses = struct.Struct("!" + ADDRESSES_FORMAT).pack_into
 _MASK64 = (1 << 64) - 1  # a U128 field goes as two u64 halves
 _HB_LEN = HEARTBEAT.size
 _REPLY_LEN = HEARTBEAT_REPLY.size
 _UP_LEN = UPSTREAM.size
 _DOWN_LEN = DOWNSTREAM.size
+_SIGNED_HB_LEN = SIGNED_HEARTBEAT.size
+_SIGNED_REPLY_LEN = SIGNED_HEARTBEAT_REPLY.size
 _UP_FORMAT = UPSTREAM.pack.format
 _DOWN_FORMAT = DOWNSTREAM.pack.format
 
@@ -179,6 +190,115 @@ def write_downstream(
     return n
 
 
+# The signed forms (docs/protocol.md §2.7). The writers carry the hash
+# chain values and signatures they are given; computing and checking them
+# is the routing core's and vanet.identity's work.
+
+
+def write_signed_heartbeat(
+    buf: bytearray,
+    src: bytes,
+    duration_ms: int,
+    seq: int,
+    hops: int,
+    source: bytes,
+    chain_length: int,
+    top_hash: bytes,
+    hop_hash: bytes,
+    signature: bytes,
+) -> int:
+    """A signed heartbeat from ``src``, broadcast, ``hops`` as given (an RSU
+    sends 1 with the first hop's hash, a relay uses the forward writer)."""
+    if len(buf) < _SIGNED_HB_LEN:
+        _grow(buf, _SIGNED_HB_LEN)
+    _pack_signed_heartbeat(
+        buf,
+        0,
+        BROADCAST,
+        src,
+        _SIGNED_HEARTBEAT_TYPE,
+        duration_ms >> 64,
+        duration_ms & _MASK64,
+        seq,
+        hops,
+        source,
+        chain_length,
+        top_hash,
+        hop_hash,
+        signature,
+    )
+    return _SIGNED_HB_LEN
+
+
+def write_signed_heartbeat_forward(
+    buf: bytearray, hb, src: bytes, hops: int, hop_hash: bytes
+) -> int:
+    """Rebroadcast a received signed heartbeat view: dst broadcast, ``src``,
+    ``hops`` and ``hop_hash`` as given (the relay passes ``hb.hops + 1`` and
+    the next hash of the chain); every other field as received."""
+    if len(buf) < _SIGNED_HB_LEN:
+        _grow(buf, _SIGNED_HB_LEN)
+    # Every byte of the frame is a field of the view, so one pack of them
+    # is the whole frame: a quarter cheaper than copying hb.raw and then
+    # patching the addresses, hops and hop_hash with three more writes.
+    duration_ms = hb.duration_ms
+    _pack_signed_heartbeat(
+        buf,
+        0,
+        BROADCAST,
+        src,
+        _SIGNED_HEARTBEAT_TYPE,
+        duration_ms >> 64,
+        duration_ms & _MASK64,
+        hb.seq,
+        hops,
+        hb.source,
+        hb.chain_length,
+        hb.top_hash,
+        hop_hash,
+        hb.signature,
+    )
+    return _SIGNED_HB_LEN
+
+
+def write_signed_heartbeat_reply(
+    buf: bytearray,
+    hb,
+    sender: bytes,
+    hop_hash: bytes,
+    signature: bytes,
+    src: bytes,
+    dst: bytes,
+) -> int:
+    """Answer a received signed heartbeat view: its duration, seq, hops
+    (unchanged) and source, then ``sender``, the ``hop_hash`` the sender
+    received and the sender's ``signature``."""
+    if len(buf) < _SIGNED_REPLY_LEN:
+        _grow(buf, _SIGNED_REPLY_LEN)
+    duration_ms = hb.duration_ms
+    _pack_signed_reply(
+        buf,
+        0,
+        dst,
+        src,
+        _SIGNED_REPLY_TYPE,
+        duration_ms >> 64,
+        duration_ms & _MASK64,
+        hb.seq,
+        hb.hops,
+        hb.source,
+        sender,
+        hop_hash,
+        signature,
+    )
+    return _SIGNED_REPLY_LEN
+
+
+# Relaying a signed reply changes only dst and src, like a data frame: the
+# same one copy and one patch, so the signed bytes go on exactly as received.
+write_signed_heartbeat_reply_forward = write_data_forward
+
+
 WRITERS = {
     "heartbeat": write_heartbeat,
     "heartbeat_forward": write_heartbeat_forward,
@@ -187,4 +307,8 @@ WRITERS = {
     "upstream_forward": write_upstream_forward,
     "downstream": write_downstream,
     "downstream_forward": write_downstream_forward,
+    "signed_heartbeat": write_signed_heartbeat,
+    "signed_heartbeat_forward": write_signed_heartbeat_forward,
+    "signed_heartbeat_reply": write_signed_heartbeat_reply,
+    "signed_heartbeat_reply_forward": write_signed_heartbeat_reply_forward,
 }
