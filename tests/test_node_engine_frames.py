@@ -15,6 +15,7 @@ from twisted.internet import task
 from twisted.logger import globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
+from tests.vectors import load_vectors
 from vanet.mac import BROADCAST, format_mac
 from vanet.node.config import node_config_from_mapping
 from vanet.node.engine import NodeEngine
@@ -124,6 +125,21 @@ class EngineFramesTests(SynchronousTestCase):
             counters["bytes_out"], sum(len(f) for f in self.recorder.frames)
         )
         self.assertNotIn("tap_in", counters)
+
+    def test_signed_frames_are_dropped_by_name_when_not_handled(self) -> None:
+        # A node that does not authenticate drops the signed control
+        # messages (docs/protocol.md §2.7), counted, and stays unharmed.
+        vectors = {v["name"]: v for v in load_vectors()["valid"]}
+        for name in ("signed_rsu_heartbeat", "signed_heartbeat_reply"):
+            frame = bytearray.fromhex(vectors[name]["hex"])
+            frame[0:6] = OBU if name.endswith("reply") else BROADCAST
+            self.port.receive(bytes(frame))
+        drops = self.engine.status()["drops"]
+        self.assertEqual(drops["unhandled_signed_heartbeat"], 1)
+        self.assertEqual(drops["unhandled_signed_heartbeat_reply"], 1)
+        self.assertEqual(self.recorder.frames, [])
+        self.assertIsNone(self.engine.routing.upstream)
+        self.assertNotIn("link_handler_errors", drops)
 
     def test_sent_frames_are_snapshots_of_the_reused_buffer(self) -> None:
         self.peer.write(heartbeat(NEIGHBOUR, 0))

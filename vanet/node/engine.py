@@ -38,7 +38,7 @@ from vanet.routing.actions import (
     SendUpstream,
     Transmit,
 )
-from vanet.wire import parse, writer_for
+from vanet.wire import LAYOUTS, parse, writer_for
 
 #: how often the cores' housekeeping runs, per heartbeat period; four ticks
 #: a period keep failover well inside the two-period bound.
@@ -160,6 +160,11 @@ class NodeEngine:
             "upstream": dataplane.on_upstream,
             "downstream": dataplane.on_downstream,
         }
+        # Every other kind the codec parses (the signed control messages,
+        # docs/protocol.md §2.7) is dropped under its own reason until a
+        # core handles it: never an exception per hostile frame.
+        for kind in LAYOUTS:
+            self._handlers.setdefault(kind, self._unhandled(kind))
         # The one table the actions are carried out through, by class. The
         # writers are looked up once: the registry decides the path.
         self._actions: dict[type, Callable] = {
@@ -247,6 +252,16 @@ class NodeEngine:
             # execute() inlined: this runs once a frame.
             for action in handlers[msg.kind](msg, now):
                 act[type(action)](action)
+
+    def _unhandled(self, kind: str) -> Callable:
+        reason = f"unhandled_{kind}"
+        drops = self.drops
+
+        def drop(msg, now: float) -> tuple:
+            drops[reason] += 1
+            return ()
+
+        return drop
 
     def tap_frame(self, frame) -> None:
         """One frame read from the TAP."""
