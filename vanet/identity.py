@@ -132,7 +132,10 @@ class Identity:
     def sign(self, message: bytes) -> bytes:
         """The 64-byte Ed25519 signature of ``message`` (one of the
         ``*_signed_bytes`` below)."""
-        return self.private_key.sign(bytes(message))
+        data = _octets(message)
+        if data is None:
+            raise TypeError("sign() takes bytes")
+        return self.private_key.sign(data)
 
     def private_pem(self) -> bytes:
         """The private key file's contents (PEM, unencrypted PKCS#8)."""
@@ -173,6 +176,14 @@ def load_identity(path: str | os.PathLike) -> Identity:
 
 
 # -- the trust file ----------------------------------------------------------
+
+
+def _octets(value) -> bytes | None:
+    """``value`` as bytes if it is bytes-like, else ``None``. Not
+    ``bytes(value)``: ``bytes(10**9)`` would allocate a gigabyte."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    return None
 
 
 def trusted_mac(text: str) -> bytes:
@@ -285,10 +296,8 @@ class TrustStore:
         return len(self.entries)
 
     def get(self, mac: bytes) -> TrustEntry | None:
-        try:
-            return self.entries.get(bytes(mac))
-        except TypeError:
-            return None
+        mac = _octets(mac)
+        return None if mac is None else self.entries.get(mac)
 
     def check(self, mac, role: str, message, signature) -> str | None:
         """``None`` if ``signature`` is ``mac``'s valid signature of
@@ -300,12 +309,8 @@ class TrustStore:
             return UNKNOWN_KEY
         if entry.role != role:
             return WRONG_ROLE
-        try:
-            signature = bytes(signature)
-            message = bytes(message)
-        except (TypeError, ValueError):
-            return BAD_SIGNATURE
-        if len(signature) != SIGNATURE_LEN:
+        signature, message = _octets(signature), _octets(message)
+        if message is None or signature is None or len(signature) != SIGNATURE_LEN:
             return BAD_SIGNATURE
         cache_key = (entry.public_bytes, role, message, signature)
         cache = self._cache
@@ -339,21 +344,21 @@ class TrustStore:
 
 
 def _mac(value, what: str) -> bytes:
-    value = bytes(value)
-    if len(value) != MAC_LEN:
-        raise ValueError(f"{what} is {MAC_LEN} bytes, got {len(value)}")
+    value = _octets(value)
+    if value is None or len(value) != MAC_LEN:
+        raise ValueError(f"{what} must be {MAC_LEN} bytes")
     return value
 
 
 def _hash(value, what: str) -> bytes:
-    value = bytes(value)
-    if len(value) != HASH_LEN:
-        raise ValueError(f"{what} is {HASH_LEN} bytes, got {len(value)}")
+    value = _octets(value)
+    if value is None or len(value) != HASH_LEN:
+        raise ValueError(f"{what} must be {HASH_LEN} bytes")
     return value
 
 
 def _check_range(value: int, limit: int, what: str) -> int:
-    if not 0 <= value < limit:
+    if type(value) is not int or not 0 <= value < limit:
         raise ValueError(f"{what} {value} is out of range")
     return value
 
@@ -450,16 +455,15 @@ def chain_top(seed: bytes, n: int = DEFAULT_CHAIN_LENGTH) -> bytes:
 def chain_verify(hop_hash, hops, n, top_hash) -> bool:
     """Whether ``hop_hash`` is the chain value at ``hops`` (1..n) of the
     chain whose top (``n`` steps) is ``top_hash``. Never raises."""
-    try:
-        if not (
-            type(hops) is int
-            and type(n) is int
-            and 1 <= n <= MAX_CHAIN_LENGTH
-            and 1 <= hops <= n
-        ):
-            return False
-        hop_hash, top_hash = bytes(hop_hash), bytes(top_hash)
-    except (TypeError, ValueError):
+    if not (
+        type(hops) is int
+        and type(n) is int
+        and 1 <= n <= MAX_CHAIN_LENGTH
+        and 1 <= hops <= n
+    ):
+        return False
+    hop_hash, top_hash = _octets(hop_hash), _octets(top_hash)
+    if hop_hash is None or top_hash is None:
         return False
     if len(hop_hash) != HASH_LEN or len(top_hash) != HASH_LEN:
         return False
@@ -507,9 +511,8 @@ class HopChain:
         """The hop count (1..length) at which ``hop_hash`` lies on this
         chain, or ``None``: what a signed reply proves about its sender's
         distance. Never raises."""
-        try:
-            hop_hash = bytes(hop_hash)
-        except (TypeError, ValueError):
+        hop_hash = _octets(hop_hash)
+        if hop_hash is None:
             return None
         for hops in range(1, self.length + 1):
             if hmac.compare_digest(self._values[hops], hop_hash):
