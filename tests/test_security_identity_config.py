@@ -168,3 +168,56 @@ class TwistdErrorTests(SecurityFilesCase):
     def test_authenticate_without_identity(self):
         path = self.config("authenticate = yes\ntrust = trust\n")
         self.fails_with(path, path, "[security] identity is missing")
+
+
+class SighupHandlerTests(SecurityFilesCase):
+    """In process: the handler is installed at start and the previous one
+    restored at stop (the real process is tests/test_twistd_sighup.py)."""
+
+    def test_installed_while_running_and_restored(self):
+        import signal
+
+        from twisted.internet import task
+
+        from vanet.node.config import node_config_from_mapping
+        from vanet.node.service import NodeService
+        from vanet.tap.memory import MemoryTap
+        from vanet.transport.memory import Hub, MemoryPort
+
+        config = node_config_from_mapping(
+            {
+                "node": {"name": "rsu", "mac": "02:00:00:00:00:01"},
+                "link": {"transport": "memory"},
+                "security": {"trust": self.trust},
+                "control": {"listen": "none"},
+            },
+            "rsu.test",
+            "rsu",
+        )
+        clock = task.Clock()
+        clock.callFromThread = lambda f, *a, **kw: f(*a, **kw)
+        hub = Hub()
+        node = NodeService(
+            NodeFactory(config),
+            clock,
+            open_port=lambda c: MemoryPort("rsu", RSU_MAC, hub),
+            open_tap=lambda c: MemoryTap("tap-rsu", RSU_MAC),
+            reload_on_sighup=True,
+        )
+        calls = []
+
+        def previous(signum, frame):
+            calls.append(signum)
+
+        old = signal.signal(signal.SIGHUP, previous)
+        self.addCleanup(signal.signal, signal.SIGHUP, old)
+        node.privilegedStartService()
+        node.startService()
+        self.assertNotEqual(signal.getsignal(signal.SIGHUP), previous)
+        with open(self.trust, "a") as f:
+            f.write(trust_line(b"\x02\0\0\0\0\x02", "obu", RSU.public_bytes) + "\n")
+        os.kill(os.getpid(), signal.SIGHUP)
+        self.assertEqual(len(node.factory.trust), 2)
+        self.assertEqual(calls, [])
+        node.stopService()
+        self.assertIs(signal.getsignal(signal.SIGHUP), previous)
