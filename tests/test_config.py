@@ -261,6 +261,9 @@ class ValidConfigTests(ConfigFileCase):
                 ("routing", "gateway_switch_threshold"),
                 ("security", "encryption"),
                 ("security", "key_file"),
+                ("security", "identity"),
+                ("security", "trust"),
+                ("security", "authenticate"),
                 ("control", "listen"),
             },
         )

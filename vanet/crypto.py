@@ -6,13 +6,13 @@
   bounded cache of recently opened nonces so a replayed payload is refused
   without changing the wire format.
 - ``load_key(path)``: the 32-byte key from a key file, refusing files that
-  group or others can access (as ssh does with private keys).
+  group or others can access (``vanet.permissions``, as ssh does with
+  private keys).
 """
 
 from __future__ import annotations
 
 import os
-import stat
 from collections import Counter, OrderedDict
 
 from cryptography.exceptions import InvalidTag
@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from zope.interface import implementer
 
 from vanet.interfaces import IPayloadCodec
+from vanet.permissions import ProtectedFileError, read_protected
 
 KEY_LEN = 32
 NONCE_LEN = 12
@@ -28,7 +29,7 @@ OVERHEAD = NONCE_LEN + TAG_LEN  # 28 bytes, docs/protocol.md §8
 DEFAULT_REPLAY_WINDOW = 65536
 
 
-class KeyFileError(ValueError):
+class KeyFileError(ProtectedFileError):
     """The key file is missing, unsafe, or does not hold a 32-byte key."""
 
 
@@ -107,22 +108,9 @@ def load_key(path: str | os.PathLike) -> bytes:
     """Read a 32-byte key: 32 raw bytes, or 64 hex characters (surrounding
     whitespace ignored). Raise ``KeyFileError`` naming the file and the fix."""
     name = os.fspath(path)
-    try:
-        with open(name, "rb") as f:
-            info = os.fstat(f.fileno())
-            data = f.read(4096)
-    except OSError as e:
-        raise KeyFileError(
-            f"key file {name}: cannot read it: {e.strerror or e}"
-        ) from None
-    if not stat.S_ISREG(info.st_mode):
-        raise KeyFileError(f"key file {name}: not a regular file")
-    mode = stat.S_IMODE(info.st_mode)
-    if mode & 0o077:
-        raise KeyFileError(
-            f"key file {name} is accessible by group or others (mode {mode:04o}); "
-            f"restrict it with: chmod 600 {name}"
-        )
+    data = read_protected(
+        name, "key file", private=True, max_bytes=4096, error=KeyFileError
+    )
     if len(data) == KEY_LEN:
         return data
     text = data.strip()

@@ -30,6 +30,7 @@ from typing import Any
 
 import attrs
 
+from vanet.identity import ROLES as IDENTITY_ROLES
 from vanet.mac import MacError, is_group, parse_mac, stable_local_mac, stable_tap_mac
 from vanet.node.control import DEFAULT_LISTEN
 from vanet.tap.linux import DEFAULT_MTU as TAP_DEFAULT_MTU
@@ -37,7 +38,7 @@ from vanet.tap.linux import DEFAULT_NAME as TAP_DEFAULT_NAME
 from vanet.transport.ifname import ifname_problem
 from vanet.transport.udp import DEFAULT_GROUP, DEFAULT_PORT, check_group, check_port
 
-ROLES = ("rsu", "obu")
+ROLES = IDENTITY_ROLES
 TRANSPORTS = ("packet", "udp", "memory")
 
 
@@ -213,6 +214,12 @@ def _endpoint(value: str) -> str | None:
     return value
 
 
+def _path(value: str) -> str:
+    """A file name; relative ones written in a config file are taken from
+    that file's folder (``_build``), so this parser marks the key as a path."""
+    return _text(value)
+
+
 def _integer(value: str) -> int | str:
     """A whole number, or the text itself for the check to reject."""
     try:
@@ -338,17 +345,38 @@ class RoutingSection:
 
 @attrs.frozen(kw_only=True)
 class SecuritySection:
-    """Payload encryption (docs/protocol.md §8)."""
+    """Payload encryption (docs/protocol.md §8) and node identities."""
 
     encryption: bool = setting(
         _boolean, False, "Encrypt payloads with AES-256-GCM (yes/no)."
     )
     key_file: str | None = setting(
-        _text,
+        _path,
         None,
         "File holding the 32-byte key (32 raw bytes or 64 hex characters, "
         "mode 600); required when encryption is on. A relative path is "
         "taken from the config file's folder.",
+    )
+    identity: str | None = setting(
+        _path,
+        None,
+        "The node's Ed25519 private key (PEM, from vanet-keygen; mode 600); "
+        "required when authenticate is on. A relative path is taken from "
+        "the config file's folder.",
+    )
+    trust: str | None = setting(
+        _path,
+        None,
+        "The trust file: one 'MAC role public-key' line per node (not "
+        "writable by group or others), re-read on SIGHUP; required when "
+        "authenticate is on. A relative path is taken from the config "
+        "file's folder.",
+    )
+    authenticate: bool = setting(
+        _boolean,
+        False,
+        "Sign and verify heartbeats and replies with the node identities "
+        "(yes/no); needs identity and trust.",
     )
 
 
@@ -481,13 +509,28 @@ def _build(
             f"{source}: [security] key_file is missing: it is required when "
             f"encryption is on (a file with the 32-byte key, mode 600)"
         )
-    key_file = security["key_file"]
-    if (
-        key_file is not None
-        and base_dir is not None
-        and values["security", "key_file"][1] == source
-    ):
-        security["key_file"] = os.path.join(base_dir, os.path.expanduser(key_file))
+    if security["authenticate"]:
+        for key, what in (
+            ("identity", "the node's private key, from vanet-keygen"),
+            ("trust", "the trust file of 'MAC role public-key' lines"),
+        ):
+            if security[key] is None:
+                raise ConfigError(
+                    f"{source}: [security] {key} is missing: it is required "
+                    f"when authenticate is on ({what})"
+                )
+    # File names written in the config file are relative to its folder; a
+    # command-line override is relative to the working directory, as usual.
+    for section, settings in SCHEMA.items():
+        for key, spec in settings.items():
+            value = parsed[section][key]
+            if (
+                spec.parse is _path
+                and value is not None
+                and base_dir is not None
+                and values[section, key][1] == source
+            ):
+                parsed[section][key] = os.path.join(base_dir, os.path.expanduser(value))
 
     return NodeConfig(
         role=role,

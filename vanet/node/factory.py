@@ -12,6 +12,7 @@ from twisted.internet.interfaces import IReactorTime
 from vanet.crypto import make_codec
 from vanet.dataplane import ObuDataPlane, RsuDataPlane
 from vanet.discovery import load_strategy
+from vanet.identity import Identity, TrustStore, load_identity, load_trust
 from vanet.node.config import NodeConfig
 from vanet.node.engine import NodeEngine
 from vanet.node.link import LinkProtocol
@@ -24,7 +25,14 @@ class NodeFactory:
 
     protocol = LinkProtocol
 
-    def __init__(self, config: NodeConfig, codec=None, strategy=None) -> None:
+    def __init__(
+        self,
+        config: NodeConfig,
+        codec=None,
+        strategy=None,
+        identity: Identity | None = None,
+        trust: TrustStore | None = None,
+    ) -> None:
         self.config = config
         # Fail at construction, naming what to fix: unknown strategy names
         # (listing the installed ones) and unreadable keys. ``strategy``:
@@ -38,6 +46,33 @@ class NodeFactory:
             if codec is not None
             else make_codec(config.security.encryption, config.security.key_file)
         )
+        # The node's identity and trust store when ``[security]`` names
+        # them (whether or not authenticate is on, so a bad file is found
+        # at start, not when authentication is turned on). The routing
+        # cores sign with ``identity`` and verify with ``trust``; ``trust``
+        # stays the same object when the file is re-read (``reload_trust``).
+        # Raises IdentityFileError / TrustFileError, one line each.
+        security = config.security
+        self.authenticate = security.authenticate
+        self.identity = (
+            identity
+            if identity is not None or security.identity is None
+            else load_identity(security.identity)
+        )
+        self.trust = (
+            trust
+            if trust is not None or security.trust is None
+            else load_trust(security.trust)
+        )
+
+    def reload_trust(self) -> TrustStore:
+        """Re-read ``[security] trust`` into ``self.trust`` (the same object
+        the cores hold); on ``TrustFileError`` the old entries stay."""
+        path = self.config.security.trust
+        if path is None or self.trust is None:
+            raise ValueError("no [security] trust file is configured")
+        self.trust.replace(load_trust(path))
+        return self.trust
 
     @property
     def hello_period_s(self) -> float:

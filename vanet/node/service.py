@@ -11,6 +11,7 @@ into that line on stderr and a non-zero exit.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable
 
 from twisted.application import service
@@ -19,6 +20,7 @@ from twisted.internet.endpoints import serverFromString
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
+from vanet.identity import TrustFileError
 from vanet.mac import format_mac
 from vanet.node.config import NodeConfig
 from vanet.node.control import control_site
@@ -106,10 +108,14 @@ class NodeService(service.MultiService):
         open_port: Callable[[NodeConfig], object] = open_link_port,
         open_tap: Callable[[NodeConfig], object] | None = open_tap,
         announce: bool = False,
+        reload_on_sighup: bool = False,
     ) -> None:
         """``announce``: send a gratuitous ARP for ``[tap] address`` into the
         overlay at start and whenever the node's upstream changes (a real
-        node does; the simulator's hosts have no ARP caches)."""
+        node does; the simulator's hosts have no ARP caches).
+        ``reload_on_sighup``: re-read ``[security] trust`` on SIGHUP while
+        running (a twistd node does; many nodes in one process must not
+        each take the process's signal)."""
         super().__init__()
         if reactor is None:
             from twisted.internet import reactor
@@ -126,6 +132,8 @@ class NodeService(service.MultiService):
         self._announce = announce
         self._announce_loop: LoopingCall | None = None
         self._announced_via = _NOTHING_YET
+        self._reload_on_sighup = reload_on_sighup
+        self._previous_sighup = None
 
     def _open_devices(self) -> None:
         if self.port is None:
@@ -160,6 +168,7 @@ class NodeService(service.MultiService):
             self.tap.startReading(engine.tap_frame, self.reactor)
         engine.start()
         self._start_announcing()
+        self._install_sighup()
         if config.control.listen:
             endpoint = serverFromString(self.reactor, config.control.listen)
             endpoint.listen(control_site(engine.status)).addCallbacks(
@@ -167,15 +176,57 @@ class NodeService(service.MultiService):
             )
         self.log.info(
             "{role} {name} started: mac {mac}, transport {transport}, strategy {strategy}, "
-            "encryption {encryption}",
+            "encryption {encryption}, authenticate {authenticate}",
             role=config.role.upper(),
             name=config.node.name,
             mac=format_mac(mac),
             transport=config.link.transport,
             strategy=config.routing.strategy,
             encryption="on" if config.security.encryption else "off",
+            authenticate="on" if config.security.authenticate else "off",
         )
         super().startService()
+
+    def _install_sighup(self) -> None:
+        if not self._reload_on_sighup or self.factory.trust is None:
+            return
+        reactor = self.reactor
+
+        def on_sighup(signum, frame) -> None:
+            # Out of the signal handler and into the reactor's loop, as
+            # Twisted does for SIGINT.
+            reactor.callFromThread(self.reload_trust)
+
+        previous = signal.signal(signal.SIGHUP, on_sighup)
+        self._previous_sighup = signal.SIG_DFL if previous is None else previous
+
+    def _restore_sighup(self) -> None:
+        if self._previous_sighup is not None:
+            signal.signal(signal.SIGHUP, self._previous_sighup)
+            self._previous_sighup = None
+
+    def reload_trust(self) -> None:
+        """Re-read the trust file; a bad new file is logged and the keys
+        loaded before stay in use."""
+        path = self.config.security.trust
+        try:
+            trust = self.factory.reload_trust()
+        except TrustFileError as error:
+            self.log.error(
+                "{source}: [security] trust = {path}: not reloaded, keeping "
+                "the {count} keys loaded before: {error}",
+                source=self.config.source,
+                path=path,
+                count=len(self.factory.trust),
+                error=str(error),
+            )
+            return
+        self.log.info(
+            "{source}: [security] trust = {path}: reloaded, {count} keys",
+            source=self.config.source,
+            path=path,
+            count=len(trust),
+        )
 
     def _start_announcing(self) -> None:
         frame = (
@@ -220,6 +271,7 @@ class NodeService(service.MultiService):
     @defer.inlineCallbacks
     def stopService(self):
         yield super().stopService()
+        self._restore_sighup()
         if self._announce_loop is not None and self._announce_loop.running:
             self._announce_loop.stop()
         self._announce_loop = None

@@ -14,6 +14,7 @@ from twisted.python import usage
 
 from vanet.crypto import KeyFileError
 from vanet.discovery import UnknownStrategyError
+from vanet.identity import IdentityFileError, TrustFileError
 from vanet.node.config import (
     ConfigError,
     load_node_config,
@@ -22,6 +23,13 @@ from vanet.node.config import (
 )
 from vanet.node.factory import NodeFactory
 from vanet.node.service import DeviceError, NodeService, check_runnable
+
+# Which [security] key names the file each loader complains about.
+_SECURITY_FILE_KEYS = {
+    KeyFileError: "key_file",
+    IdentityFileError: "identity",
+    TrustFileError: "trust",
+}
 
 
 def _options_for(role: str) -> type[usage.Options]:
@@ -62,10 +70,11 @@ def _options_for(role: str) -> type[usage.Options]:
                     f"vanet-{role}: {config.source}: [routing] strategy = "
                     f"{config.routing.strategy!r}: {error}"
                 ) from None
-            except KeyFileError as error:
+            except (KeyFileError, IdentityFileError, TrustFileError) as error:
+                key = _SECURITY_FILE_KEYS[type(error)]
                 raise SystemExit(
-                    f"vanet-{role}: {config.source}: [security] key_file = "
-                    f"{config.security.key_file}: {error}"
+                    f"vanet-{role}: {config.source}: [security] {key} = "
+                    f"{getattr(config.security, key)}: {error}"
                 ) from None
 
     Options.__name__ = f"{role.capitalize()}Options"
@@ -90,7 +99,7 @@ class _TwistdNodeService(NodeService):
 
 
 def _make_service(options) -> NodeService:
-    node = _TwistdNodeService(options.factory, announce=True)
+    node = _TwistdNodeService(options.factory, announce=True, reload_on_sighup=True)
     json_log = options["json-log"]
     node.json_log_observer = None
     if json_log:
