@@ -263,7 +263,6 @@ class ValidConfigTests(ConfigFileCase):
                 ("security", "key_file"),
                 ("security", "identity"),
                 ("security", "trust"),
-                ("security", "authenticate"),
                 ("control", "listen"),
             },
         )

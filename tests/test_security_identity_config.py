@@ -1,4 +1,4 @@
-"""``[security] identity``, ``trust`` and ``authenticate`` (issue 10, item
+"""``[security] identity`` and ``trust`` (issue 10, item
 3): the config rules, what the node factory loads, and twistd's one-line
 errors for missing, unsafe or malformed files."""
 
@@ -17,7 +17,7 @@ from vanet.identity import (
     TrustFileError,
     trust_line,
 )
-from vanet.node.config import ConfigError, load_node_config
+from vanet.node.config import load_node_config
 from vanet.node.factory import NodeFactory
 
 RSU_MAC = bytes.fromhex("020000000001")
@@ -49,28 +49,14 @@ class SecurityFilesCase(SynchronousTestCase):
 class ConfigRuleTests(SecurityFilesCase):
     def test_defaults(self):
         config = load_node_config(self.config(""), "rsu")
-        self.assertFalse(config.security.authenticate)
         self.assertIsNone(config.security.identity)
         self.assertIsNone(config.security.trust)
-
-    def test_authenticate_needs_identity_and_trust(self):
-        for given, missing in (
-            ("trust = trust\n", "identity"),
-            ("identity = rsu.key\n", "trust"),
-            ("", "identity"),
-        ):
-            path = self.config("authenticate = yes\n" + given)
-            with self.assertRaises(ConfigError) as caught:
-                load_node_config(path, "rsu")
-            message = str(caught.exception)
-            self.assertIn(f"{path}: [security] {missing} is missing", message)
-            self.assertIn("authenticate is on", message)
 
     def test_relative_paths_are_taken_from_the_config_files_folder(self):
         elsewhere = tempfile.mkdtemp(prefix="vanet-cwd-")
         self.addCleanup(shutil.rmtree, elsewhere)
         os.chdir(elsewhere)
-        path = self.config("authenticate = yes\nidentity = rsu.key\ntrust = trust\n")
+        path = self.config("identity = rsu.key\ntrust = trust\n")
         config = load_node_config(os.path.relpath(path), "rsu")
         self.assertEqual(config.security.identity, self.key)
         self.assertEqual(config.security.trust, self.trust)
@@ -78,18 +64,11 @@ class ConfigRuleTests(SecurityFilesCase):
         config = load_node_config(path, "rsu", {("security", "trust"): "t2"})
         self.assertEqual(config.security.trust, "t2")
 
-    def test_bad_authenticate_value(self):
-        path = self.config("authenticate = maybe\n")
-        with self.assertRaises(ConfigError) as caught:
-            load_node_config(path, "rsu")
-        self.assertIn("[security] authenticate = 'maybe'", str(caught.exception))
-
 
 class FactoryTests(SecurityFilesCase):
     def test_the_factory_holds_the_identity_and_trust_store(self):
-        path = self.config("authenticate = yes\nidentity = rsu.key\ntrust = trust\n")
+        path = self.config("identity = rsu.key\ntrust = trust\n")
         factory = NodeFactory(load_node_config(path, "rsu"))
-        self.assertTrue(factory.authenticate)
         self.assertEqual(factory.identity.public_bytes, RSU.public_bytes)
         message = b"heartbeat"
         self.assertTrue(
@@ -100,7 +79,6 @@ class FactoryTests(SecurityFilesCase):
         factory = NodeFactory(load_node_config(self.config(""), "obu"))
         self.assertIsNone(factory.identity)
         self.assertIsNone(factory.trust)
-        self.assertFalse(factory.authenticate)
 
     def test_bad_files_fail_when_the_node_is_built(self):
         os.chmod(self.key, 0o640)
@@ -139,7 +117,7 @@ class TwistdErrorTests(SecurityFilesCase):
 
     def test_identity_readable_by_others(self):
         os.chmod(self.key, 0o644)
-        path = self.config("authenticate = yes\nidentity = rsu.key\ntrust = trust\n")
+        path = self.config("identity = rsu.key\ntrust = trust\n")
         self.fails_with(
             path, path, "[security] identity", self.key, "0644", "chmod 600"
         )
@@ -151,23 +129,17 @@ class TwistdErrorTests(SecurityFilesCase):
 
     def test_trust_file_with_a_bad_line(self):
         self.write("bad-trust", "02:00:00:00:00:01 rsu short\n", 0o644)
-        path = self.config(
-            "authenticate = yes\nidentity = rsu.key\ntrust = bad-trust\n"
-        )
+        path = self.config("identity = rsu.key\ntrust = bad-trust\n")
         self.fails_with(path, path, "[security] trust", "line 1", "bad public key")
 
     def test_trust_file_writable_by_others(self):
         os.chmod(self.trust, 0o666)
-        path = self.config("authenticate = yes\nidentity = rsu.key\ntrust = trust\n")
+        path = self.config("identity = rsu.key\ntrust = trust\n")
         self.fails_with(path, "[security] trust", "0666", "writable by group")
 
     def test_missing_identity_file(self):
-        path = self.config("authenticate = yes\nidentity = absent.key\ntrust = trust\n")
+        path = self.config("identity = absent.key\ntrust = trust\n")
         self.fails_with(path, "[security] identity", "absent.key", "No such file")
-
-    def test_authenticate_without_identity(self):
-        path = self.config("authenticate = yes\ntrust = trust\n")
-        self.fails_with(path, path, "[security] identity is missing")
 
 
 class SighupHandlerTests(SecurityFilesCase):

@@ -57,7 +57,6 @@ class SighupTests(SynchronousTestCase):
             extra={
                 "node": {"mac": "02:00:00:00:00:01"},
                 "security": {
-                    "authenticate": "yes",
                     "identity": "rsu.key",
                     "trust": "trust",
                 },

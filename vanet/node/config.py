@@ -360,23 +360,17 @@ class SecuritySection:
     identity: str | None = setting(
         _path,
         None,
-        "The node's Ed25519 private key (PEM, from vanet-keygen; mode 600); "
-        "required when authenticate is on. A relative path is taken from "
-        "the config file's folder.",
+        "The node's Ed25519 private key (PEM, from vanet-keygen; mode 600), "
+        "loaded and checked at start; it will sign the control messages of "
+        "docs/protocol.md §2.7. A relative path is taken from the config "
+        "file's folder.",
     )
     trust: str | None = setting(
         _path,
         None,
         "The trust file: one 'MAC role public-key' line per node (not "
-        "writable by group or others), re-read on SIGHUP; required when "
-        "authenticate is on. A relative path is taken from the config "
-        "file's folder.",
-    )
-    authenticate: bool = setting(
-        _boolean,
-        False,
-        "Sign and verify heartbeats and replies with the node identities "
-        "(yes/no); needs identity and trust.",
+        "writable by group or others), loaded at start and re-read on "
+        "SIGHUP. A relative path is taken from the config file's folder.",
     )
 
 
@@ -509,16 +503,6 @@ def _build(
             f"{source}: [security] key_file is missing: it is required when "
             f"encryption is on (a file with the 32-byte key, mode 600)"
         )
-    if security["authenticate"]:
-        for key, what in (
-            ("identity", "the node's private key, from vanet-keygen"),
-            ("trust", "the trust file of 'MAC role public-key' lines"),
-        ):
-            if security[key] is None:
-                raise ConfigError(
-                    f"{source}: [security] {key} is missing: it is required "
-                    f"when authenticate is on ({what})"
-                )
     # File names written in the config file are relative to its folder; a
     # command-line override is relative to the working directory, as usual.
     for section, settings in SCHEMA.items():

@@ -47,13 +47,12 @@ class NodeFactory:
             else make_codec(config.security.encryption, config.security.key_file)
         )
         # The node's identity and trust store when ``[security]`` names
-        # them (whether or not authenticate is on, so a bad file is found
-        # at start, not when authentication is turned on). The routing
-        # cores sign with ``identity`` and verify with ``trust``; ``trust``
+        # them, loaded now so a bad file is found at start. They are for
+        # signing and verifying control messages (docs/protocol.md §2.7),
+        # which the cores do not do yet; ``trust``
         # stays the same object when the file is re-read (``reload_trust``).
         # Raises IdentityFileError / TrustFileError, one line each.
         security = config.security
-        self.authenticate = security.authenticate
         self.identity = (
             identity
             if identity is not None or security.identity is None

@@ -176,14 +176,13 @@ class NodeService(service.MultiService):
             )
         self.log.info(
             "{role} {name} started: mac {mac}, transport {transport}, strategy {strategy}, "
-            "encryption {encryption}, authenticate {authenticate}",
+            "encryption {encryption}",
             role=config.role.upper(),
             name=config.node.name,
             mac=format_mac(mac),
             transport=config.link.transport,
             strategy=config.routing.strategy,
             encryption="on" if config.security.encryption else "off",
-            authenticate="on" if config.security.authenticate else "off",
         )
         super().startService()
 
