@@ -74,7 +74,7 @@ class SighupTests(SynchronousTestCase):
             )
             self.assertTrue(node.alive(), node.log_tail())
 
-        self.assertIn("authenticate on", log())
+        self.assertIn(" started: mac ", log())
         write_trust(3)
         hup_and_wait_for(f"[security] trust = {trust}: reloaded, 3 keys")
 
