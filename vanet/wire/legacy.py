@@ -48,20 +48,31 @@ class _Body:
             cls.__annotations__["payload"] = bytes
         # The body's fields off a view of its message, in one call.
         cls._read_view = staticmethod(_getter(layout.fields))
+        cls.type_bytes = bytes([layout.type, layout.subtype])
+        cls.to_bytes = _to_bytes(layout)
 
-    def to_bytes(self) -> bytes:
-        out = b""
-        for field in self.layout.body:
-            value = getattr(self, field.name)
-            # A MAC, hash or signature as it is, an integer big-endian in
-            # its field's width.
-            if field.format in BYTE_FORMATS:
-                out += bytes(value)
-            else:
-                out += value.to_bytes(field.size, "big")
-        if self.layout.payload:
-            out += bytes(self.payload)
-        return out
+    def to_bytes(self) -> bytes:  # replaced per layout by _to_bytes
+        raise NotImplementedError
+
+
+def _to_bytes(layout: layouts.Layout):
+    """``to_bytes`` for one layout, written out field by field as the
+    object tree always did: a MAC, hash or signature as it is, an integer
+    big-endian in its field's width. Written out from the declaration
+    (as views.parse_one is) so the legacy path costs what hand-written
+    code did, not a loop over the fields per call."""
+    parts = [
+        f"bytes(self.{f.name})"
+        if f.format in BYTE_FORMATS
+        else f"self.{f.name}.to_bytes({f.size}, 'big')"
+        for f in layout.body
+    ]
+    if layout.payload:
+        parts.append("bytes(self.payload)")
+    source = "def to_bytes(self):\n    return " + " + ".join(parts) + "\n"
+    namespace: dict = {}
+    exec(compile(source, f"<vanet.wire.legacy {layout.kind}>", "exec"), namespace)
+    return namespace["to_bytes"]
 
 
 @attrs.define
@@ -124,8 +135,8 @@ class _Packet:
     body: _Body
 
     def to_bytes(self) -> bytes:
-        layout = self.body.layout
-        return bytes([layout.type, layout.subtype]) + self.body.to_bytes()
+        body = self.body
+        return body.type_bytes + body.to_bytes()
 
 
 @attrs.define
