@@ -55,6 +55,8 @@ class ConfigRuleTests(SecurityFilesCase):
     def test_relative_paths_are_taken_from_the_config_files_folder(self):
         elsewhere = tempfile.mkdtemp(prefix="vanet-cwd-")
         self.addCleanup(shutil.rmtree, elsewhere)
+        # Back before the folder goes (cleanups run last-in, first-out).
+        self.addCleanup(os.chdir, os.getcwd())
         os.chdir(elsewhere)
         path = self.config("identity = rsu.key\ntrust = trust\n")
         config = load_node_config(os.path.relpath(path), "rsu")
