@@ -22,7 +22,7 @@ STEP_LOW, STEP_HIGH = 0.125, 8.0
 
 def bad_address(mac) -> bool:
     """A group (broadcast included) or all-zero MAC: nothing a node is."""
-    return bool(mac[0] & 1) or bytes(mac) == _ZERO_MAC
+    return bool(mac[0] & 1) or mac == _ZERO_MAC
 
 
 def serial_diff(a: int, b: int) -> int:

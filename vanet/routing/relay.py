@@ -190,8 +190,20 @@ class HeartbeatRelay:
         its RSU, or ``None`` when it does (docs/protocol.md §3.4, §3.6).
         The held history is never changed by one that does not fit."""
         ordered = state.sorted_seqs()
+        newest, newest_heard = ordered[-1]
+        if seq > newest:
+            # The common case, a newer seq: checked against the newest only.
+            if seq - newest > 2 * self.hello_history:
+                return "seq_jump"
+            if plausible_step(
+                seq - newest,
+                duration_ms - newest_heard.duration_ms,
+                self._period_of(state),
+            ):
+                return None
+            return "bad_duration"
         window = 2 * self.hello_history
-        if abs(seq - ordered[-1][0]) > window:
+        if newest - seq > window:
             return "seq_jump"
         if seq in state.seqs:
             return "bad_duration"  # a held seq with another duration
