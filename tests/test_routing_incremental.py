@@ -187,7 +187,7 @@ class RouteKeyTests(SynchronousTestCase):
         vehicle = OBUS[0]
         # Fewer hops and lower latency through OBUS[1], but the strategy
         # prefers the highest MAC.
-        for via, hops, at in ((OBUS[1], 1, 0.01), (OBUS[3], 3, 0.05)):
+        for via, hops, at in ((OBUS[1], 2, 0.01), (OBUS[3], 3, 0.05)):
             reply = reply_view(
                 via, ME, ME, 0, vehicle, hops=hops, duration_ms=duration_ms
             )

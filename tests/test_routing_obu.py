@@ -93,7 +93,8 @@ class RelayVectorTests(SynchronousTestCase):
 
 class HistoryTests(SynchronousTestCase):
     """2. hello_history bounds the sequence numbers kept per source; a lower
-    seq after higher ones resets the source."""
+    seq after higher ones resets the source once the next heartbeat
+    confirms it (docs/protocol.md §3.4)."""
 
     def test_keeps_the_two_newest(self):
         core = obu(hello_history=2)
@@ -123,19 +124,27 @@ class HistoryTests(SynchronousTestCase):
         core = obu(hello_history=2)
         for seq in (5, 6, 7):
             core.on_message(heartbeat_view(N1, RSU, seq, duration_ms=1000 * seq), seq)
-        actions = core.on_message(heartbeat_view(N1, RSU, 0, duration_ms=3), 8.0)
-        # Handled as new: rebroadcast and reply, and an event saying why.
+        # Seq 0 alone is held aside (one frame could be forged) ...
+        held = core.on_message(heartbeat_view(N1, RSU, 0, duration_ms=3), 8.0)
+        self.assertEqual(held, [])
+        self.assertEqual(core.drops["seq_jump"], 1)
+        self.assertEqual(core.counters["source_restarted"], 0)
+        # ... and seq 1 a period later confirms the restart.
+        actions = core.on_message(heartbeat_view(N1, RSU, 1, duration_ms=1003), 9.0)
+        # Handled as new: rebroadcast and reply, and an event saying why;
+        # the heartbeat held aside is passed on first, so the nodes beyond
+        # see both and believe the restart as soon.
         self.assertEqual(
             [k for k, _, _ in frames(actions, src=ME)],
-            ["heartbeat_forward", "heartbeat_reply"],
+            ["heartbeat", "heartbeat_forward", "heartbeat_reply"],
         )
         self.assertIn("source_restarted", [e.event for e in route_events(actions)])
         self.assertEqual(core.counters["source_restarted"], 1)
         self.assertEqual(
-            core.status(8.0)["sources"]["02:00:00:00:00:01"]["newest_seq"], 0
+            core.status(9.0)["sources"]["02:00:00:00:00:01"]["newest_seq"], 1
         )
         # What it held before is gone: a reply to seq 7 is unknown now.
-        core.on_message(reply_view(N2, ME, RSU, 7, V, hops=2, duration_ms=7000), 8.1)
+        core.on_message(reply_view(N2, ME, RSU, 7, V, hops=2, duration_ms=7000), 9.1)
         self.assertEqual(core.drops["unknown_heartbeat"], 1)
         self.assertEqual(core.upstream, N1)
 
@@ -147,10 +156,16 @@ class HistoryTests(SynchronousTestCase):
         actions = core.on_message(heartbeat_view(N2, RSU, 1, duration_ms=1000), 3.5)
         self.assertEqual(len(frames(actions, src=ME)), 0)
         self.assertEqual(core.counters["source_restarted"], 0)
-        # The RSU restarted: seq 1 again, but 20 ms after its start.
-        actions = core.on_message(heartbeat_view(N1, RSU, 1, duration_ms=20), 4.0)
+        # The RSU restarted: seq 1 again, but 20 ms after its start. Held
+        # aside until seq 2, a period later, confirms it.
+        held = core.on_message(heartbeat_view(N1, RSU, 1, duration_ms=20), 4.0)
+        self.assertEqual(held, [])
+        self.assertEqual(core.drops["bad_duration"], 1)
+        self.assertEqual(core.counters["source_restarted"], 0)
+        actions = core.on_message(heartbeat_view(N1, RSU, 2, duration_ms=1020), 5.0)
         self.assertEqual(core.counters["source_restarted"], 1)
-        self.assertEqual(len(frames(actions, src=ME)), 2)
+        # The one held aside, the rebroadcast and the reply.
+        self.assertEqual(len(frames(actions, src=ME)), 3)
 
 
 class ReplyTests(SynchronousTestCase):
@@ -250,7 +265,7 @@ class MaxHopsTests(SynchronousTestCase):
             sorted(a.kind for a in near if isinstance(a, Transmit)),
             ["heartbeat_forward", "heartbeat_reply"],
         )
-        far = core.on_message(heartbeat_view(N1, RSU, 1, hops=2), 1.0)
+        far = core.on_message(heartbeat_view(N1, RSU, 1, hops=2, duration_ms=1000), 1.0)
         self.assertEqual(
             [a.kind for a in far if isinstance(a, Transmit)], ["heartbeat_reply"]
         )
@@ -290,7 +305,11 @@ class RelayScopeTests(SynchronousTestCase):
         self.assertEqual(core.counters["heartbeat_not_relayed_scope"], 1)
         # Within the scope (one hop farther than the nearest): relayed.
         self.assertTrue(
-            self.relayed(core.on_message(heartbeat_view(N2, self.FAR, 1, hops=3), 1.0))
+            self.relayed(
+                core.on_message(
+                    heartbeat_view(N2, self.FAR, 1, hops=3, duration_ms=1000), 1.0
+                )
+            )
         )
 
     def test_the_first_rsu_heard_is_always_relayed(self) -> None:

@@ -8,6 +8,7 @@ from vanet.dataplane._common import MIN_INNER_FRAME, DataPlaneBase
 from vanet.interfaces import IDataPlane
 from vanet.mac import is_group
 from vanet.routing.actions import ForwardDownstream, ForwardUpstream, SendUpstream
+from vanet.routing.checks import bad_address
 
 
 @implementer(IDataPlane)
@@ -36,6 +37,9 @@ class ObuDataPlane(DataPlaneBase):
         """An upstream message from a downstream neighbour: relay it
         unchanged but for dst (our upstream) and src (us)."""
         self.counters["upstream_received"] += 1
+        if bad_address(view.origin):
+            # The RSU would learn clients behind it: refused at the first hop.
+            return self._drop("bad_origin")
         if bytes(view.origin) == self.mac:
             # Our own traffic came back: the upstream chain is a loop.
             return self._drop("loop")

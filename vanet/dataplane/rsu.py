@@ -17,6 +17,7 @@ from vanet.dataplane.clients import ClientTable
 from vanet.interfaces import IDataPlane
 from vanet.mac import is_group
 from vanet.routing.actions import SendDownstream
+from vanet.routing.checks import bad_address
 
 
 @implementer(IDataPlane)
@@ -39,10 +40,14 @@ class RsuDataPlane(DataPlaneBase):
         """Traffic a vehicle tunnelled up: open it, learn, decide, and seal
         again for each recipient (docs/protocol.md §8)."""
         self.counters["upstream_received"] += 1
+        origin = bytes(view.origin)
+        if bad_address(origin):
+            # The client table would learn clients behind it (checked
+            # before opening: that would spend a nonce of the replay window).
+            return self._drop("bad_origin")
         frame = self._open(view.payload)
         if frame is None:
             return []
-        origin = bytes(view.origin)
         if origin == self.mac:
             return self._drop("loop")
         source = bytes(frame[6:12])

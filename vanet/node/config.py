@@ -162,9 +162,12 @@ def _unicast_mac(value: str) -> bytes:
         mac = parse_mac(value)
     except MacError:
         mac = None
-    if mac is None or is_group(mac):
+    if mac is None or is_group(mac) or mac == bytes(6):
+        # Group, broadcast and all-zero addresses are no node's (its frames'
+        # src would be refused by every neighbour, docs/protocol.md §3.6).
         raise _Invalid(
-            "expected a unicast MAC address of 6 hex octets, e.g. 02:00:00:00:00:01"
+            "expected a unicast MAC address (not all-zero) of 6 hex octets,"
+            " e.g. 02:00:00:00:00:01"
         )
     return mac
 
@@ -239,7 +242,8 @@ class NodeSection:
     mac: bytes | None = setting(
         _unicast_mac,
         None,
-        "The node's link-layer address. Default: the link interface's MAC "
+        "The node's link-layer address (unicast, not all-zero). Default: the "
+        "link interface's MAC "
         "for transport packet; a stable locally administered MAC derived "
         "from the name otherwise.",
     )
@@ -310,10 +314,11 @@ class RoutingSection:
         _whole(1), 3, "How many upstream candidates an OBU keeps for failover."
     )
     hello_period_ms: int = setting(
-        _whole(1),
+        _whole(10, 60000),
         5000,
-        "Heartbeat period in milliseconds: how often an RSU sends one; an "
-        "OBU measures neighbour silence in it (set it to the RSU's).",
+        "Heartbeat period in milliseconds (10 to 60000): how often an RSU "
+        "sends one; an OBU measures neighbour silence in it (set it to the "
+        "RSU's; the period it learns is kept within 0.25x to 4x of this).",
     )
     neighbour_timeout: int = setting(
         _whole(1),

@@ -26,6 +26,7 @@ from vanet.routing.replies import ReplyRelay
 from vanet.routing.routes import RouteTable, routes_status
 from vanet.routing.selection import Choice, choose
 from vanet.routing.sources import Source
+from vanet.wire import U32_MAX
 
 
 @implementer(IRoutingCore)
@@ -318,7 +319,7 @@ class ObuRoutingCore(HeartbeatRelay, ReplyRelay, Liveness):
         for source, state in sorted(self._sources.items()):
             sources[format_mac(source)] = {
                 "period_s": state.period,
-                "newest_seq": max(state.seqs) if state.seqs else None,
+                "newest_seq": state.newest() & U32_MAX if state.seqs else None,
                 "live_neighbours": sorted(
                     format_mac(n) for n in self._live_neighbours(state, now)
                 ),

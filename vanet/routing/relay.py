@@ -10,7 +10,14 @@ A mixin of ``ObuRoutingCore``; it reads the core's bounds (``max_hops``,
 from __future__ import annotations
 
 from vanet.mac import format_mac
-from vanet.routing.actions import Action, RelayHeartbeat, SendReply
+from vanet.routing.actions import Action, RelayHeartbeat, SendHeartbeat, SendReply
+from vanet.routing.checks import (
+    PERIOD_HIGH,
+    PERIOD_LOW,
+    bad_address,
+    plausible_step,
+    serial_diff,
+)
 from vanet.routing.sources import Heard, Source
 from vanet.wire import U32_MAX
 
@@ -20,19 +27,29 @@ class HeartbeatRelay:
 
     def _on_heartbeat(self, hb, now: float) -> list[Action]:
         rec = self._recorder
-        neighbour, source, seq = hb.src, hb.source, hb.seq
+        neighbour, source, wire_seq = hb.src, hb.source, hb.seq
         if neighbour == self.mac or source == self.mac:
             rec.drop("own_frame")  # our own rebroadcast, heard back
             return []
-        if hb.hops >= U32_MAX:
+        hops = hb.hops
+        if hops >= U32_MAX:
             # The hop count cannot grow further on the wire (u32): a frame
             # that claims this is broken or looping; relaying it would wrap.
             rec.drop("hop_limit")
             return []
-        self._note_neighbour(neighbour, now)
+        # docs/protocol.md §3.6: checked before anything is noted.
+        if hops < 1:
+            rec.drop("bad_hops")  # an RSU's own heartbeat carries 1
+            return []
+        if bad_address(source) or bad_address(neighbour):
+            rec.drop("bad_source")
+            return []
         state = self._sources.get(source)
+        duration_ms = hb.duration_ms
+        seq = wire_seq if state is None else state.unwrap(wire_seq)
         held = None if state is None else state.seqs.get(seq)
-        if held is not None and held.duration_ms == hb.duration_ms:
+        if held is not None and held.duration_ms == duration_ms:
+            self._note_neighbour(neighbour, now)
             # Already seen over another path. The copy only adds an arrival
             # (a candidate's latency sample), which is noted at the next
             # decision point (the next new heartbeat, a tick or a failed
@@ -41,47 +58,67 @@ class HeartbeatRelay:
             # a quarter period later changes no failover time.
             self._counters["heartbeat_duplicate"] += 1
             deferred = self._deferred
-            deferred.append((source, state, seq, neighbour, hb.hops, now))
+            deferred.append((source, state, seq, neighbour, hops, now))
             if len(deferred) >= self.max_neighbours * self.max_sources:
                 return self._refresh(now) if self._apply_deferred() else []
             return []
         events: list[Action] = []
+        confirmed = None
+        if state is not None and state.seqs:
+            misfit = self._misfit(state, seq, duration_ms)
+            if misfit is not None:
+                if not self._confirms(state, wire_seq, duration_ms):
+                    # Not believed (yet): held aside, unanswered, unrelayed.
+                    state.pending = (wire_seq, duration_ms, hops)
+                    rec.drop(misfit)
+                    return []
+                # A second heartbeat agrees with the one held aside: the RSU
+                # restarted (or its seq really jumped); forget what we held.
+                events.append(
+                    rec.event(
+                        "source_restarted",
+                        source=format_mac(source),
+                        seq=wire_seq,
+                        oldest_held=state.sorted_seqs()[0][0] & U32_MAX,
+                    )
+                )
+                confirmed = state.pending
+                old = self._sources.pop(source)
+                state = None
+        self._note_neighbour(neighbour, now)
         if self._deferred:
             self._apply_deferred()  # first: they came before this one
-        if state is not None and self._is_restart(state, seq, hb.duration_ms):
-            # docs/protocol.md §3: the RSU restarted; forget what we held for it.
-            events.append(
-                rec.event(
-                    "source_restarted",
-                    source=format_mac(source),
-                    seq=seq,
-                    oldest_held=min(state.seqs) if state.seqs else None,
-                )
-            )
-            old = self._sources.pop(source)
-            state = self._new_source(source)
-            # The last selection's record stays until it is re-ranked.
-            state.carry_record(old)
-        elif state is None:
-            state = self._new_source(source)
+        if state is None:
+            fresh = source not in self._sources
+            state = self._new_source(source) if fresh else self._sources[source]
+            if events:
+                # The last selection's record stays until it is re-ranked.
+                state.carry_record(old)
+            seq = state.unwrap(wire_seq)
         self._heard_from(state, source, neighbour, seq, now)
 
         self._counters["heartbeat_new"] += 1
-        heard = Heard(hb.duration_ms, now, neighbour, hb.hops)
-        self._learn_period(state, seq, hb.duration_ms)
+        heard = Heard(duration_ms, now, neighbour, hops)
+        self._learn_period(state, seq, duration_ms)
         state.add_seq(seq, heard, self.hello_history)
-        state.add_arrival(seq, neighbour, hb.hops, now)
+        state.add_arrival(seq, neighbour, hops, now)
         # Answer the neighbour it came from, with sender = us,
         actions: list[Action] = [SendReply(hb, neighbour)]
-        if self.max_hops and hb.hops >= self.max_hops:
+        if self.max_hops and hops >= self.max_hops:
             # A local flooding bound (like batman-adv's TTL): the heartbeat
             # has come max_hops hops; nodes farther out do not hear it.
             self._counters["heartbeat_not_relayed_max_hops"] += 1
-        elif not self._in_scope(state, hb.hops):
+        elif not self._in_scope(state, hops):
             self._counters["heartbeat_not_relayed_scope"] += 1
         else:
             # and rebroadcast it (dst broadcast, src = us, one hop more).
-            actions.insert(0, RelayHeartbeat(hb, hb.hops + 1))
+            actions.insert(0, RelayHeartbeat(hb, hops + 1))
+            if confirmed is not None:
+                # The heartbeat held aside goes on first, as we would have
+                # relayed it: nodes beyond us then see the same two and
+                # believe the restart now, not one period per hop later.
+                p_seq, p_duration, p_hops = confirmed
+                actions.insert(0, SendHeartbeat(p_duration, p_seq, p_hops + 1, source))
         actions.extend(events)
         if self._choice.upstream is None or state.ranked is None:
             # Nothing to lose by choosing now: the first upstream, or a new
@@ -148,26 +185,83 @@ class HeartbeatRelay:
             hops = known
         return hops <= self._nearest_hops + scope
 
-    def _is_restart(self, state: Source, seq: int, duration_ms: int) -> bool:
-        if not state.seqs:
+    def _misfit(self, state: Source, seq: int, duration_ms: int) -> str | None:
+        """Why a heartbeat (``seq`` unwrapped) does not fit what is held for
+        its RSU, or ``None`` when it does (docs/protocol.md §3.4, §3.6).
+        The held history is never changed by one that does not fit."""
+        ordered = state.sorted_seqs()
+        newest, newest_heard = ordered[-1]
+        if seq > newest:
+            # The common case, a newer seq: checked against the newest only.
+            if seq - newest > 2 * self.hello_history:
+                return "seq_jump"
+            if plausible_step(
+                seq - newest,
+                duration_ms - newest_heard.duration_ms,
+                self._period_of(state),
+            ):
+                return None
+            return "bad_duration"
+        window = 2 * self.hello_history
+        if newest - seq > window:
+            return "seq_jump"
+        if seq in state.seqs:
+            return "bad_duration"  # a held seq with another duration
+        if seq < ordered[0][0]:
+            return "old_seq"  # older than the history: a straggler or a restart
+        period = self._period_of(state)
+        lower = higher = None
+        for s, heard in ordered:
+            if s < seq:
+                lower = (s, heard)
+            else:
+                higher = (s, heard)
+                break
+        if lower is not None and not plausible_step(
+            seq - lower[0], duration_ms - lower[1].duration_ms, period
+        ):
+            return "bad_duration"
+        if higher is not None and not plausible_step(
+            higher[0] - seq, higher[1].duration_ms - duration_ms, period
+        ):
+            return "bad_duration"
+        return None
+
+    def _confirms(self, state: Source, wire_seq: int, duration_ms: int) -> bool:
+        """Whether a heartbeat that does not fit the history follows the one
+        held aside (``pending``) as a real RSU's next ones would: a newer
+        seq within the window, ``duration`` advanced plausibly."""
+        pending = state.pending
+        if pending is None:
             return False
-        if seq < min(state.seqs):
-            return True
-        held = state.seqs.get(seq)
-        if held is not None:
-            # A known seq with another start time: a restarted RSU reusing it.
-            return held.duration_ms != duration_ms
-        lower = [s for s in state.seqs if s < seq]
-        return bool(lower) and state.seqs[max(lower)].duration_ms > duration_ms
+        steps = serial_diff(wire_seq, pending[0])
+        return 0 < steps <= 2 * self.hello_history and plausible_step(
+            steps, duration_ms - pending[1], self._period_of(state)
+        )
+
+    def _period_of(self, state: Source) -> float:
+        return state.period if state.period is not None else self.default_period
 
     def _learn_period(self, state: Source, seq: int, duration_ms: int) -> None:
-        lower = [s for s in state.seqs if s < seq]
-        if not lower:
+        """The RSU's period from ``duration`` over the seq step to the
+        nearest lower held seq, clamped to ``PERIOD_LOW``..``PERIOD_HIGH``
+        times ``default_period`` (docs/protocol.md §5.1)."""
+        prev = None
+        for s, heard in state.sorted_seqs():
+            if s >= seq:
+                break
+            prev = (s, heard)
+        if prev is None:
             return
-        prev = max(lower)
-        elapsed = duration_ms - state.seqs[prev].duration_ms
+        elapsed = duration_ms - prev[1].duration_ms
         if elapsed > 0:
-            state.period = elapsed / (seq - prev) / 1000.0
+            period = elapsed / (seq - prev[0]) / 1000.0
+            low = PERIOD_LOW * self.default_period
+            high = PERIOD_HIGH * self.default_period
+            if not low <= period <= high:
+                period = min(max(period, low), high)
+                self._counters["period_clamped"] += 1
+            state.period = period
 
     def _new_source(self, source: bytes) -> Source:
         if len(self._sources) >= self.max_sources:

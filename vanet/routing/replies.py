@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from vanet.mac import format_mac
 from vanet.routing.actions import Action, ForwardReply
+from vanet.routing.checks import bad_address
 from vanet.routing.routes import CHANGED, REFUSED, ReplyLog
 from vanet.routing.sources import Source
 
@@ -24,8 +25,18 @@ class ReplyRelay:
         if via == self.mac or sender == self.mac:
             rec.drop("own_frame")
             return []
+        # docs/protocol.md §3.6: checked before anything is noted.
+        if reply.hops < 1:
+            rec.drop("bad_hops")
+            return []
+        if bad_address(reply.source):
+            rec.drop("bad_source")
+            return []
+        if bad_address(sender) or bad_address(via):
+            rec.drop("bad_sender")
+            return []
         state = self._sources.get(reply.source)
-        heard = None if state is None else state.seqs.get(reply.seq)
+        heard = None if state is None else state.seqs.get(state.unwrap(reply.seq))
         if heard is None:
             rec.drop("unknown_heartbeat")
             return []

@@ -12,6 +12,7 @@ from zope.interface import implementer
 from vanet.interfaces import IRoutingCore
 from vanet.mac import format_mac
 from vanet.routing.actions import Action, SendHeartbeat
+from vanet.routing.checks import bad_address
 from vanet.routing.events import EventRecorder
 from vanet.routing.routes import KEPT, REFUSED, ReplyLog, RouteTable, routes_status
 from vanet.wire import U32_MAX
@@ -144,6 +145,13 @@ class RsuRoutingCore:
         if reply.src == self.mac or reply.sender == self.mac:
             rec.drop("own_frame")
             return []
+        # docs/protocol.md §3.6: checked before anything is noted.
+        if bad_address(reply.source):
+            rec.drop("bad_source")
+            return []
+        if bad_address(reply.sender) or bad_address(reply.src):
+            rec.drop("bad_sender")
+            return []
         if reply.source != self.mac:
             rec.drop("reply_for_other_source")
             return []
@@ -155,6 +163,9 @@ class RsuRoutingCore:
             rec.drop("stale_reply")  # from before a restart of ours
             return []
         via = reply.src
+        if not self._hops_checked(reply, sent.replies):
+            rec.drop("bad_hops")
+            return []
         latency_ms = max(0.0, (now - self.started) * 1000 - sent.duration_ms)
         sender = reply.sender
         log = sent.replies
@@ -180,6 +191,21 @@ class RsuRoutingCore:
         return []
 
     # -- state ----------------------------------------------------------
+
+    @staticmethod
+    def _hops_checked(reply, log: ReplyLog) -> bool:
+        """Whether the reply's hop count agrees with what this RSU can check
+        (docs/protocol.md §3.6): a reply its sender delivered itself comes
+        from a neighbour, 1 hop away; one relayed by a neighbour M comes
+        from at least one hop beyond M, as M's own reply to the same
+        heartbeat (if held) placed it."""
+        hops, via = reply.hops, reply.src
+        if via == reply.sender:
+            return hops == 1
+        if hops < 2:
+            return False
+        own = log.by_target.get(via)
+        return own is None or hops > min(h for h, _ in own.values())
 
     def _newer(self, seq: int, than: int) -> bool:
         return than < 0 or 0 < ((seq - than) & U32_MAX) < (1 << 31)

@@ -9,8 +9,14 @@ upstream selection for it. ``Heard`` is one heartbeat as heard.
 from __future__ import annotations
 
 from vanet.routing.candidates import Candidate
+from vanet.routing.checks import serial_diff
 from vanet.routing.routes import ReplyLog
 from vanet.routing.summary import Summary
+from vanet.wire import U32_MAX
+
+#: Where the unwrapped seqs of a fresh ``Source`` start: the first seq
+#: heard plus 2^32, so a held seq is never negative.
+FIRST_OFFSET = 1 << 32
 
 
 class Heard:
@@ -71,6 +77,7 @@ class Source:
         "expiry",
         "ranked",
         "fewest_hops",
+        "pending",
     )
 
     def __init__(self) -> None:
@@ -93,6 +100,39 @@ class Source:
         self.expiry: float | None = None
         self.ranked: list[Candidate] | None = None
         self.fewest_hops: int | None = None
+        # A heartbeat that did not fit the history (a seq jump, a restart
+        # or a forgery), as (seq on the wire, duration, hops): believed
+        # only when a later heartbeat agrees with it (docs/protocol.md §3.4).
+        self.pending: tuple[int, int, int] | None = None
+
+    def newest(self) -> int:
+        """The newest held seq (unwrapped: see ``unwrap``); needs a held one."""
+        return self.sorted_seqs()[-1][0]
+
+    def unwrap(self, seq: int) -> int:
+        """``seq`` from the wire as an unwrapped integer: seqs held are
+        ordered by serial-number arithmetic (they wrap at 2^32), so they
+        are kept as ``newest + serial_diff(seq, newest)``, which plain
+        integer comparisons order right. The first one is ``seq + 2^32``
+        (never negative for any held seq). ``& U32_MAX`` gives the wire
+        seq back."""
+        if not self.seqs:
+            return seq + FIRST_OFFSET
+        newest = self.sorted_seqs()[-1][0]
+        return newest + serial_diff(seq, newest & U32_MAX)
+
+    def feasible(self) -> frozenset[bytes]:
+        """The neighbours that are feasible next hops toward this RSU
+        (docs/protocol.md §4.8): those that delivered the newest held seq
+        at the fewest hops held for it (our feasibility distance)."""
+        ordered = self.sorted_seqs()
+        if not ordered:
+            return frozenset()
+        arrivals = ordered[-1][1].arrivals
+        if not arrivals:
+            return frozenset()
+        fd = min(h for h, _ in arrivals.values())
+        return frozenset(n for n, (h, _) in arrivals.items() if h - 1 < fd)
 
     def carry_record(self, old: Source) -> None:
         """Take over ``old``'s selection record (this replaces it)."""
