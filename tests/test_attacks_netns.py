@@ -555,12 +555,12 @@ class AttackTests(SynchronousTestCase):
 
     # -- 3: seq jumps -------------------------------------------------------
 
-    def seq_jump(self, forged_seq) -> None:
+    def seq_jump(self, forged_seq, reason: str = "seq_jump") -> None:
         """ONE heartbeat with the real RSU's ``source`` and
         ``forged_seq(newest seq)``, relayed-looking (hops 2), its
         ``duration`` consistent with the step: refused as ``seq_jump``; the
         real RSU stays live and the OBU's newest seq for it is one the RSU
-        really sent."""
+        really sent (``old_seq`` for a seq behind the oldest held)."""
         rsu = self.rsu_mac
         self.attacker.newest_rsu_heartbeat()
 
@@ -578,7 +578,7 @@ class AttackTests(SynchronousTestCase):
         def check(outcome):
             self.assertEqual(len(outcome.sent), 1)
             outcome.expect_reached("obu", 1)
-            outcome.expect_grew("obu", ("seq_jump",), 1, "the seq jump")
+            outcome.expect_grew("obu", (reason,), 1, "the seq jump")
             source = self.obu.status()["sources"].get(mac_text(rsu))
             next_seq = self.rsu.status()["next_seq"]
             newest = None if source is None else source["newest_seq"]
@@ -598,8 +598,9 @@ class AttackTests(SynchronousTestCase):
         # tens *behind* it by serial-number arithmetic, below the oldest
         # held: by docs/protocol.md §3.4 alone that reads as a restart of
         # the RSU. Such a discontinuity, too, must not be believed from
-        # one frame until the RSU confirms it; it is counted as seq_jump.
-        self.seq_jump(lambda seq: 0xFFFFFFFE)
+        # one frame until the RSU confirms it; it is counted as old_seq
+        # (docs/protocol.md §3.4: behind the oldest held, not a jump ahead).
+        self.seq_jump(lambda seq: 0xFFFFFFFE, "old_seq")
 
     # -- 4: absurd durations ------------------------------------------------
 
