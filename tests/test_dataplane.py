@@ -72,10 +72,18 @@ class FakeObuRouting:
         self.upstream = upstream
         self.routes = dict(routes or {})
         self.asked = []
+        self.loops = []
 
     def route_to(self, destination, now):
         self.asked.append((destination, now))
         return self.routes.get(destination)
+
+    def on_upstream_loop(self, neighbour, now):
+        # The real core ranks ``neighbour`` last; with no other candidate
+        # the upstream stays (tests set ``promote`` to give one).
+        self.loops.append(neighbour)
+        self.upstream = getattr(self, "promote", self.upstream)
+        return []
 
 
 class FakeRsuRouting:
@@ -183,6 +191,40 @@ class ObuRelayTests(SynchronousTestCase):
         # From the neighbour we would send it to: it would bounce.
         self.assertEqual(dp.on_upstream(upstream_msg(OBU3, b"x" * 20, OBU1), 2.0), [])
         self.assertEqual(dp.drops["loop"], 2)
+        self.assertEqual(dp.routing.loops, [OBU1])  # the core was told
+
+    def test_upstream_loop_goes_on_through_the_promoted_next_hop(self):
+        routing = FakeObuRouting(upstream=OBU1)
+        routing.promote = RSU
+        dp = ObuDataPlane(ME, routing, RefusingCodec())
+        (action,) = dp.on_upstream(upstream_msg(OBU3, b"x" * 20, OBU1), 2.0)
+        self.assertEqual((action.kind, action.next_hop), ("upstream_forward", RSU))
+        self.assertEqual(routing.loops, [OBU1])
+        self.assertNotIn("loop", dp.drops)
+
+    def test_real_core_breaks_the_loop_its_upstream_reveals(self):
+        # We are one hop from the RSU through N1 and two through N2; N1 is
+        # our upstream. N1 sending us upstream data says it routes via us.
+        from vanet.discovery import load_strategy
+        from vanet.node.testing import heartbeat_view, route_events
+        from vanet.routing.obu import ObuRoutingCore
+
+        core = ObuRoutingCore(ME, load_strategy("latency"))
+        core.on_message(heartbeat_view(OBU1, RSU, 1, hops=1, duration_ms=1000), 1.0)
+        core.on_message(heartbeat_view(OBU3, RSU, 1, hops=2, duration_ms=1000), 1.01)
+        core.tick(1.25)
+        self.assertEqual(core.upstream, OBU1)
+        dp = ObuDataPlane(ME, core, RefusingCodec())
+        vehicle = bytes.fromhex("02bb00000009")  # behind us, its frame via N1
+        actions = dp.on_upstream(upstream_msg(vehicle, b"x" * 20, OBU1), 1.3)
+        self.assertEqual(core.upstream, OBU3)
+        events = [e.event for e in route_events(actions)]
+        self.assertIn("loop_detected", events)
+        self.assertIn("upstream_switched", events)
+        switched = [e for e in route_events(actions) if e.event == "upstream_switched"]
+        self.assertEqual(switched[0].fields["reason"], "loop")
+        forward = [a for a in actions if getattr(a, "kind", "") == "upstream_forward"]
+        self.assertEqual([a.next_hop for a in forward], [OBU3])
 
     def test_downstream_for_another_vehicle_is_forwarded_unopened(self):
         routing = FakeObuRouting(upstream=OBU1, routes={OBU3: OBU3})

@@ -250,6 +250,20 @@ class NetnsChainTests(SynchronousTestCase):
             timeout=30,
             what="obu1's upstream to be the RSU and obu2's to be obu1",
         )
+        # Upstreams alone are half the path: the RSU's route down to obu2
+        # and the hosts' ARP entries come with the first frames. Converged
+        # means one echo gets through; what follows is then counted whole.
+        try:
+            sim.wait_for(
+                lambda: ping(f"vanet-{names['obu2']}", "10.77.0.1", count=1) == 1,
+                timeout=3 * PERIOD_MS / 1000,
+                what="a first echo from obu2 to the RSU",
+            )
+        except AssertionError as error:
+            self.fail(
+                f"{str(error)[:400]}\nnode_info: {sim.get('/node_info')}"
+                f"\nstats: {sim.get('/stats')}"
+            )
         return sim, names
 
     def assert_torn_down(self, names: dict[str, str], sim: SimProcess) -> None:
@@ -346,7 +360,11 @@ class NetnsChainTests(SynchronousTestCase):
             frames = capture.collect(0.5)
         finally:
             capture.close()
-        self.assertGreaterEqual(received, 19)
+        self.assertGreaterEqual(
+            received,
+            19,
+            f"node_info: {sim.get('/node_info')}\nstats: {sim.get('/stats')}",
+        )
         overlay = [f for f in frames if f[12:14] == b"\x30\x30" and f[14] == 1]
         self.assertGreater(len(overlay), 20, "the capture saw the tunnelled pings")
         self.assertFalse(any(MARKER in frame for frame in frames))

@@ -17,8 +17,9 @@ class ObuDataPlane(DataPlaneBase):
     downstream data addressed to this vehicle.
 
     ``routing`` provides ``upstream`` (bytes or None: the current next hop
-    toward the RSU) and ``route_to(destination, now)`` (bytes or None: the
-    next hop toward a vehicle). A relaying OBU never opens payloads (docs/protocol.md §8).
+    toward the RSU), ``route_to(destination, now)`` (bytes or None: the
+    next hop toward a vehicle) and ``on_upstream_loop(neighbour, now)``
+    (our upstream sent us upstream data: rank it last; returns actions). A relaying OBU never opens payloads (docs/protocol.md §8).
     """
 
     def on_tap_frame(self, frame, now: float) -> list:
@@ -46,12 +47,19 @@ class ObuDataPlane(DataPlaneBase):
         upstream = self.routing.upstream
         if upstream is None:
             return self._drop("no_upstream")
+        actions: list = []
         if upstream == view.src:
-            # The sender is our way up and we are its: sending it back would
-            # only bounce the message between us.
-            return self._drop("loop")
+            # The sender is our way up and we are its: a loop. Sending it
+            # back would only bounce the message between us; the routing
+            # core ranks that neighbour last and the frame goes on through
+            # the next candidate, if there is one.
+            actions = self.routing.on_upstream_loop(view.src, now)
+            upstream = self.routing.upstream
+            if upstream is None or upstream == view.src:
+                return [*actions, *self._drop("loop")]
         self.counters["upstream_forwarded"] += 1
-        return [ForwardUpstream(view, upstream)]
+        actions.append(ForwardUpstream(view, upstream))
+        return actions
 
     def on_downstream(self, view, now: float) -> list:
         """A downstream message: ours (or broadcast, from older

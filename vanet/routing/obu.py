@@ -118,6 +118,7 @@ class ObuRoutingCore(HeartbeatRelay, ReplyRelay, Liveness):
         self._retired: dict[bytes, Source] = {}
         self._neighbours: dict[bytes, float] = {}  # one-hop neighbour -> last heard
         self._demoted: dict[bytes, float] = {}  # next hop -> when a send failed
+        self._demote_reason = "send_failed"  # or "loop": why, for the log
         self._choice = Choice()  # gateway, upstream, failover candidates
         self.name = name
         self._recorder = EventRecorder()
@@ -210,11 +211,27 @@ class ObuRoutingCore(HeartbeatRelay, ReplyRelay, Liveness):
     def on_send_failed(self, next_hop: bytes, now: float) -> list[Action]:
         """A send toward ``next_hop`` failed: rank it last (so the next
         candidate is promoted at once) until it delivers a fresh heartbeat."""
-        self._apply_deferred()
-        self._demoted[bytes(next_hop)] = now
-        self._everything_dirty()
         self._counters["send_failed"] += 1
-        return self._refresh(now, failed=bytes(next_hop), routes=True)
+        return self._demote(bytes(next_hop), now, "send_failed", [])
+
+    def on_upstream_loop(self, neighbour: bytes, now: float) -> list[Action]:
+        """Our upstream ``neighbour`` sent us upstream data: it routes
+        through us, so the two of us form a loop (docs/protocol.md §5.5).
+        Rank it last, as after a failed send, so another candidate (if
+        any) is promoted at once and the frame can go on through it."""
+        neighbour = bytes(neighbour)
+        event = self._recorder.event("loop_detected", via=format_mac(neighbour))
+        return self._demote(neighbour, now, "loop", [event])
+
+    def _demote(
+        self, next_hop: bytes, now: float, reason: str, actions: list[Action]
+    ) -> list[Action]:
+        self._apply_deferred()
+        self._demoted[next_hop] = now
+        self._demote_reason = reason
+        self._everything_dirty()
+        actions.extend(self._refresh(now, failed=next_hop, routes=True))
+        return actions
 
     def _refresh(
         self, now: float, failed: bytes | None = None, routes: bool = False
@@ -285,6 +302,7 @@ class ObuRoutingCore(HeartbeatRelay, ReplyRelay, Liveness):
             strategy,
             threshold=self.gateway_switch_threshold,
             demoted=demoted,
+            demoted_reason=self._demote_reason,
             keep=self.cached_candidates,
         )
         counters = self._counters

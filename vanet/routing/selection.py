@@ -35,6 +35,7 @@ def choose(
     *,
     threshold: float,
     demoted: Container[bytes] = (),
+    demoted_reason: str = "send_failed",
     keep: int = 3,
 ) -> tuple[Choice, list[RouteEvent]]:
     """The next choice, and the ``gateway_*`` / ``upstream_*`` events that
@@ -48,7 +49,8 @@ def choose(
     ``threshold`` ("late switch"). The upstream is the gateway's first
     candidate, kept against a better one unless the strategy's
     ``upstream_switch_reason`` gives a reason (hysteresis), or its send
-    failed (it is in ``demoted``). ``keep``: how many candidates to keep.
+    failed (it is in ``demoted``; the switch gives ``demoted_reason``).
+    ``keep``: how many candidates to keep.
     """
     events: list[RouteEvent] = []
     old_gateway = current.gateway
@@ -92,7 +94,7 @@ def choose(
         reason = "initial" if old_up is None else "upstream_lost"
     elif ranked[0].next_hop != old_up:
         if old_up in demoted:
-            reason = "send_failed"
+            reason = demoted_reason
         else:
             reason = strategy.upstream_switch_reason(current_up, ranked[0])
         if reason:
