@@ -54,46 +54,30 @@ class MessageView:
 _COMMON = frozenset(MessageView.__slots__)
 
 
-class HeartbeatView(MessageView):
-    layout = HEARTBEAT
-    __slots__ = tuple(n for n in layout.view_fields if n not in _COMMON)
-    kind = layout.kind
-    __fields__ = layout.view_fields
+def _view_class(name: str, layout: layouts.Layout) -> type[MessageView]:
+    """The view class of ``layout``: its fields as slots, its kind."""
+    return type(
+        name,
+        (MessageView,),
+        {
+            "__slots__": tuple(n for n in layout.view_fields if n not in _COMMON),
+            "__module__": __name__,
+            "__qualname__": name,
+            "layout": layout,
+            "kind": layout.kind,
+            "__fields__": layout.view_fields,
+        },
+    )
 
 
-class HeartbeatReplyView(MessageView):
-    layout = HEARTBEAT_REPLY
-    __slots__ = tuple(n for n in layout.view_fields if n not in _COMMON)
-    kind = layout.kind
-    __fields__ = layout.view_fields
-
-
-class UpstreamView(MessageView):
-    layout = UPSTREAM
-    __slots__ = tuple(n for n in layout.view_fields if n not in _COMMON)
-    kind = layout.kind
-    __fields__ = layout.view_fields
-
-
-class DownstreamView(MessageView):
-    layout = DOWNSTREAM
-    __slots__ = tuple(n for n in layout.view_fields if n not in _COMMON)
-    kind = layout.kind
-    __fields__ = layout.view_fields
-
-
-class SignedHeartbeatView(MessageView):
-    layout = SIGNED_HEARTBEAT
-    __slots__ = tuple(n for n in layout.view_fields if n not in _COMMON)
-    kind = layout.kind
-    __fields__ = layout.view_fields
-
-
-class SignedHeartbeatReplyView(MessageView):
-    layout = SIGNED_HEARTBEAT_REPLY
-    __slots__ = tuple(n for n in layout.view_fields if n not in _COMMON)
-    kind = layout.kind
-    __fields__ = layout.view_fields
+HeartbeatView = _view_class("HeartbeatView", HEARTBEAT)
+HeartbeatReplyView = _view_class("HeartbeatReplyView", HEARTBEAT_REPLY)
+UpstreamView = _view_class("UpstreamView", UPSTREAM)
+DownstreamView = _view_class("DownstreamView", DOWNSTREAM)
+SignedHeartbeatView = _view_class("SignedHeartbeatView", SIGNED_HEARTBEAT)
+SignedHeartbeatReplyView = _view_class(
+    "SignedHeartbeatReplyView", SIGNED_HEARTBEAT_REPLY
+)
 
 
 #: the view class of each message kind
