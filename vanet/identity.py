@@ -42,6 +42,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 
 from vanet.mac import MAC_LEN, MacError, format_mac, is_group, parse_mac
 from vanet.permissions import ProtectedFileError, read_protected
+from vanet.wire import serial_diff
 
 #: The roles a node can have; the trust file says which one each key may sign as.
 ROLES = ("rsu", "obu")
@@ -523,13 +524,12 @@ class HopChain:
 # -- replay window -----------------------------------------------------------
 
 REPLAY_WINDOW = 64
-_HALF = 1 << 31
 
 
 def serial_newer(a: int, b: int) -> bool:
     """Whether u32 ``a`` is after ``b`` in serial-number arithmetic (RFC
-    1982): 0 < (a - b) mod 2^32 < 2^31. The halfway point is neither."""
-    return 0 < (a - b) % _U32 < _HALF
+    1982, ``vanet.wire.serial_diff``). The halfway point is not newer."""
+    return serial_diff(a, b) > 0
 
 
 @attrs.define
@@ -566,10 +566,10 @@ class ReplayWindow:
             return None
         if self.newest is None:
             return -self.size  # the first: an empty window
-        ahead = (seq - self.newest) % _U32
-        if 0 < ahead < _HALF:
+        ahead = serial_diff(seq, self.newest)
+        if ahead > 0:
             return -min(ahead, self.size)
-        back = (self.newest - seq) % _U32
+        back = -ahead  # the halfway point is 2^31 behind: outside the window
         if back >= self.size or self._seen >> back & 1:
             return None
         return back

@@ -6,6 +6,7 @@ import hashlib
 
 BROADCAST = b"\xff" * 6
 MAC_LEN = 6
+_ZERO_MAC = bytes(MAC_LEN)
 ETH_HLEN = 2 * MAC_LEN + 2  # dst, src, EtherType: the shortest Ethernet frame
 
 
@@ -41,6 +42,12 @@ def format_mac(mac: bytes | bytearray | memoryview) -> str:
 def is_group(mac: bytes | bytearray | memoryview) -> bool:
     """Broadcast or multicast: the lowest bit of the first octet is set."""
     return bool(mac[0] & 1)
+
+
+def bad_address(mac: bytes | bytearray | memoryview) -> bool:
+    """A group (broadcast included) or all-zero MAC: no node's address, so
+    never a frame's source, sender or origin (docs/protocol.md §3.6)."""
+    return bool(mac[0] & 1) or mac == _ZERO_MAC
 
 
 def stable_local_mac(name: str) -> bytes:

@@ -15,9 +15,8 @@ from zope.interface import implementer
 from vanet.dataplane._common import MIN_INNER_FRAME, DataPlaneBase
 from vanet.dataplane.clients import ClientTable
 from vanet.interfaces import IDataPlane
-from vanet.mac import is_group
+from vanet.mac import bad_address, is_group
 from vanet.routing.actions import SendDownstream
-from vanet.routing.checks import bad_address
 
 
 @implementer(IDataPlane)

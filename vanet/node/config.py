@@ -31,7 +31,13 @@ from typing import Any
 import attrs
 
 from vanet.identity import ROLES as IDENTITY_ROLES
-from vanet.mac import MacError, is_group, parse_mac, stable_local_mac, stable_tap_mac
+from vanet.mac import (
+    MacError,
+    bad_address,
+    parse_mac,
+    stable_local_mac,
+    stable_tap_mac,
+)
 from vanet.node.control import DEFAULT_LISTEN
 from vanet.tap.linux import DEFAULT_MTU as TAP_DEFAULT_MTU
 from vanet.tap.linux import DEFAULT_NAME as TAP_DEFAULT_NAME
@@ -162,7 +168,7 @@ def _unicast_mac(value: str) -> bytes:
         mac = parse_mac(value)
     except MacError:
         mac = None
-    if mac is None or is_group(mac) or mac == bytes(6):
+    if mac is None or bad_address(mac):
         # Group, broadcast and all-zero addresses are no node's (its frames'
         # src would be refused by every neighbour, docs/protocol.md §3.6).
         raise _Invalid(

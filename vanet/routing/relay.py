@@ -9,17 +9,11 @@ A mixin of ``ObuRoutingCore``; it reads the core's bounds (``max_hops``,
 
 from __future__ import annotations
 
-from vanet.mac import format_mac
+from vanet.mac import bad_address, format_mac
 from vanet.routing.actions import Action, RelayHeartbeat, SendHeartbeat, SendReply
-from vanet.routing.checks import (
-    PERIOD_HIGH,
-    PERIOD_LOW,
-    bad_address,
-    plausible_step,
-    serial_diff,
-)
+from vanet.routing.checks import PERIOD_HIGH, PERIOD_LOW, plausible_step
 from vanet.routing.sources import Heard, Source
-from vanet.wire import U32_MAX
+from vanet.wire import U32_MAX, serial_diff
 
 
 class HeartbeatRelay:

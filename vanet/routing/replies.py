@@ -9,9 +9,8 @@ A mixin of ``ObuRoutingCore``; it keeps ``_table`` and
 
 from __future__ import annotations
 
-from vanet.mac import format_mac
+from vanet.mac import bad_address, format_mac
 from vanet.routing.actions import Action, ForwardReply
-from vanet.routing.checks import bad_address
 from vanet.routing.routes import CHANGED, REFUSED, ReplyLog
 from vanet.routing.sources import Source
 

@@ -10,12 +10,11 @@ from __future__ import annotations
 from zope.interface import implementer
 
 from vanet.interfaces import IRoutingCore
-from vanet.mac import format_mac
+from vanet.mac import bad_address, format_mac
 from vanet.routing.actions import Action, SendHeartbeat
-from vanet.routing.checks import bad_address
 from vanet.routing.events import EventRecorder
 from vanet.routing.routes import KEPT, REFUSED, ReplyLog, RouteTable, routes_status
-from vanet.wire import U32_MAX
+from vanet.wire import U32_MAX, serial_diff
 
 
 class _Sent:
@@ -208,7 +207,7 @@ class RsuRoutingCore:
         return own is None or hops > min(h for h, _ in own.values())
 
     def _newer(self, seq: int, than: int) -> bool:
-        return than < 0 or 0 < ((seq - than) & U32_MAX) < (1 << 31)
+        return than < 0 or serial_diff(seq, than) > 0
 
     def _live_reply_sets(self) -> list[ReplyLog]:
         last = self._last_seq

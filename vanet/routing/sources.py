@@ -9,10 +9,9 @@ upstream selection for it. ``Heard`` is one heartbeat as heard.
 from __future__ import annotations
 
 from vanet.routing.candidates import Candidate
-from vanet.routing.checks import serial_diff
 from vanet.routing.routes import ReplyLog
 from vanet.routing.summary import Summary
-from vanet.wire import U32_MAX
+from vanet.wire import U32_MAX, serial_diff
 
 #: Where the unwrapped seqs of a fresh ``Source`` start: the first seq
 #: heard plus 2^32, so a held seq is never negative.

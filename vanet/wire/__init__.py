@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from vanet.wire.layouts import ETHERTYPE, LAYOUTS, U32_MAX
+from vanet.wire.layouts import ETHERTYPE, LAYOUTS, U32_MAX, serial_diff
 from vanet.wire.registry import (
     LEGACY,
     WRITER_KINDS,
@@ -45,6 +45,7 @@ __all__ = [
     "ETHERTYPE",
     "LAYOUTS",
     "U32_MAX",
+    "serial_diff",
     "WRITER_KINDS",
     "LEGACY",
     "ZERO_COPY",

@@ -21,6 +21,15 @@ import attrs
 #: the largest value of a u32 field (seq, hops)
 U32_MAX = (1 << 32) - 1
 
+
+def serial_diff(a: int, b: int) -> int:
+    """``a - b`` for u32 sequence numbers in serial-number arithmetic (RFC
+    1982, docs/protocol.md §3.4): positive when ``a`` is newer, in
+    ``(-2**31, 2**31)``; the undefined half-way case counts as behind."""
+    d = (a - b) & U32_MAX
+    return d - (1 << 32) if d >= 1 << 31 else d
+
+
 MARKER = 0x3030
 ETHERTYPE = MARKER  # the marker sits where the EtherType goes
 
