@@ -100,6 +100,13 @@ class FakeRsuRouting:
     def route_to(self, vehicle, now):
         return self.routes.get(vehicle)
 
+    def on_data_seen(self, origin, via, now):
+        self.data_seen.append((origin, via))
+
+    @property
+    def data_seen(self):
+        return self.__dict__.setdefault("_data_seen", [])
+
 
 class RefusingCodec:
     """A codec whose use by a relay would fail the test."""
