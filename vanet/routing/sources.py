@@ -129,18 +129,19 @@ class Source:
         return newest + serial_diff(seq, newest & U32_MAX)
 
     def advertised_since(self, neighbour: bytes, bound: float, since: float):
-        """When ``neighbour`` last advertised, at or after ``since``, a
-        distance below ``bound`` toward this RSU (docs/protocol.md §4.8),
-        or ``None``. Its distance is the hop count it delivered less one:
-        the hop count it heard the heartbeat at itself."""
-        latest = None
-        for heard in self.seqs.values():
+        """When ``neighbour`` advertised, at or after ``since``, a distance
+        below ``bound`` toward this RSU (docs/protocol.md §4.8), or
+        ``None``. Its distance is the hop count it delivered less one: the
+        hop count it heard the heartbeat at itself. The time is that of the
+        newest such heartbeat (a copy of an older one may have come later:
+        an earlier time only makes the core look again sooner)."""
+        for _, heard in reversed(self.sorted_seqs()):
             arrival = heard.arrivals.get(neighbour)
             if arrival is not None:
                 hops, at = arrival
-                if hops - 1 < bound and at >= since and (latest is None or at > latest):
-                    latest = at
-        return latest
+                if hops - 1 < bound and at >= since:
+                    return at
+        return None
 
     def carry_record(self, old: Source) -> None:
         """Take over ``old``'s selection record (this replaces it)."""
