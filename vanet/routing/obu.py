@@ -140,7 +140,7 @@ class ObuRoutingCore(HeartbeatRelay, ReplyRelay, Liveness):
         self._table = RouteTable(self._recorder, self.mac)
         # What our rebroadcasts advertised: our feasibility distance.
         self._adverts = Adverts()
-        self._distance = float("inf")  # as of the last selection
+        self._distance = float("inf")  # as the last refresh found it
 
     @property
     def _ranked_routes(self) -> dict[bytes, list[Candidate]]:
@@ -255,11 +255,19 @@ class ObuRoutingCore(HeartbeatRelay, ReplyRelay, Liveness):
         events: list[Action] = []
         if now >= self._recheck_at:
             self._check_liveness(now)
-        if self._adverts.distance(now) != self._distance:
-            # Our feasibility distance moved (fell with a rebroadcast, or
-            # rose as an advertisement stopped counting): any RSU's
-            # feasible next hops may have changed.
-            self._dirty_sources.update(self._sources)
+        distance = self._adverts.distance(now)
+        if distance != self._distance:
+            # Our feasibility distance moved. Risen (an advertisement
+            # stopped counting): RSUs with live next hops that were not
+            # feasible may gain some. Fallen (a rebroadcast): RSUs with
+            # feasible next hops may lose them.
+            rose = distance > self._distance
+            self._dirty_sources.update(
+                source
+                for source, state in self._sources.items()
+                if (state.live != state.feasible if rose else state.feasible)
+            )
+            self._distance = distance
         if self._dirty_sources:
             self._select_upstream(now, events)
             self._recheck_at = min(
@@ -287,7 +295,7 @@ class ObuRoutingCore(HeartbeatRelay, ReplyRelay, Liveness):
         strategy = self.strategy
         sources = self._sources
         demoted = self._demoted
-        distance = self._distance = self._adverts.distance(now)
+        distance = self._distance
         for source in self._dirty_sources:
             state = sources.get(source)
             if state is None:
