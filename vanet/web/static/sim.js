@@ -31,7 +31,8 @@ const state = {
   selected: null,      // {kind: "node", name} | {kind: "link", a, b}
   nodeStatus: null,
   nodeFetchedAt: 0,
-  nodeFetching: false,
+  nodeFetching: 0,     // the number of the fetch in flight (0: none)
+  fetches: 0,
 };
 
 const nameOf = (mac) => state.nameOfMac[mac] || mac;
@@ -257,8 +258,25 @@ function select(what) {
   state.nodeFetchedAt = 0;
   document.getElementById("panel-node").hidden = what?.kind !== "node";
   document.getElementById("panel-link").hidden = what?.kind !== "link";
+  // The selection is in the address (#node=NAME, #link=A,B): a link to it
+  // opens the same panel.
+  const hash = !what ? "" : what.kind === "node" ? `#node=${encodeURIComponent(what.name)}`
+    : `#link=${encodeURIComponent(what.a)},${encodeURIComponent(what.b)}`;
+  history.replaceState(null, "", hash || location.pathname);
   if (what?.kind === "link") buildLinkPanel(what.a, what.b);
   if (state.snap) render(state.snap, new Set());
+  nodePanelRefresh(true);
+}
+
+function selectFromAddress() {
+  const node = /^#node=([^,]+)$/.exec(location.hash);
+  const link = /^#link=([^,]+),([^,]+)$/.exec(location.hash);
+  if (node && state.info[decodeURIComponent(node[1])]) {
+    select({ kind: "node", name: decodeURIComponent(node[1]) });
+  } else if (link) {
+    const [a, b] = [decodeURIComponent(link[1]), decodeURIComponent(link[2])];
+    if (channel(a, b) || channel(b, a)) select({ kind: "link", a: a < b ? a : b, b: a < b ? b : a });
+  }
 }
 
 function nodePanelRefresh(force) {
@@ -269,13 +287,14 @@ function nodePanelRefresh(force) {
   const close = () => select(null);
   if (state.nodeStatus && state.nodeStatus.name === sel.name) {
     panel.replaceChildren(...nodePanel(state.nodeStatus, { nameOf, info, onClose: close }));
-  } else if (!panel.childElementCount || panel.dataset.node !== sel.name) {
+  } else {
     panel.replaceChildren(el("h2", {}, sel.name), el("p", { class: "muted" }, "loading…"));
   }
   panel.dataset.node = sel.name;
   const now = Date.now();
-  if (state.nodeFetching || (!force && now - state.nodeFetchedAt < NODE_REFRESH_MS)) return;
-  state.nodeFetching = true;
+  if (!force && (state.nodeFetching || now - state.nodeFetchedAt < NODE_REFRESH_MS)) return;
+  const number = ++state.fetches;
+  state.nodeFetching = number;
   state.nodeFetchedAt = now;
   fetch(`api/v1/node/${encodeURIComponent(sel.name)}`)
     .then((r) => r.json().then((body) => ({ ok: r.ok, body })))
@@ -289,7 +308,7 @@ function nodePanelRefresh(force) {
       panel.replaceChildren(...nodePanel(state.nodeStatus, { nameOf, info: state.info[sel.name] || {}, onClose: close }));
     })
     .catch(() => {})
-    .finally(() => { state.nodeFetching = false; });
+    .finally(() => { if (state.nodeFetching === number) state.nodeFetching = 0; });
 }
 
 const PARAMS = [["latency_ms", "latency ms", "0.1", null], ["jitter_ms", "jitter ms", "0.1", null], ["loss", "loss (0–1)", "0.01", "1"]];
@@ -425,8 +444,11 @@ function update(snap) {
   document.getElementById("title").textContent = snap.title;
   document.title = `vanet-sim: ${snap.title}`;
   document.getElementById("clock").textContent = `t = ${fmt(snap.time_s, 1)} s`;
+  const first = !state.rendered;
+  state.rendered = true;
   render(snap, changed);
-  nodePanelRefresh(false);
+  if (first && location.hash) selectFromAddress();
+  else nodePanelRefresh(false);
 }
 
 async function exportSvg() {
