@@ -102,5 +102,10 @@ class Browser:
         self.page.on("pageerror", lambda error: self.errors.append(str(error)))
 
     def close(self) -> None:
+        """Stop the browser (once; a second call does nothing). One
+        Playwright runs per thread at a time: close one before the next."""
+        if self._playwright is None:
+            return
         self.browser.close()
         self._playwright.stop()
+        self._playwright = None

@@ -247,3 +247,35 @@ class SnapshotTests(SynchronousTestCase):
         self.sim.node_list = with_positions
         positions = self.view.snapshot()["positions"]
         self.assertEqual(positions, {"n1": (10.0, -5.0), "n2": (3.0, 4.5)})
+
+
+class NodePageTests(SynchronousTestCase):
+    """A real node's control endpoint serves its page and pushes its status."""
+
+    def setUp(self):
+        from vanet.node.control import control_site
+
+        self.clock = task.Clock()
+        self.seen = 0
+
+        def status():
+            self.seen += 1
+            return {"name": "obu1", "role": "obu", "counters": {"frames_in": self.seen}}
+
+        self.site = control_site(status, self.clock)
+
+    def test_a_browser_gets_the_page_and_curl_the_endpoints(self):
+        page = get(self.site, "/", accept=b"text/html")
+        self.assertIn(b'src="ui/node.js"', body(page))
+        self.assertIn(b'src="ui/panel.js"', body(page))  # the simulator's panel
+        self.assertEqual(header(page, b"x-content-type-options"), "nosniff")
+        self.assertIn("/status", json.loads(body(get(self.site, "/")))["endpoints"])
+        self.assertEqual(body(get(self.site, "/ui/panel.js")), read_asset("panel.js"))
+
+    def test_the_status_is_pushed_every_second_while_a_page_is_open(self):
+        request = get(self.site, "/events")
+        self.clock.advance(1.0)
+        counts = [m["counters"]["frames_in"] for m in sse_messages(request)]
+        self.assertEqual(counts, [1, 2])
+        request.processingFailed(Failure(ConnectionError("page closed")))
+        self.assertEqual(self.clock.getDelayedCalls(), [])

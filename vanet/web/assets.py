@@ -46,6 +46,12 @@ def secure_headers(request: IRequest, content_type: bytes) -> None:
     request.setHeader(b"referrer-policy", b"no-referrer")
 
 
+def wants_html(request: IRequest) -> bool:
+    """A browser asks for a page; ``curl`` and scripts (``*/*``) get JSON."""
+    accept = request.getHeader(b"accept") or b""
+    return b"text/html" in accept
+
+
 class Asset(resource.Resource):
     """One shipped file."""
 

@@ -17,7 +17,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.web import resource
 from twisted.web.iweb import IRequest
 
-from vanet.web.assets import Asset, Assets
+from vanet.web.assets import Asset, Assets, wants_html
 from vanet.web.layout import graph_layout
 from vanet.web.stream import EventStream
 
@@ -99,12 +99,6 @@ class SimulationView:
             "flows": flows,
             "traffic": traffic,
         }
-
-
-def wants_html(request: IRequest) -> bool:
-    """A browser asks for a page; ``curl`` and scripts (``*/*``) get JSON."""
-    accept = request.getHeader(b"accept") or b""
-    return b"text/html" in accept
 
 
 class SimulationSite(resource.Resource):
