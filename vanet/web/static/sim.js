@@ -202,8 +202,10 @@ function drawNodes(snap, changed) {
       const shape = role === "rsu"
         ? svgEl("rect", { class: "shape", x: -R_RSU, y: -R_RSU, width: 2 * R_RSU, height: 2 * R_RSU, rx: 3 })
         : svgEl("circle", { class: "shape", r: role === "obu" ? R_OBU : R_RSU });
+      // An RSU's label above it: its vehicles' arrows come in from below.
+      const [nameY, detailY] = role === "rsu" ? [-R_RSU - 20, -R_RSU - 7] : [R_RSU + 16, R_RSU + 29];
       group.append(svgEl("circle", { class: "ring", r: R_RSU + 7 }), shape,
-        svgEl("text", { class: "name", y: R_RSU + 16 }), svgEl("text", { class: "detail", y: R_RSU + 29 }));
+        svgEl("text", { class: "name", y: nameY }), svgEl("text", { class: "detail", y: detailY }));
       const open = () => select({ kind: "node", name });
       group.addEventListener("click", open);
       group.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") open(); });
