@@ -8,12 +8,8 @@ cut a link and then stop the simulation.
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
 import time
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 
@@ -21,77 +17,20 @@ from tests.browser import (
     Browser,
     artefact_dir,
     eventually,
-    get_json,
     require_chromium,
 )
+from tests.simproc import HIGHWAY, start_routed
 
-ROOT = Path(__file__).resolve().parent.parent
-HIGHWAY = ROOT / "examples" / "highway.ini"
 PERIOD_S = 1.0  # routing.hello_period_ms in examples/highway.ini
 PUSH_S = 0.5  # vanet.web.sim.PUSH_INTERVAL_S
 SVG = "{http://www.w3.org/2000/svg}"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class Running:
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "vanet.sim.cli",
-                "--config",
-                str(HIGHWAY),
-                "--http",
-                f"tcp:{self.port}:interface=127.0.0.1",
-            ],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
-
-    def api(self, path: str):
-        return get_json(f"{self.url}/api/v1/{path}")
-
-    def upstreams(self) -> dict[str, str | None]:
-        return {
-            node["name"]: node["upstream"]["node"] if node["upstream"] else None
-            for node in self.api("node_info")
-            if node["role"] == "obu"
-        }
-
-    def stop(self) -> str:
-        if self.process.poll() is None:
-            self.process.terminate()
-        try:
-            out, _ = self.process.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            out, _ = self.process.communicate()
-        return out.decode(errors="replace")
-
-
 @pytest.fixture(scope="module")
 def sim():
     require_chromium()
-    running = Running()
-
-    def every_vehicle_routed():
-        assert running.process.poll() is None, running.stop()
-        try:
-            return all(running.upstreams().values())
-        except OSError:
-            return False
-
+    running = start_routed()
     try:
-        eventually(every_vehicle_routed, timeout=20, interval=0.3)
         yield running
     finally:
         running.stop()

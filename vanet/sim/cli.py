@@ -9,6 +9,7 @@ in-process or in network namespaces.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
 from collections.abc import Sequence
@@ -72,6 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--json", action="store_true", help="print the final report as JSON"
     )
+    parser.add_argument(
+        "--tui",
+        action="store_true",
+        help="real time, with a live terminal dashboard (needs the tui extra: "
+        "pip install 'vanet[tui]'); the report follows when you quit",
+    )
     return parser
 
 
@@ -85,11 +92,13 @@ def apply_overrides(
         changes["mode"] = args.mode
     if args.clock:
         changes["clock"] = args.clock
+    elif getattr(args, "tui", False):
+        changes["clock"] = "real"  # a dashboard watches a running simulation
     elif embedded:
         changes["clock"] = "virtual"
     if args.duration is not None:
         changes["duration_s"] = args.duration
-    elif embedded or (
+    elif (embedded and not getattr(args, "tui", False)) or (
         changes.get("clock", topology.sim.clock) == "virtual"
         and not topology.sim.duration_s
     ):
@@ -162,6 +171,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     from vanet.sim.runner import run
 
+    if args.tui:
+        if topology.sim.clock != "real":
+            print(
+                "vanet-sim: --tui runs in real time: drop --clock virtual",
+                file=sys.stderr,
+            )
+            return 2
+        if importlib.util.find_spec("textual") is None:
+            print(
+                "vanet-sim: --tui needs the dashboard extra: pip install 'vanet[tui]'",
+                file=sys.stderr,
+            )
+            return 2
+        from vanet.sim.runner import run_with_dashboard as run
     try:
         report = run(topology)
     except SimConfigError as error:
