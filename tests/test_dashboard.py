@@ -5,13 +5,11 @@ examples/highway.ini, and against a node's control endpoint."""
 from __future__ import annotations
 
 import asyncio
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from tests.simproc import start_routed
+from tests.test_ctl import serve_status
 from vanet import ctl
 from vanet.dashboard.data import Branch, NodeSource, SimSource, upstream_tree
 from vanet.sim import cli
@@ -142,35 +140,24 @@ def test_the_dashboard_says_when_the_source_is_gone():
     asyncio.run(drive())
 
 
-class _StatusServer(ThreadingHTTPServer):
-    """A control endpoint serving ``/status`` as a node in the running
-    simulation reports it (its real status, read at each request)."""
+class _Cleanups:
+    """``addCleanup`` for ``serve_status`` outside a unittest class."""
 
-    def __init__(self, status_url: str) -> None:
-        from tests.browser import get_json
+    def __init__(self) -> None:
+        self.calls: list = []
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 - http.server's name
-                if self.path != "/status":
-                    self.send_error(404)
-                    return
-                body = json.dumps(get_json(status_url)).encode()
-                self.send_response(200)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+    def addCleanup(self, function, *args):  # noqa: N802 - unittest's name
+        self.calls.append((function, args))
 
-            def log_message(self, *args):
-                pass
-
-        super().__init__(("127.0.0.1", 0), Handler)
+    def run(self) -> None:
+        for function, args in reversed(self.calls):
+            function(*args)
 
 
 def test_vanetctl_top_on_a_node(sim):
-    server = _StatusServer(f"{sim.url}/api/v1/node/obu4")
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}"
+    # A control endpoint answering with obu4's real status, live.
+    cleanups = _Cleanups()
+    url = serve_status(cleanups, lambda: sim.api("node/obu4"))
     try:
 
         async def drive():
@@ -195,8 +182,7 @@ def test_vanetctl_top_on_a_node(sim):
 
         asyncio.run(drive())
     finally:
-        server.shutdown()
-        server.server_close()
+        cleanups.run()
 
 
 def test_upstream_tree_shows_vehicles_without_a_route_and_loops():

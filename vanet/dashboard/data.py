@@ -136,7 +136,21 @@ def upstream_tree(
     return tree
 
 
-class SimSource:
+class _Source:
+    """Where the views are read from: ``read()`` answers them, ``LABELS``
+    names each view's tab."""
+
+    LABELS: dict[str, str]
+
+    def __init__(self, url: str, timeout: float = 5.0) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+
+    def read(self) -> Views:
+        raise NotImplementedError
+
+
+class SimSource(_Source):
     """A running ``vanet-sim``'s HTTP API (``http://127.0.0.1:3030``)."""
 
     #: each view's tab label
@@ -148,10 +162,6 @@ class SimSource:
         "nodes": "Nodes",
         "topology": "Topology",
     }
-
-    def __init__(self, url: str, timeout: float = 5.0) -> None:
-        self.url = url.rstrip("/")
-        self.timeout = timeout
 
     def _get(self, path: str) -> Any:
         return fetch_json(f"{self.url}/api/v1/{path}", self.timeout)
@@ -286,7 +296,7 @@ class SimSource:
         )
 
 
-class NodeSource:
+class NodeSource(_Source):
     """A node's control endpoint (``http://127.0.0.1:7070``)."""
 
     #: a node has no channels and knows no other nodes' upstreams: its
@@ -299,10 +309,6 @@ class NodeSource:
         "nodes": "Neighbours",
         "topology": "Routes tree",
     }
-
-    def __init__(self, url: str, timeout: float = 5.0) -> None:
-        self.url = url.rstrip("/")
-        self.timeout = timeout
 
     def read(self) -> Views:
         status = fetch_json(f"{self.url}/status", self.timeout)
