@@ -32,11 +32,17 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
+# Read once, at import: a node imports this before it drops root
+# (``--uid``), and the files may not be readable by the user it becomes.
+_BODIES = {
+    name: (resources.files("vanet.web") / "static" / name).read_bytes()
+    for name in FILES
+}
+
+
 def read_asset(name: str) -> bytes:
     """One shipped file's bytes (``KeyError`` for a name not in ``FILES``)."""
-    if name not in FILES:
-        raise KeyError(name)
-    return (resources.files("vanet.web") / "static" / name).read_bytes()
+    return _BODIES[name]
 
 
 def secure_headers(request: IRequest, content_type: bytes) -> None:
