@@ -59,6 +59,12 @@ def get_json(url: str, timeout: float = 5.0):
         return json.load(response)
 
 
+def post_json(url: str, body: dict, timeout: float = 5.0):
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.load(response)
+
+
 def eventually(
     check: Callable[[], object], timeout: float, interval: float = 0.1
 ) -> object:

@@ -17,6 +17,7 @@ from tests.browser import (
     Browser,
     artefact_dir,
     eventually,
+    post_json,
     require_chromium,
 )
 from tests.simproc import HIGHWAY, start_routed
@@ -210,6 +211,8 @@ def test_cutting_a_link_in_the_page_moves_the_arrow(browser, sim):
         "?.dataset.to !== 'rsu-west'",
         timeout=(2 * PERIOD_S + PUSH_S + 0.5) * 1000,
     )
+    # A switch flashes.
+    assert "flash" in arrow.get_attribute("class").split()
     moved_after = time.monotonic() - cut_at
     print(f"the arrow moved {moved_after:.2f} s after the cut")
     assert arrow.get_attribute("data-to") == sim.upstreams()["obu1"] != "rsu-west"
@@ -217,6 +220,26 @@ def test_cutting_a_link_in_the_page_moves_the_arrow(browser, sim):
     cut = page.locator('g.link[data-a="obu1"][data-b="rsu-west"]')
     assert "cut" in cut.get_attribute("class").split()
     assert browser.errors == []
+
+
+def test_a_lost_route_shows(browser, sim):
+    # Cut every link of obu8: it hears no RSU any more.
+    for channel in sim.api("channels"):
+        if "obu8" in (channel["from"], channel["to"]):
+            post_json(
+                f"{sim.url}/api/v1/channel/{channel['from']}/{channel['to']}",
+                {"loss": 1.0},
+            )
+    page = browser.page
+    node = page.locator('g.node[data-node="obu8"]')
+    page.wait_for_function(
+        "() => document.querySelector('g.node[data-node=\"obu8\"]')"
+        ".classList.contains('lost')",
+        timeout=15_000,
+    )
+    assert node.locator("text.detail").text_content() == "no route"
+    assert page.locator('path.upstream[data-from="obu8"]').count() == 0
+    assert sim.upstreams()["obu8"] is None
 
 
 def test_the_page_shows_when_the_simulation_is_gone(browser, sim):
