@@ -104,7 +104,8 @@ function flash(element) {
 function marker(colour) {
   const id = "arrow-" + colour.slice(1);
   if (!document.getElementById(id)) {
-    const m = svgEl("marker", { id, viewBox: "0 0 10 10", refX: 8, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" });
+    // Sized in picture units, so a flashing (thicker) arrow keeps its head.
+    const m = svgEl("marker", { id, viewBox: "0 0 10 10", refX: 8, refY: 5, markerUnits: "userSpaceOnUse", markerWidth: 16, markerHeight: 16, orient: "auto-start-reverse" });
     m.append(svgEl("path", { d: "M0,0 L10,5 L0,10 z", fill: colour }));
     defs.append(m);
   }
