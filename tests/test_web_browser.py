@@ -24,6 +24,11 @@ from tests.simproc import HIGHWAY, start_routed
 
 PERIOD_S = 1.0  # routing.hello_period_ms in examples/highway.ini
 PUSH_S = 0.5  # vanet.web.sim.PUSH_INTERVAL_S
+# How soon after a cut the page must show the new upstream: two heartbeat
+# periods (the core decides at quarter-period ticks, so up to one tick
+# more: 2.25 s measured on the virtual clock, whatever the cut's phase),
+# then the next push, and half a second for a busy machine.
+MOVE_WITHIN_S = 2 * PERIOD_S + PERIOD_S / 4 + PUSH_S + 0.5
 SVG = "{http://www.w3.org/2000/svg}"
 
 
@@ -209,14 +214,14 @@ def test_cutting_a_link_in_the_page_moves_the_arrow(browser, sim):
     page.wait_for_function(
         "() => document.querySelector('path.upstream[data-from=\"obu1\"]')"
         "?.dataset.to !== 'rsu-west'",
-        timeout=(2 * PERIOD_S + PUSH_S + 0.5) * 1000,
+        timeout=MOVE_WITHIN_S * 1000,
     )
     # A switch flashes.
     assert "flash" in arrow.get_attribute("class").split()
     moved_after = time.monotonic() - cut_at
     print(f"the arrow moved {moved_after:.2f} s after the cut")
     assert arrow.get_attribute("data-to") == sim.upstreams()["obu1"] != "rsu-west"
-    assert moved_after <= 2 * PERIOD_S + PUSH_S + 0.5
+    assert moved_after <= MOVE_WITHIN_S
     cut = page.locator('g.link[data-a="obu1"][data-b="rsu-west"]')
     assert "cut" in cut.get_attribute("class").split()
     assert browser.errors == []
