@@ -206,6 +206,10 @@ def test_the_command_lines(capsys):
     assert cli.main(["--tui", "--clock", "virtual"]) == 2
     assert "--tui runs in real time" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_:
+        cli.main(["--tui", "--seeds", "1-2"])
+    assert exit_.value.code == 2
+    assert "--tui watches one run" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
         ctl.main(["--sim", "http://127.0.0.1:3030", "status"])
     assert exit_.value.code == 2
     assert "--sim goes with top" in capsys.readouterr().err
