@@ -26,7 +26,7 @@ PERIOD_S = 1.0  # routing.hello_period_ms in examples/highway.ini
 PUSH_S = 0.5  # vanet.web.sim.PUSH_INTERVAL_S
 # How soon after a cut the page must show the new upstream: two heartbeat
 # periods (the core decides at quarter-period ticks, so up to one tick
-# more: 2.25 s measured on the virtual clock, whatever the cut's phase),
+# more: at most 2.1 s on the virtual clock over the cut's phase),
 # then the next push, and half a second for a busy machine.
 MOVE_WITHIN_S = 2 * PERIOD_S + PERIOD_S / 4 + PUSH_S + 0.5
 SVG = "{http://www.w3.org/2000/svg}"
@@ -209,19 +209,30 @@ def test_cutting_a_link_in_the_page_moves_the_arrow(browser, sim):
     }
     assert losses == {("obu1", "rsu-west"): 1.0, ("rsu-west", "obu1"): 1.0}
     arrow = page.locator('path.upstream[data-from="obu1"]')
-    # Within two heartbeat periods the vehicle has moved its upstream; the
+    # Within two heartbeat periods the vehicle leaves the cut next hop; the
     # page shows it at the next push.
     page.wait_for_function(
         "() => document.querySelector('path.upstream[data-from=\"obu1\"]')"
         "?.dataset.to !== 'rsu-west'",
         timeout=MOVE_WITHIN_S * 1000,
     )
-    # A switch flashes.
-    assert "flash" in arrow.get_attribute("class").split()
     moved_after = time.monotonic() - cut_at
-    print(f"the arrow moved {moved_after:.2f} s after the cut")
-    assert arrow.get_attribute("data-to") == sim.upstreams()["obu1"] != "rsu-west"
+    print(f"the arrow left rsu-west {moved_after:.2f} s after the cut")
     assert moved_after <= MOVE_WITHIN_S
+    # It may be without an upstream for a moment (no arrow; loop-free
+    # selection waits for a feasible neighbour), then points at the new one,
+    # flashing, as /node_info says.
+    page.wait_for_function(
+        "() => { const p = document.querySelector("
+        "'path.upstream[data-from=\"obu1\"]'); "
+        "return p && p.dataset.to !== 'rsu-west'; }",
+        timeout=(2 * PERIOD_S + PUSH_S + 1) * 1000,
+    )
+    assert "flash" in arrow.get_attribute("class").split()
+    eventually(
+        lambda: arrow.get_attribute("data-to") == sim.upstreams()["obu1"], 2 * PUSH_S
+    )
+    assert arrow.get_attribute("data-to") != "rsu-west"
     cut = page.locator('g.link[data-a="obu1"][data-b="rsu-west"]')
     assert "cut" in cut.get_attribute("class").split()
     assert browser.errors == []
