@@ -24,7 +24,8 @@ from tests.simproc import HIGHWAY, start_routed
 
 PERIOD_S = 1.0  # routing.hello_period_ms in examples/highway.ini
 PUSH_S = 0.5  # vanet.web.sim.PUSH_INTERVAL_S
-# How soon after a cut the page must show the new upstream: two heartbeat
+# How soon after a cut the page must show the vehicle leaving the cut next
+# hop: two heartbeat
 # periods (the core decides at quarter-period ticks, so up to one tick
 # more: at most 2.1 s on the virtual clock over the cut's phase),
 # then the next push, and half a second for a busy machine.
