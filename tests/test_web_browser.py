@@ -25,10 +25,9 @@ from tests.simproc import HIGHWAY, start_routed
 PERIOD_S = 1.0  # routing.hello_period_ms in examples/highway.ini
 PUSH_S = 0.5  # vanet.web.sim.PUSH_INTERVAL_S
 # How soon after a cut the page must show the vehicle leaving the cut next
-# hop: two heartbeat
-# periods (the core decides at quarter-period ticks, so up to one tick
-# more: at most 2.1 s on the virtual clock over the cut's phase),
-# then the next push, and half a second for a busy machine.
+# hop: two heartbeat periods (the core decides at quarter-period ticks, so
+# up to one tick more: at most 2.1 s on the virtual clock over the cut's
+# phase), then the next push, and half a second for a busy machine.
 MOVE_WITHIN_S = 2 * PERIOD_S + PERIOD_S / 4 + PUSH_S + 0.5
 SVG = "{http://www.w3.org/2000/svg}"
 
