@@ -150,6 +150,46 @@ def test_a_link_to_a_node_opens_its_panel(browser, sim):
         page.close()
 
 
+def test_nodes_with_positions_are_drawn_there(browser, sim):
+    # Until the simulator has positions, give the page a snapshot with some
+    # (what it would receive), on a page of its own with the stream closed.
+    page = browser.browser.new_page()
+    try:
+        page.goto(sim.url + "/")
+        page.wait_for_selector("g.node")
+
+        def draw(positions):
+            page.evaluate(
+                "p => { source.close(); const s = structuredClone(state.snap);"
+                " s.positions = p; update(s); }",
+                positions,
+            )
+            return page.eval_on_selector_all(
+                "g.node",
+                "gs => Object.fromEntries(gs.map(g => [g.dataset.node,"
+                " g.transform.baseVal.consolidate().matrix].map("
+                "(v, i) => i ? [v.e, v.f] : v)))",
+            )
+
+        names = [n["name"] for n in sim.api("nodes")]
+        # Along a road going east, every other node 40 m north of it.
+        where = {name: [100.0 * i, 40.0 * (i % 2)] for i, name in enumerate(names)}
+        drawn = draw(where)
+        xs = [drawn[name][0] for name in names]
+        assert xs == sorted(xs) and len(set(xs)) == len(xs)
+        north, south = drawn[names[1]], drawn[names[0]]
+        assert north[1] < south[1]  # north is up
+        # One moves; the others stay where they were.
+        moved = dict(where, obu3=[where["obu3"][0] + 50, where["obu3"][1]])
+        again = draw(moved)
+        assert again["obu3"][0] > drawn["obu3"][0]
+        assert {n: again[n] for n in names if n != "obu3"} == {
+            n: drawn[n] for n in names if n != "obu3"
+        }
+    finally:
+        page.close()
+
+
 def test_flows_panel_shows_delivery_and_percentiles(browser, sim):
     rows = browser.page.locator("#flows tbody tr")
     flows = sim.api("stats")["flows"]

@@ -481,4 +481,4 @@ async function exportSvg() {
 
 document.getElementById("export").addEventListener("click", exportSvg);
 document.addEventListener("keydown", (e) => { if (e.key === "Escape") select(null); });
-liveStream("events", update, showConnection, 5000);
+const source = liveStream("events", update, showConnection, 5000);
