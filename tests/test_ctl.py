@@ -8,6 +8,7 @@ import io
 import json
 import socket
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 from twisted.trial.unittest import SynchronousTestCase
@@ -38,16 +39,17 @@ STATUS = {
 }
 
 
-def serve_status(testcase: SynchronousTestCase, status: dict) -> str:
+def serve_status(testcase, status: dict | Callable[[], dict]) -> str:
     """A control endpoint on 127.0.0.1 answering ``/status`` with
-    ``status`` until the test ends; its URL."""
-    body = json.dumps(status).encode()
+    ``status`` (or what ``status()`` returns at each request) until the
+    test ends (``testcase.addCleanup``); its URL."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 - http.server's name
             if self.path != "/status":
                 self.send_error(404)
                 return
+            body = json.dumps(status() if callable(status) else status).encode()
             self.send_response(200)
             self.send_header("content-type", "application/json")
             self.send_header("content-length", str(len(body)))

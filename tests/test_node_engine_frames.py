@@ -8,6 +8,7 @@ its neighbours: it injects frames and records what the engine sends.
 
 from __future__ import annotations
 
+import json
 import struct
 from types import SimpleNamespace
 
@@ -18,10 +19,10 @@ from twisted.trial.unittest import SynchronousTestCase
 from tests.vectors import load_vectors
 from vanet.mac import BROADCAST, format_mac
 from vanet.node.config import node_config_from_mapping
-from vanet.node.engine import NodeEngine
+from vanet.node.engine import RECENT_EVENTS, NodeEngine
 from vanet.node.factory import NodeFactory
 from vanet.node.link import LinkProtocol
-from vanet.routing.actions import ForwardDownstream, SendDownstream
+from vanet.routing.actions import ForwardDownstream, RouteEvent, SendDownstream
 from vanet.transport.memory import Hub, MemoryPort
 from vanet.wire import parse
 
@@ -99,6 +100,23 @@ class EngineFramesTests(SynchronousTestCase):
         # Each count is shown once: under "events", not again in "counters".
         self.assertFalse(set(status["events"]) & set(status["counters"]))
         self.assertEqual(status["counters"]["heartbeat_new"], 1)
+
+    def test_status_shows_the_latest_route_events_newest_first(self) -> None:
+        self.peer.write(heartbeat(NEIGHBOUR, 0))
+        self.clock.advance(2.5)
+        recent = self.engine.status()["recent_events"]
+        logged = [e["route_event"] for e in self.logged if "route_event" in e]
+        self.assertEqual([e["event"] for e in recent], logged[::-1])
+        selected = next(e for e in recent if e["event"] == "upstream_selected")
+        self.assertEqual(selected["s_ago"], 2.5)
+        json.dumps(recent)  # served as JSON as it is
+        # Bounded however busy the node is; the newest kept.
+        self.engine.execute(
+            RouteEvent("route_changed", {"target": str(i)}) for i in range(100)
+        )
+        recent = self.engine.status()["recent_events"]
+        self.assertEqual(len(recent), RECENT_EVENTS)
+        self.assertEqual(recent[0]["target"], "99")
 
     def test_counts_what_it_received_and_sent(self) -> None:
         hb = heartbeat(NEIGHBOUR, 0)

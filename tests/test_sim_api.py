@@ -57,6 +57,11 @@ class FakeSimulation:
         info[1]["rtt_ms"] = 20.5
         return info
 
+    def node_status(self, name):
+        if name not in self.names:
+            raise KeyError(name)
+        return {"name": name, "role": self.names[name], "routes": {}}
+
     def stats(self):
         return {
             name: {**self.medium.node_stats(name), "drops": {"no_upstream": 0}}
@@ -223,6 +228,15 @@ class ApiTests(SynchronousTestCase):
             response = call(self.api, "GET", path)
             self.assertEqual(response.code, 404, path)
             self.assertIn("error", response.json())
+
+    def test_one_nodes_status(self) -> None:
+        for path in ("/api/v1/node/n2", "/node/n2", "/node/n2/"):
+            self.assertEqual(self.get_json(path), self.sim.node_status("n2"))
+        response = call(self.api, "GET", "/node/zz")
+        self.assertEqual(response.code, 404)
+        self.assertIn("unknown node 'zz'", response.json()["error"])
+        response = call(self.api, "POST", "/node/n2", b"{}")
+        self.assertEqual(response.code, 405)
 
     def test_wrong_method_is_405(self) -> None:
         for method, path, allow in [

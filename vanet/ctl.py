@@ -1,6 +1,8 @@
 """vanetctl: read a running node's control endpoint.
 
 vanetctl [--url URL] [--json] status|routes|neighbours|clients|stats
+vanetctl [--url URL] top          a live terminal dashboard of the node
+vanetctl top --sim URL            ... of a running vanet-sim (its HTTP API)
 
 Tables rename two of ``/status``'s keys so that they say what they measure
 (``--json`` prints the node's own keys): a route's ``latency_ms`` is the
@@ -20,7 +22,10 @@ import urllib.request
 from collections.abc import Sequence
 
 DEFAULT_URL = "http://127.0.0.1:7070"
-COMMANDS = ("status", "routes", "neighbours", "clients", "stats")
+COMMANDS = ("status", "routes", "neighbours", "clients", "stats", "top")
+DASHBOARD_MISSING = (
+    "vanetctl top needs the terminal dashboard's extra: pip install 'vanet[tui]'"
+)
 
 # docs/protocol.md §4: what the cores' millisecond keys measure, by role.
 ROUTE_COLUMNS = {"latency_ms": "rtt_ms", "avg_ms": "rtt_avg_ms"}
@@ -145,6 +150,20 @@ def render(command: str, status: dict) -> str:
     raise ValueError(command)
 
 
+def top(sim_url: str | None, node_url: str) -> int:
+    """The terminal dashboard (Textual, an optional extra) until the user
+    quits."""
+    try:
+        from vanet.dashboard.app import run_dashboard
+    except ImportError:
+        print(f"vanetctl: {DASHBOARD_MISSING}", file=sys.stderr)
+        return 2
+    from vanet.dashboard.data import NodeSource, SimSource
+
+    run_dashboard(SimSource(sim_url) if sim_url else NodeSource(node_url))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="vanetctl",
@@ -155,8 +174,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--url", default=DEFAULT_URL, help=f"control endpoint (default {DEFAULT_URL})"
     )
     parser.add_argument("--json", action="store_true", help="print JSON for scripts")
+    parser.add_argument(
+        "--sim",
+        metavar="URL",
+        help="top: a running vanet-sim's HTTP API (e.g. http://127.0.0.1:3030) "
+        "instead of a node",
+    )
     parser.add_argument("command", choices=COMMANDS, help="what to show")
     args = parser.parse_args(argv)
+    if args.command == "top":
+        return top(args.sim, args.url)
+    if args.sim:
+        parser.error("--sim goes with top")
     try:
         status = fetch_status(args.url)
     except (urllib.error.URLError, OSError, ValueError) as error:

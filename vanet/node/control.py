@@ -1,5 +1,6 @@
 """The control endpoint: ``GET /status`` (JSON) and ``GET /metrics``
-(Prometheus text) over HTTP, on a Twisted endpoint string."""
+(Prometheus text) over HTTP, on a Twisted endpoint string; a browser asking
+for ``/`` gets the node's live page (``vanet.web.node``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from collections.abc import Callable
 from twisted.web import pages, resource, server
 
 from vanet.node.metrics import CONTENT_TYPE, render_node
+from vanet.web.assets import wants_html
+from vanet.web.node import add_node_page
 
 DEFAULT_PORT = 7070
 # Loopback only: the status API has no authentication.
@@ -38,17 +41,25 @@ def _json(value) -> tuple[bytes, bytes]:
 
 
 class _Root(resource.Resource):
+    def __init__(self, status: Callable[[], dict], clock) -> None:
+        super().__init__()
+        self.page = add_node_page(self, status, clock)
+
     def getChild(self, path, request):
         if path == b"":
+            if wants_html(request):
+                return self.page
             return _Leaf(lambda: _json({"endpoints": ["/status", "/metrics"]}))
         return pages.notFound(
             "No such resource", "Unknown path; try /status or /metrics."
         )
 
 
-def control_site(status: Callable[[], dict]) -> server.Site:
-    """A web site answering ``/status`` and ``/metrics`` from ``status()``."""
-    root = _Root()
+def control_site(status: Callable[[], dict], clock=None) -> server.Site:
+    """A web site answering ``/status`` and ``/metrics`` from ``status()``,
+    and the node's page (pushed every second of ``clock``, the reactor by
+    default)."""
+    root = _Root(status, clock)
     root.putChild(b"status", _Leaf(lambda: _json(status())))
     root.putChild(
         b"metrics",

@@ -15,7 +15,7 @@ same under twistd, a ``task.Clock`` and the simulator.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 
 import attrs
@@ -53,6 +53,11 @@ _DEVICE_DROP_REASONS = (
     "read_errors",
     "handler_errors",
 )
+
+
+#: how many of its latest route events a node's status shows
+#: (``recent_events``): enough to see a failover, bounded however busy.
+RECENT_EVENTS = 32
 
 
 #: writes an action's frame at offset 0 of a buffer: ``(buf, src, action) -> n``
@@ -153,6 +158,10 @@ class NodeEngine:
         # Names of the route events seen; their counts live in the routing
         # core's counters (one count, shown once under "events").
         self._event_names: set[str] = set()
+        # The latest route events, (time, name, fields), newest last.
+        self._recent_events: deque[tuple[float, str, dict]] = deque(
+            maxlen=RECENT_EVENTS
+        )
         self._loops: list[Periodic] = []
         self._handlers = {
             "heartbeat": routing.on_message,
@@ -290,6 +299,7 @@ class NodeEngine:
     def _route_event(self, action: RouteEvent) -> None:
         # The core counted it; it is logged once, here.
         self._event_names.add(action.event)
+        self._recent_events.append((self.clock.seconds(), action.event, action.fields))
         self._route_log.info(
             "{node} {route_event}: {route_fields}",
             node=self._log_name,
@@ -429,4 +439,10 @@ class NodeEngine:
             "counters": dict(counters),
             "drops": dict(drops),
             "events": events,
+            # Newest first, with the age rather than a clock reading: the
+            # simulator's clock and a node's are not wall time.
+            "recent_events": [
+                {"event": name, "s_ago": round(now - at, 3), **fields}
+                for at, name, fields in reversed(self._recent_events)
+            ],
         }

@@ -4,6 +4,8 @@
 GET      /nodes                 every node (name, role, mac, ...)
 GET      /node_info             role, mac; a vehicle's gateway, upstream
                                 (mac, node, hops) and rtt_ms
+GET      /node/NAME             one node's status, as its control endpoint
+                                serves it
 GET      /stats                 per node frames/bytes in and out, drops
 GET      /channels              every directed link, parameters and counters
 GET      /channel/A/B           one directed link
@@ -14,6 +16,9 @@ POST     /channel/A/B           change A -> B: ``{"latency_ms", "jitter_ms",
 GET      /topology              NetJSON NetworkGraph
 GET      /metrics               Prometheus text format 0.0.4
 =======  =====================  ==============================================
+
+The web view (``vanet.web.sim``) shares the site: a browser asking for
+``/`` gets its page; ``/ui/...`` and ``/events`` are the view's.
 
 Errors are JSON ``{"error": "..."}``: 400 for a bad request, 404 for an
 unknown path or node, 405 (with ``Allow``) for a wrong method. The API sees
@@ -33,6 +38,7 @@ from twisted.web.iweb import IRequest
 from zope.interface import Interface
 
 from vanet.node.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from vanet.web.sim import simulation_site_root
 
 log = Logger()
 
@@ -72,6 +78,11 @@ class ISimulation(Interface):
         ``upstream``: ``{"mac", "node" (name or None), "hops"}`` or ``None``
         while it has none, and ``rtt_ms``: the round trip its gateway RSU
         measures for it (``vanet.sim.reports.RTT_MEANING``), or ``None``."""
+
+    def node_status(name) -> dict:
+        """``GET /node/NAME``: the node's status as its control endpoint's
+        ``/status`` shows it (``{}`` while it is not up); ``KeyError`` for
+        an unknown name."""
 
     def stats() -> dict:
         """``{node name: {"frames_in", "bytes_in", "frames_out",
@@ -193,6 +204,12 @@ class SimulationAPI(resource.Resource):
         if segments == []:
             self._allow(method, ("GET", "HEAD"))
             return self._json(request, {"endpoints": self.endpoints()})
+        if len(segments) == 2 and segments[0] == "node":
+            self._allow(method, ("GET", "HEAD"))
+            try:
+                return self._json(request, self._sim.node_status(segments[1]))
+            except KeyError:
+                raise _HTTPError(404, f"unknown node {segments[1]!r}") from None
         if len(segments) == 3 and segments[0] == "channel":
             a, b = segments[1], segments[2]
             self._allow(method, ("GET", "HEAD", "POST"))
@@ -206,6 +223,7 @@ class SimulationAPI(resource.Resource):
         return [
             "GET /api/v1/nodes",
             "GET /api/v1/node_info",
+            "GET /api/v1/node/NAME",
             "GET /api/v1/stats",
             "GET /api/v1/channels",
             "GET|POST /api/v1/channel/A/B",
@@ -277,7 +295,8 @@ class SimulationAPI(resource.Resource):
 
 
 def api_site(simulation: ISimulation) -> server.Site:
-    """A web site serving the API; listen on it with an endpoint string."""
-    site = server.Site(SimulationAPI(simulation))
+    """A web site serving the API and the web view; listen on it with an
+    endpoint string."""
+    site = server.Site(simulation_site_root(simulation, SimulationAPI(simulation)))
     site.displayTracebacks = False
     return site

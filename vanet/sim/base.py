@@ -76,6 +76,12 @@ class SimulationBase:
     def node_info(self) -> list[dict]:
         return node_info_table(self._identities(), self.node_statuses(), self.node_name)
 
+    def node_status(self, name: str) -> dict:
+        """``ISimulation.node_status``."""
+        if name not in self.topology.nodes:
+            raise KeyError(name)
+        return dict(self.node_statuses().get(name, {}))
+
     def _stats(self, statuses: Mapping[str, Mapping[str, Any]]) -> dict:
         result: dict[str, Any] = {
             name: node_stats_entry(statuses.get(name, {}), self.medium.node_stats(name))

@@ -9,6 +9,7 @@ in-process or in network namespaces.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
 from collections.abc import Sequence
@@ -120,6 +121,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--json", action="store_true", help="print the final report as JSON"
     )
+    parser.add_argument(
+        "--tui",
+        action="store_true",
+        help="real time, with a live terminal dashboard (needs the tui extra: "
+        "pip install 'vanet[tui]'); the report follows when you quit",
+    )
     return parser
 
 
@@ -130,12 +137,15 @@ def apply_overrides(
 
     changes = {}
     # The embedded highway and a study (--seeds) run on the virtual clock
-    # unless told otherwise.
-    virtual = embedded or args.seeds is not None
+    # unless told otherwise; a dashboard (--tui) watches a real-time run.
+    tui = getattr(args, "tui", False)
+    virtual = (embedded and not tui) or args.seeds is not None
     if args.mode:
         changes["mode"] = args.mode
     if args.clock:
         changes["clock"] = args.clock
+    elif tui:
+        changes["clock"] = "real"
     elif virtual:
         changes["clock"] = "virtual"
     if args.duration is not None:
@@ -207,6 +217,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.sample_ms is not None and args.seeds is None:
         parser.error("--sample-ms goes with --seeds (a study)")
+    if args.tui and args.seeds is not None:
+        parser.error("--tui watches one run: drop --seeds")
     embedded = args.config is None
     path = embedded_topology_path() if embedded else Path(args.config)
     try:
@@ -218,6 +230,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return study(topology, args)
     from vanet.sim.runner import run
 
+    if args.tui:
+        if topology.sim.clock != "real":
+            print(
+                "vanet-sim: --tui runs in real time: drop --clock virtual",
+                file=sys.stderr,
+            )
+            return 2
+        if importlib.util.find_spec("textual") is None:
+            print(
+                "vanet-sim: --tui needs the dashboard extra: pip install 'vanet[tui]'",
+                file=sys.stderr,
+            )
+            return 2
+        from vanet.sim.runner import run_with_dashboard as run
     try:
         report = run(topology)
     except SimConfigError as error:

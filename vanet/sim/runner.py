@@ -103,6 +103,14 @@ def run(topology: Topology) -> dict | None:
     globalLogBeginner.beginLoggingTo(
         [textFileLogObserver(sys.stderr)], redirectStandardIO=False
     )
+    result = _prepare(topology, reactor)
+    reactor.run()
+    return result or None
+
+
+def _prepare(topology: Topology, reactor) -> dict:
+    """Build the simulation under ``reactor`` and arrange for its report to
+    land in the returned dict when the reactor stops."""
     top = build_service(topology, reactor)
     result: dict = {}
 
@@ -114,5 +122,59 @@ def run(topology: Topology) -> dict | None:
     reactor.addSystemEventTrigger("before", "shutdown", finish)
     reactor.addSystemEventTrigger("before", "shutdown", top.stopService)
     schedule_end(top, topology.sim.duration_s, reactor)
-    reactor.run()
+    return result
+
+
+def http_url(endpoint: str) -> str:
+    """The URL a local client reaches a ``tcp:PORT[:interface=ADDR]``
+    endpoint at (``SimConfigError`` for other kinds)."""
+    from vanet.sim.topology import SimConfigError
+
+    kind, *parts = endpoint.split(":")
+    options = dict(p.split("=", 1) for p in parts if "=" in p)
+    positional = [p for p in parts if "=" not in p]
+    port = options.get("port") or (positional[0] if positional else "")
+    if kind not in ("tcp", "tcp6") or not port.isdigit():
+        raise SimConfigError(
+            f"[sim] http = {endpoint!r}: the dashboard needs a tcp:PORT endpoint"
+        )
+    host = options.get("interface", "").replace("\\", "")
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1" if kind == "tcp" else "::1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+def run_with_dashboard(topology: Topology) -> dict | None:
+    """Run ``topology`` in real time with the terminal dashboard in the
+    foreground (the reactor in a thread; no log on the terminal); return
+    the final report once the user quits or the run ends."""
+    import threading
+
+    from twisted.internet import reactor
+
+    from vanet.dashboard.app import run_dashboard
+    from vanet.dashboard.data import SimSource
+
+    if not topology.sim.http:
+        from vanet.sim.topology import SimConfigError
+
+        raise SimConfigError("--tui needs the HTTP API: set [sim] http or --http")
+    url = http_url(topology.sim.http)
+    result = _prepare(topology, reactor)
+    thread = threading.Thread(
+        target=reactor.run, kwargs={"installSignalHandlers": False}, daemon=True
+    )
+    thread.start()
+    try:
+        run_dashboard(SimSource(url))
+    finally:
+        reactor.callFromThread(_stop, reactor)
+        thread.join(timeout=30)
     return result or None
+
+
+def _stop(reactor) -> None:
+    if reactor.running:
+        reactor.stop()
