@@ -6,8 +6,8 @@
 Times ``vanet.auth.AuthGate`` on parsed frames, as a node's engine calls
 it, in one run: an OBU admitting a signed heartbeat the first time
 (signature and hash chain checked) and its copies (the chain only: at a
-hop count already seen, and at one not seen yet, a walk of up to 31
-hashes), an RSU and a relaying OBU admitting a signed reply (chain,
+hop count already seen or a few hops farther, a lookup; at one far
+nearer, a walk of up to 31 hashes), an RSU and a relaying OBU admitting a signed reply (chain,
 replay window, signature), and the signing side (an RSU's heartbeat: a
 fresh chain and a signature; an OBU's reply: a signature). Beside them,
 for scale, ``wire.parse`` of the same frames, which every frame costs with
@@ -25,7 +25,7 @@ import time
 from vanet.auth import AuthGate
 from vanet.identity import DEFAULT_CHAIN_LENGTH, Identity, TrustStore
 from vanet.wire import parse, writer_for
-from vanet.wire.views import SignedHeartbeatReplyView, SignedHeartbeatView
+from vanet.wire.views import SignedHeartbeatView
 
 RSU = bytes.fromhex("020000000001")
 RELAY = bytes.fromhex("020000000011")
@@ -92,8 +92,8 @@ def main(argv=None) -> int:
     # ... and a copy at the same hop count (a dictionary lookup) ...
     copies = [parse(f)[0] for f in rsu_frames]
     copy_hb = timed(relay.admit, copies)
-    # ... and the relay's own rebroadcast (hops 2) coming back to it from
-    # another neighbour: a chain value not seen yet, one hash from a known one.
+    # ... and one a hop farther out (hops 2, from another neighbour): the
+    # first check remembered the next few chain values, so a lookup too.
     forwards = []
     for view in views:
         size = write_forward(buf, view, OBU, 2, relay.relay_hash(view, 2))
@@ -132,20 +132,17 @@ def main(argv=None) -> int:
     relay_rp = timed(relay.admit, [parse(r)[0] for r in replies])
     rsu_rp = timed(rsu.admit, [parse(r)[0] for r in replies])
     replayed = timed(rsu.admit, [parse(r)[0] for r in replies])
-    checks = [
-        ("relay", relay.drops, relay.counters),
-        ("rsu", rsu.drops, rsu.counters),
-        ("far", far.drops, far.counters),
-    ]
-    for name, drops, counters in checks:
-        expected = {"rsu": {"replay": n}}.get(name, {})
-        if dict(drops) != expected:
-            print(f"unexpected drops at {name}: {dict(drops)}", file=sys.stderr)
+    # What was timed is what was meant: every frame went the way its row says.
+    for name, gate_, expected in (
+        ("relay", relay, {}),
+        ("rsu", rsu, {"replay": n}),
+        ("far", far, {}),
+    ):
+        if dict(gate_.drops) != expected:
+            print(f"unexpected drops at {name}: {dict(gate_.drops)}", file=sys.stderr)
             return 1
     if rsu.counters["reply_verified"] != n or relay.counters["reply_verified"] != n:
         print("not every reply verified", file=sys.stderr)
-        return 1
-    if not isinstance(parse(replies[0])[0], SignedHeartbeatReplyView):
         return 1
 
     rows = [
@@ -153,7 +150,7 @@ def main(argv=None) -> int:
         ("heartbeat", "RSU signs (fresh chain + signature)", sign_hb),
         ("heartbeat", "first copy: signature + chain", first_hb),
         ("heartbeat", "copy, hop count seen before", copy_hb),
-        ("heartbeat", "copy, one hop farther (1 hash)", copy_next),
+        ("heartbeat", "copy, 1 hop farther (value remembered)", copy_next),
         (
             "heartbeat",
             f"copy, {DEFAULT_CHAIN_LENGTH - 1} hops nearer ({DEFAULT_CHAIN_LENGTH - 1} hashes)",
