@@ -8,8 +8,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
+from tests.vectors import load_vectors
 from vanet.auth import AuthGate, VerifiedHeartbeat, VerifiedReply, first_seq
-from vanet.identity import DEFAULT_CHAIN_LENGTH, Identity, TrustStore, chain_step
+from vanet.identity import (
+    DEFAULT_CHAIN_LENGTH,
+    Identity,
+    TrustStore,
+    chain_step,
+    parse_trust,
+    trust_line,
+)
 from vanet.node.testing import heartbeat_view, reply_view
 from vanet.wire import parse, writer_for
 from vanet.wire.views import SignedHeartbeatView
@@ -325,3 +333,36 @@ class HostileBytesTests(SynchronousTestCase):
             if admitted is not None:
                 # Only the untouched heartbeat itself can pass.
                 self.assertEqual(bytes(admitted.raw)[16:], self.data[16:])
+
+
+class VectorTests(SynchronousTestCase):
+    """The signed vectors of tests/vectors/wire.json are frames an
+    authenticating node accepts from the vectors' keys."""
+
+    def gate_of(self, mac: bytes) -> AuthGate:
+        vectors = {v["name"]: v for v in load_vectors()["valid"]}
+        keys = {
+            RSU: vectors["signed_rsu_heartbeat"]["signing"][0]["public_key"],
+            RELAY: vectors["signed_heartbeat_reply"]["signing"][0]["public_key"],
+            OBU: vectors["signed_reply_to_relay"]["signing"][0]["public_key"],
+        }
+        text = "\n".join(
+            trust_line(m, ROLES[m], bytes.fromhex(k)) for m, k in keys.items()
+        )
+        trust = TrustStore(parse_trust(text, "vectors"))
+        self.vectors = vectors
+        return AuthGate(mac, ROLES[mac], Identity.generate(), trust)
+
+    def frame(self, name: str):
+        return view(bytes.fromhex(self.vectors[name]["hex"]))
+
+    def test_the_signed_vectors_are_accepted(self):
+        relay = self.gate_of(RELAY)
+        self.assertIsNotNone(relay.admit(self.frame("signed_rsu_heartbeat")))
+        self.assertIsNotNone(relay.admit(self.frame("signed_reply_to_relay")))
+        obu = self.gate_of(OBU)
+        self.assertIsNotNone(obu.admit(self.frame("signed_heartbeat_relayed")))
+        far = self.gate_of(OBU)
+        self.assertIsNotNone(far.admit(self.frame("signed_heartbeat_large_fields")))
+        for gate_ in (relay, obu, far):
+            self.assertEqual(dict(gate_.drops), {})
