@@ -57,7 +57,7 @@ class CoreNetworkTests(SynchronousTestCase):
         net = CoreNetwork()
         self.addCleanup(net.stop)
         strategy = load_strategy("latency")
-        keys = trusted(RSU, OBU1, OBU2)
+        keys = self.keys = trusted(RSU, OBU1, OBU2)
         for mac in (RSU, OBU1, OBU2):
             if mac == RSU:
                 core = RsuRoutingCore(mac, strategy, started=0.0)
@@ -110,6 +110,54 @@ class CoreNetworkTests(SynchronousTestCase):
             obu2["heartbeat_verified"], signed.gates[RSU].counters["heartbeat_signed"]
         )
         self.assertGreater(obu2["heartbeat_copy_checked"], 0)
+
+    def test_a_restarted_rsu_is_followed_and_its_held_heartbeat_passed_on(self):
+        net = self.build(True)
+        strategy = load_strategy("latency")
+        # The RSU restarts half a period after its heartbeat seq 3: it
+        # numbers its heartbeats by its clock again (docs/protocol.md
+        # §2.7), from seq 3 with duration 0, same key.
+        net.run(0.5)
+        now = net.clock.seconds()
+        restart_seq = first_seq(now, 1.0)
+        self.assertEqual(restart_seq, 3)  # the last seq the RSU sent, again
+        identity, trust = self.keys[RSU]
+        net.add(
+            RsuRoutingCore(RSU, strategy, started=now, first_seq=first_seq(now, 1.0)),
+            AuthGate(RSU, "rsu", identity, trust),
+        )
+        net.run(3.0)
+        # OBU1 held the first new heartbeat aside, believed the restart at
+        # the second, and passed the first on under the RSU's signature:
+        # OBU2 followed in the same period.
+        restarted = {
+            mac: [t for t, _ in net.events_of(mac, "source_restarted")]
+            for mac in (OBU1, OBU2)
+        }
+        self.assertEqual(len(restarted[OBU1]), 1, restarted)
+        self.assertEqual(len(restarted[OBU2]), 1, restarted)
+        self.assertLess(restarted[OBU2][0] - restarted[OBU1][0], 0.1)
+        for mac, gate in net.gates.items():
+            self.assertFalse(
+                {"bad_signature", "bad_chain", "unknown_heartbeat"} & set(gate.drops),
+                (format_mac(mac), dict(gate.drops)),
+            )
+        self.assertNotIn("heartbeat_not_relayed_unsignable", net.gates[OBU1].counters)
+        # The new seq 3 (duration < 1 s) does not fit seq 3 as held: OBU1
+        # relays it only when it passes on what it held aside.
+        passed_on = [
+            (msg.seq, msg.hops)
+            for _, mac, data in net.sent
+            if mac == OBU1
+            for msg in parse(data)
+            if msg.kind == "signed_heartbeat"
+            and msg.seq == restart_seq
+            and msg.duration_ms < 1000
+        ]
+        self.assertEqual(passed_on, [(restart_seq, 2)])
+        now = net.clock.seconds()
+        self.assertEqual(net.cores[RSU].route_to(OBU2, now), OBU1)
+        self.assertEqual(net.cores[OBU2].upstream, OBU1)
 
 
 class _Recorder:
