@@ -205,6 +205,16 @@ class HeartbeatTests(SynchronousTestCase):
         )
         self.assertRefused(self.obu, data, "unknown_key")
 
+    def test_a_reload_does_not_reopen_old_heartbeats_to_replay(self):
+        for seq in range(20, 31):
+            self.obu.admit(view(signed_heartbeat(self.rsu, seq)))
+        self.obu.trust.replace(TrustStore(dict(TRUST.entries)))
+        self.assertRefused(self.obu, signed_heartbeat(self.rsu, 20), "replay")
+        # What was verified is verified again under the reloaded keys.
+        verified = self.obu.counters["heartbeat_verified"]
+        self.assertIsNotNone(self.obu.admit(view(signed_heartbeat(self.rsu, 30))))
+        self.assertEqual(self.obu.counters["heartbeat_verified"], verified + 1)
+
 
 class ReplyTests(SynchronousTestCase):
     """RSU - RELAY - OBU: OBU answers the heartbeat RELAY passed on."""

@@ -218,9 +218,11 @@ class AuthGate:
             return msg
         if self.trust.entries is not self._entries:
             # The trust file was re-read: what was verified under the old
-            # keys is verified again under the new ones.
+            # keys is verified again under the new ones. The newest seq of
+            # each RSU stays: forgetting it would let old frames replay.
             self._entries = self.trust.entries
-            self._sources.clear()
+            for state in self._sources.values():
+                state.heartbeats.clear()
         return check(msg)
 
     def _drop(self, reason: str) -> None:
