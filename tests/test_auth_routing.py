@@ -53,8 +53,8 @@ def trusted(*macs: bytes) -> dict[bytes, tuple[Identity, TrustStore]]:
 class CoreNetworkTests(SynchronousTestCase):
     """RSU - OBU1 - OBU2 over 2 ms links, and a slow 50 ms RSU - OBU2 link."""
 
-    def build(self, authenticate: bool) -> CoreNetwork:
-        net = CoreNetwork()
+    def build(self, authenticate: bool, path: str = "zero-copy") -> CoreNetwork:
+        net = CoreNetwork(path=path)
         self.addCleanup(net.stop)
         strategy = load_strategy("latency")
         keys = self.keys = trusted(RSU, OBU1, OBU2)
@@ -110,6 +110,13 @@ class CoreNetworkTests(SynchronousTestCase):
             obu2["heartbeat_verified"], signed.gates[RSU].counters["heartbeat_signed"]
         )
         self.assertGreater(obu2["heartbeat_copy_checked"], 0)
+
+    def test_the_legacy_writers_sign_alike(self):
+        signed, legacy = self.build(True), self.build(True, "legacy")
+        self.assertEqual(self.outcome(legacy), self.outcome(signed))
+        self.assertEqual({len(f) for _, _, f in legacy.sent}, SIGNED_SIZES)
+        for gate in legacy.gates.values():
+            self.assertEqual(dict(gate.drops), {})
 
     def test_a_restarted_rsu_is_followed_and_its_held_heartbeat_passed_on(self):
         net = self.build(True)
