@@ -169,6 +169,16 @@ class HeartbeatTests(SynchronousTestCase):
         # A straggler inside the history is the core's to judge.
         self.assertIsNotNone(self.obu.admit(view(signed_heartbeat(self.rsu, 25))))
 
+    def test_what_is_held_is_bounded_by_the_history(self):
+        for seq in range(100):
+            self.obu.admit(view(signed_heartbeat(self.rsu, seq)))
+        self.assertEqual(self.obu.counters["heartbeat_verified"], 100)
+        self.assertEqual(
+            self.obu.memory(),
+            {"sources": 1, "heartbeats_per_source": 20, "signed_heartbeats": 0},
+        )
+        self.assertEqual(self.rsu.memory()["signed_heartbeats"], 20)
+
     def test_plain_heartbeats_and_replies_are_unsigned(self):
         self.assertIsNone(self.obu.admit(heartbeat_view(RELAY, RSU, 1, hops=2)))
         self.assertIsNone(self.rsu.admit(reply_view(OBU, RSU, RSU, 1, OBU)))

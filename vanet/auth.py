@@ -282,14 +282,17 @@ class AuthGate:
                 self._sources.popitem(last=False)
         else:
             self._sources.move_to_end(source)
-        state.heartbeats[seq] = verified
+        heartbeats = state.heartbeats
+        heartbeats.pop(seq, None)  # re-inserted last: the dict runs by age
+        heartbeats[seq] = verified
         if state.newest is None or serial_diff(seq, state.newest) > 0:
             state.newest = seq
             # Keep what a reply may still answer, and no more: twice the
-            # history covers the core's window for a seq that moved.
+            # history covers the core's window for a seq that moved. The
+            # oldest come first, so pruning stops at the first one kept.
             keep = 2 * self.history
-            for old in [s for s in state.heartbeats if serial_diff(seq, s) >= keep]:
-                del state.heartbeats[old]
+            while serial_diff(seq, next(iter(heartbeats))) >= keep:
+                del heartbeats[next(iter(heartbeats))]
 
     def _reply(self, reply):
         sender, source, seq = reply.sender, reply.source, reply.seq
@@ -397,8 +400,12 @@ class AuthGate:
             reply_signed_bytes(hb.source, hb.seq, hb.duration_ms, self.mac, hb.hop_hash)
         )
 
-    def status(self) -> dict:
+    def memory(self) -> dict[str, int]:
+        """Sizes of the bounded tables (for tests and status)."""
         return {
             "sources": len(self._sources),
-            "signed_heartbeats_held": len(self._sent),
+            "heartbeats_per_source": max(
+                (len(s.heartbeats) for s in self._sources.values()), default=0
+            ),
+            "signed_heartbeats": len(self._sent),
         }
