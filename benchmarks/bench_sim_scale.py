@@ -3,6 +3,7 @@
     python benchmarks/bench_sim_scale.py            # 1,000 OBUs, 10 RSUs, 60 s
     python benchmarks/bench_sim_scale.py --obus 100 --rsus 2 --duration 20
     python benchmarks/bench_sim_scale.py --obus 100 --rsus 2 --duration 5 --profile
+    python benchmarks/bench_sim_scale.py --authenticate both   # signed vs plain
 
 Vehicles sit on a square grid, each hearing its four neighbours (2–10 ms
 links); RSUs replace grid points spread over the grid. Heartbeats every
@@ -11,7 +12,10 @@ RSU is heard (``--relay-scope``, ``none`` for the protocol's unbounded
 flood). It prints the wall time, the ratio of simulated to wall time (the
 target is faster than real time: at most 60 s wall for 60 s simulated), the
 peak resident memory, how many OBUs ended with an upstream, and the frames
-the channel model carried.
+the channel model carried. ``--authenticate both`` runs the same grid
+without and with ``[sim] authenticate`` (signed heartbeats and replies,
+docs/protocol.md §2.7), alternating ``--repeat`` times, and prints the
+median wall times side by side and their ratio.
 """
 
 from __future__ import annotations
@@ -20,8 +24,11 @@ import argparse
 import math
 import random
 import resource
+import statistics
 import sys
 import time
+
+import attrs
 
 from vanet.sim.channel import ChannelParams
 from vanet.sim.clock import VirtualClock
@@ -140,12 +147,69 @@ def main(argv=None) -> int:
         help="run under cProfile and print the N (default 30) costliest "
         "functions by own time",
     )
+    parser.add_argument(
+        "--authenticate",
+        choices=("no", "yes", "both"),
+        default="no",
+        help="[sim] authenticate: every node signs and verifies heartbeats "
+        "and replies; both: run without and with, side by side",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="with --authenticate both: runs of each, alternating (medians)",
+    )
     args = parser.parse_args(argv)
+    if args.authenticate == "both":
+        return compare(args)
+    wall_s, _ = run_once(args, args.authenticate == "yes", verbose=True)
+    target = wall_s <= args.duration
+    print(f"target (faster than real time): {'yes' if target else 'NO'}")
+    return 0 if target else 1
 
+
+def compare(args) -> int:
+    """Without and with authentication, alternating; medians and ratio."""
+    walls: dict[bool, list[float]] = {False: [], True: []}
+    frames: dict[bool, set[int]] = {False: set(), True: set()}
+    for _ in range(max(1, args.repeat)):
+        for authenticate in (False, True):
+            wall_s, carried = run_once(args, authenticate, verbose=False)
+            walls[authenticate].append(wall_s)
+            frames[authenticate].add(carried)
+            print(
+                f"  authenticate={'yes' if authenticate else 'no ':3}  "
+                f"wall {wall_s:6.2f} s  frames {carried}",
+                flush=True,
+            )
+    plain, signed = (statistics.median(walls[a]) for a in (False, True))
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        f"grid: {args.obus} OBUs, {args.rsus} RSUs; {args.duration:.0f} s simulated "
+        f"at {args.period_ms} ms heartbeats; relay_scope {args.relay_scope}"
+    )
+    print(f"{'':16}{'no':>10}{'yes':>10}{'ratio':>8}")
+    print(f"{'wall (median)':16}{plain:>9.2f}s{signed:>9.2f}s{signed / plain:>7.2f}x")
+    print(
+        f"{'frames carried':16}{'/'.join(map(str, sorted(frames[False]))):>10}"
+        f"{'/'.join(map(str, sorted(frames[True]))):>10}"
+    )
+    print(f"peak memory (both runs): {peak_mib:.0f} MiB (max RSS)")
+    target = max(plain, signed) <= args.duration
+    print(f"target (faster than real time, both): {'yes' if target else 'NO'}")
+    return 0 if target else 1
+
+
+def run_once(args, authenticate: bool, verbose: bool) -> tuple[float, int]:
     built = time.perf_counter()
     topology = grid_topology(
         args.obus, args.rsus, args.period_ms, args.seed, args.max_hops, args.relay_scope
     )
+    if authenticate:
+        topology = attrs.evolve(
+            topology, sim=attrs.evolve(topology.sim, authenticate=True)
+        )
     simulation = Simulation(topology, VirtualClock())
     build_s = time.perf_counter() - built
 
@@ -172,6 +236,8 @@ def main(argv=None) -> int:
     carried = sum(
         link["frames_delivered"] for link in simulation.medium.channel_table()
     )
+    if not verbose:
+        return wall_s, carried
     print(
         f"grid: {args.obus} OBUs, {args.rsus} RSUs, {len(topology.links)} directed links"
     )
@@ -184,10 +250,9 @@ def main(argv=None) -> int:
     print(f"speed:            {args.duration / wall_s:.2f}x real time")
     print(f"peak memory:      {peak_mib:.0f} MiB (max RSS)")
     print(f"OBUs w/ upstream: {with_upstream}/{args.obus}")
+    print(f"authenticate:     {'yes' if authenticate else 'no'}")
     print(f"frames carried:   {carried} ({carried / wall_s:,.0f}/s wall)")
-    target = wall_s <= args.duration
-    print(f"target (faster than real time): {'yes' if target else 'NO'}")
-    return 0 if target else 1
+    return wall_s, carried
 
 
 if __name__ == "__main__":

@@ -1,7 +1,10 @@
 """Forged routing frames from a third namespace against real ``twistd``
-nodes (issue 10, Done means 1, the rows hardening alone can stop: the
-nodes run without authentication, the default, as with
-``[security] authenticate = no``).
+nodes (issue 10, Done means 1). ``AttackTests``: the rows hardening alone
+can stop, the nodes running without authentication (the default,
+``[security] authenticate = no``). ``SignedAttackTests``: every row again
+with ``authenticate = yes`` on both nodes (keys and a trust file written
+here), the attacker sending plain and signed forms, forged and replayed
+(see that class).
 
 Each test puts an RSU, an OBU and an attacker on one bridged Ethernet
 segment, starts real ``twistd -n vanet-rsu|vanet-obu`` nodes with the
@@ -90,6 +93,12 @@ from tests.test_twistd_netns import (
     start_node,
     wait_converged,
 )
+from vanet.identity import (
+    Identity,
+    chain_step,
+    heartbeat_signed_bytes,
+    trust_line,
+)
 
 ETHERTYPE_VANET = 0x3030
 BROADCAST = b"\xff" * 6
@@ -169,6 +178,7 @@ class Attacker:
         self.mac: bytes = sock.getsockname()[4]
         self.rsu_heartbeat: tuple[int, int] | None = None  # seq, duration
         self.heard: list[bytes] = []  # frames from others, in order
+        self.rsu_signed: list[bytes] = []  # the RSU's signed heartbeats
         self.sent: list[bytes] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -194,8 +204,10 @@ class Attacker:
                 continue
             with self._lock:
                 self.heard.append(frame)
+                # A heartbeat, plain or signed (the same first 30 body bytes).
                 if (
-                    frame[14:16] == b"\x00\x00"
+                    frame[14] == 0
+                    and frame[15] in (0, 2)
                     and len(frame) >= HEARTBEAT_LEN
                     and frame[6:12] == self.rsu_mac
                 ):
@@ -204,6 +216,8 @@ class Attacker:
                     )
                     if source == self.rsu_mac:
                         self.rsu_heartbeat = (seq, int.from_bytes(duration, "big"))
+                        if frame[15] == 2:
+                            self.rsu_signed.append(frame)
 
     def newest_rsu_heartbeat(self, timeout: float = 5) -> tuple[int, int]:
         """(seq, duration) of the newest heartbeat the RSU itself sent."""
@@ -220,7 +234,12 @@ class Attacker:
             return list(self.heard)
 
 
-class AttackTests(SynchronousTestCase):
+class AttackHarness(SynchronousTestCase):
+    """An RSU, an OBU and an attacker on one segment; ``attack`` runs one."""
+
+    #: [security] authenticate of both nodes
+    authenticate = False
+
     def setUp(self) -> None:
         netns.skip_unless_root_netns()
         netns.skip_unless_tun()
@@ -228,6 +247,7 @@ class AttackTests(SynchronousTestCase):
         os.makedirs(self.workdir)
         self.segment = netns.use(self, netns.segment(("rsu", "obu", "attacker")))
         ns = self.segment.namespaces
+        self.security = self._keys() if self.authenticate else None
         self.rsu = self._start("rsu", "rsu", TAP_ADDRESSES["rsu"])
         self.obu = self._start("obu", "obu", TAP_ADDRESSES["obu1"])
         wait_converged({"rsu": self.rsu, "obu": self.obu})
@@ -252,7 +272,32 @@ class AttackTests(SynchronousTestCase):
         )
         self.baseline = self.wait_settled()
 
+    def _keys(self) -> dict[str, dict[str, str]]:
+        """Key files for the RSU and the OBU and a trust file naming both
+        (by their interfaces' MACs, the nodes' own with transport packet),
+        as vanet-keygen writes them; per node, its ``[security]`` keys."""
+        trust_lines, security = [], {}
+        for name in ("rsu", "obu"):
+            mac = netns.link_info(
+                self.segment.interfaces[name], self.segment.namespaces[name]
+            ).mac
+            identity = Identity.generate()
+            key = os.path.join(self.workdir, f"{name}.key")
+            with open(os.open(key, os.O_WRONLY | os.O_CREAT, 0o600), "wb") as f:
+                f.write(identity.private_pem())
+            trust_lines.append(trust_line(mac_bytes(mac), name, identity.public_bytes))
+            security[name] = {"authenticate": "yes", "identity": key}
+        trust = os.path.join(self.workdir, "trust")
+        with open(trust, "w", encoding="utf-8") as f:
+            f.write("\n".join(trust_lines) + "\n")
+        for keys in security.values():
+            keys["trust"] = trust
+        return security
+
     def _start(self, name: str, role: str, tap_address: str):
+        extra = None
+        if self.security is not None:
+            extra = {"security": self.security[name]}
         return start_node(
             self,
             self.workdir,
@@ -262,6 +307,7 @@ class AttackTests(SynchronousTestCase):
             name,
             "packet",
             tap_address,
+            extra,
         )
 
     # -- what an operator looks at ------------------------------------------
@@ -439,6 +485,10 @@ class AttackTests(SynchronousTestCase):
             and len(f) >= HEARTBEAT_LEN
             and f[40:46] == source
         ]
+
+
+class AttackTests(AttackHarness):
+    """The rows hardening alone can stop, ``authenticate = no``."""
 
     # -- positive control ------------------------------------------------
 
@@ -662,6 +712,366 @@ class AttackTests(SynchronousTestCase):
             distinct = len(set(outcome.sent))
             outcome.expect_reached("rsu", distinct)
             outcome.expect_grew("rsu", ("bad_hops",), distinct, "hops = 0")
+
+        self.attack(send_some, check)
+
+
+# docs/protocol.md §2.7: the signed heartbeat's body (159 bytes) and the
+# signed reply's (132 bytes).
+SIGNED_HEARTBEAT_BODY = struct.Struct("!16sII6sB32s32s64s")
+SIGNED_REPLY_BODY = struct.Struct("!16sII6s6s32s64s")
+HOPS_OFFSET = 36
+SIGNATURE_OFFSET = 111  # in a signed heartbeat
+REPLY_HOP_HASH_OFFSET = 52
+
+
+def signed_heartbeat(
+    src: bytes,
+    source: bytes,
+    seq: int,
+    hops: int,
+    duration_ms: int,
+    chain_length: int,
+    top_hash: bytes,
+    hop_hash: bytes,
+    signature: bytes,
+) -> bytes:
+    """A signed heartbeat (type 0, subtype 2), broadcast by ``src``."""
+    return HEADER.pack(
+        BROADCAST, src, ETHERTYPE_VANET, 0, 2
+    ) + SIGNED_HEARTBEAT_BODY.pack(
+        duration_ms.to_bytes(16, "big"),
+        seq & U32_MAX,
+        hops,
+        source,
+        chain_length,
+        top_hash,
+        hop_hash,
+        signature,
+    )
+
+
+def signed_by(key: Identity, src: bytes, source: bytes, seq, hops, duration_ms):
+    """A heartbeat of ``source`` that ``key`` really signs (an attacker's
+    own key, in no trust file), with a hash chain that holds."""
+    seed = os.urandom(32)
+    values = [seed]
+    for _ in range(32):
+        values.append(chain_step(values[-1]))
+    top = values[32]
+    signature = key.sign(heartbeat_signed_bytes(source, seq, duration_ms, 32, top))
+    return signed_heartbeat(
+        src, source, seq, hops, duration_ms, 32, top, values[max(hops, 1)], signature
+    )
+
+
+def signed_reply(
+    dst: bytes,
+    src: bytes,
+    source: bytes,
+    seq: int,
+    hops: int,
+    duration_ms: int,
+    sender: bytes,
+    hop_hash: bytes,
+    signature: bytes,
+) -> bytes:
+    """A signed heartbeat reply (type 0, subtype 3) from ``src`` to ``dst``."""
+    return HEADER.pack(dst, src, ETHERTYPE_VANET, 0, 3) + SIGNED_REPLY_BODY.pack(
+        duration_ms.to_bytes(16, "big"),
+        seq & U32_MAX,
+        hops,
+        source,
+        sender,
+        hop_hash,
+        signature,
+    )
+
+
+def with_fields(frame: bytes, **fields) -> bytes:
+    """A received signed heartbeat with some body fields replaced."""
+    body = SIGNED_HEARTBEAT_BODY.unpack(frame[16:175])
+    names = (
+        "duration",
+        "seq",
+        "hops",
+        "source",
+        "chain_length",
+        "top_hash",
+        "hop_hash",
+        "signature",
+    )
+    values = dict(zip(names, body, strict=True))
+    if "duration" in fields:
+        fields["duration"] = fields["duration"].to_bytes(16, "big")
+    values.update(fields)
+    return frame[:16] + SIGNED_HEARTBEAT_BODY.pack(*(values[n] for n in names))
+
+
+UNSIGNED_OR_REFUSED = (
+    "unsigned",
+    "unknown_key",
+    "wrong_role",
+    "bad_signature",
+    "bad_chain",
+    "replay",
+)
+
+
+class SignedAttackTests(AttackHarness):
+    """Every row again with ``[security] authenticate = yes`` on both nodes
+    (docs/protocol.md §2.7): the attacker sends the plain forms (refused as
+    ``unsigned``) and the signed forms, signed with a key of its own (in no
+    trust file: ``unknown_key``), carrying a real signature over other
+    fields (``bad_signature``), a hop hash that does not fit
+    (``bad_chain``), or captured from the segment and replayed
+    (``replay``)."""
+
+    authenticate = True
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.key = Identity.generate()  # the attacker's: in no trust file
+
+    def newest_signed(self) -> bytes:
+        """The RSU's newest signed heartbeat, as captured."""
+        netns.wait_for(
+            lambda: self.attacker.rsu_signed, 5, "a signed heartbeat from the RSU"
+        )
+        return self.attacker.rsu_signed[-1]
+
+    def refused(self, node: str, reasons=UNSIGNED_OR_REFUSED):
+        """A check: every distinct frame sent reached ``node`` and was
+        refused there under one of ``reasons``."""
+
+        def check(outcome):
+            distinct = len(set(outcome.sent))
+            outcome.expect_reached(node, distinct)
+            outcome.expect_grew(node, reasons, distinct, "the forged frames")
+
+        return check
+
+    def test_0_control_a_copy_of_a_real_heartbeat_is_taken_as_a_copy(self):
+        """The RSU's own signed heartbeats, passed on verbatim by the
+        attacker: they verify, and the OBU takes each as a copy over
+        another path (``heartbeat_copy_checked``), which shows the
+        attacker's signed frames reach the OBU and are checked. A copy
+        changes no upstream: it arrives later than the RSU's own."""
+        self.newest_signed()
+
+        def send_some(attacker, i):
+            frame = attacker.rsu_signed[-1]
+            attacker.send(frame[:6] + attacker.mac + frame[12:])
+
+        def check(outcome):
+            outcome.expect_grew("obu", ("heartbeat_copy_checked",), 3, "copies")
+
+        self.attack(send_some, check, interval=PERIOD_MS / 1000)
+
+    def test_1_invented_rsus(self):
+        """Invented RSUs: plain (``hops`` 0 and 2), signed with the
+        attacker's own key (``hops`` 1, and 0 with a valid chain), and with
+        a group or zero ``source``: none is relayed, answered or held."""
+        invented = INVENTED["hops0"]
+        sources = (invented, BROADCAST, ZERO)
+
+        def send_some(attacker, i):
+            source = sources[i % 3]
+            attacker.send(heartbeat(attacker.mac, source, i, i % 2 * 2, i * PERIOD_MS))
+            attacker.send(
+                signed_by(self.key, attacker.mac, source, i, 1, i * PERIOD_MS)
+            )
+
+        def check(outcome):
+            self.refused("obu")(outcome)
+            plain = [f for f in outcome.sent if f[15] == 0]
+            signed = [f for f in outcome.sent if f[15] == 2]
+            outcome.expect_grew("obu", ("unsigned",), len(set(plain)), "plain")
+            outcome.expect_grew("obu", ("unknown_key",), len(set(signed)), "signed")
+            for source in sources:
+                relayed = self.forwarded_or_answered(source)
+                outcome.expect(
+                    not relayed,
+                    f"the OBU relayed or answered {len(relayed)} heartbeats of "
+                    f"{mac_text(source)}",
+                )
+                outcome.expect(
+                    mac_text(source) not in outcome.after["obu"]["sources"],
+                    f"the OBU holds {mac_text(source)} as a source",
+                )
+
+        self.attack(send_some, check)
+
+    def test_2_the_real_rsus_next_heartbeat_sent_early(self):
+        """The real RSU's ``source`` with the next ``seq`` and the predicted
+        ``duration``, before the RSU sends it: plain, or with the newest
+        heartbeat's chain and signature (they cover the old seq): refused;
+        the OBU's newest seq of the RSU stays one the RSU sent."""
+        self.newest_signed()
+
+        def send_some(attacker, i):
+            seq, duration = attacker.rsu_heartbeat
+            frame = attacker.rsu_signed[-1]
+            early = (seq + 1, duration + PERIOD_MS)
+            attacker.send(
+                heartbeat(attacker.mac, self.rsu_mac, *early[:1], 2, early[1])
+            )
+            forged = with_fields(frame, seq=early[0] & U32_MAX, duration=early[1])
+            attacker.send(forged[:6] + attacker.mac + forged[12:])
+
+        def check(outcome):
+            self.refused("obu")(outcome)
+            signed = {f for f in outcome.sent if f[15] == 2}
+            outcome.expect_grew("obu", ("bad_signature",), len(signed), "signed")
+            self.expect_newest_seq_real(outcome)
+
+        self.attack(send_some, check)
+
+    def expect_newest_seq_real(self, outcome) -> None:
+        source = self.obu.status()["sources"].get(mac_text(self.rsu_mac))
+        next_seq = self.rsu.status()["next_seq"]
+        newest = None if source is None else source["newest_seq"]
+        outcome.expect(
+            newest is not None and (next_seq - 1 - newest) & U32_MAX < 5,
+            f"the OBU's newest seq of the real RSU is {newest}, and the "
+            f"RSU has sent up to {next_seq - 1}",
+        )
+
+    def test_3_seq_jumps_and_absurd_durations(self):
+        """The real RSU's newest signed heartbeat with ``seq`` + 1000,
+        ``0xFFFFFFFE``, or ``duration`` 0 and 2^100, plain and with its
+        signature: refused (``bad_signature``, or ``replay`` for a seq far
+        behind the newest); an invented RSU signing ``duration`` 0 then
+        2^100 itself: ``unknown_key``."""
+        self.newest_signed()
+        invented = INVENTED["duration"]
+
+        def send_some(attacker, i):
+            seq, duration = attacker.rsu_heartbeat
+            frame = attacker.rsu_signed[-1]
+            forged = [
+                with_fields(frame, seq=(seq + 1000) & U32_MAX),
+                with_fields(frame, seq=0xFFFFFFFE),
+                with_fields(frame, duration=0),
+                with_fields(frame, duration=2**100),
+                heartbeat(attacker.mac, self.rsu_mac, seq + 1000, 2, duration),
+                signed_by(
+                    self.key, attacker.mac, invented, 7 + i, 1, (0, 2**100)[i % 2]
+                ),
+            ]
+            for f in forged:
+                attacker.send(f[:6] + attacker.mac + f[12:])
+            return i < 3
+
+        def check(outcome):
+            self.refused("obu")(outcome)
+            self.expect_newest_seq_real(outcome)
+            periods = {
+                source: state["period_s"]
+                for source, state in self.obu.status()["sources"].items()
+            }
+            outcome.expect(
+                list(periods) == [mac_text(self.rsu_mac)],
+                f"the OBU holds other sources: {periods}",
+            )
+
+        self.attack(send_some, check, interval=PERIOD_MS / 1000)
+
+    def test_4_forged_replies_for_the_obu(self):
+        """Replies to the RSU for the OBU, relayed by the attacker: plain
+        (``hops`` 0 and 2), and signed forms for the RSU's newest
+        heartbeat with a made-up signature, with the captured hop hash of
+        the RSU's own heartbeat, or with a hop count the hop hash does not
+        prove: refused; the RSU's route to the OBU stays direct."""
+        self.newest_signed()
+
+        def send_some(attacker, i):
+            seq, duration = attacker.rsu_heartbeat
+            frame = attacker.rsu_signed[-1]
+            hop_hash = frame[79:111]
+            for hops in (0, 2):
+                attacker.send(
+                    reply(
+                        self.rsu_mac,
+                        attacker.mac,
+                        self.rsu_mac,
+                        seq,
+                        hops,
+                        duration,
+                        self.obu_mac,
+                    )
+                )
+            for hops, h, signature in (
+                (1, hop_hash, os.urandom(64)),  # the real hop hash, no signature
+                (2, hop_hash, os.urandom(64)),  # fewer hops than proven
+                (2, chain_step(hop_hash), os.urandom(64)),
+            ):
+                attacker.send(
+                    signed_reply(
+                        self.rsu_mac,
+                        attacker.mac,
+                        self.rsu_mac,
+                        seq,
+                        hops,
+                        duration,
+                        self.obu_mac,
+                        h,
+                        signature,
+                    )
+                )
+
+        self.attack(send_some, self.refused("rsu"))
+
+    def test_5_replays_of_captured_signed_frames(self):
+        """Captured signed frames sent again: the RSU's heartbeats from
+        more than ``hello_history`` periods before (two in a row would look
+        like an RSU restart, docs/protocol.md §3.4), and the OBU's signed
+        replies to the RSU, relayed by the attacker: refused as ``replay``;
+        the victim's newest seq of the RSU stays the real one."""
+        # The segment is a radio medium: the attacker hears unicast frames
+        # too (a bridge that learns no addresses floods every frame).
+        seg = self.segment
+        subprocess.run(
+            ["ip", "-n", seg.bridge_namespace, "link", "set", seg.bridge]
+            + ["type", "bridge", "ageing_time", "0"],
+            check=True,
+        )
+        netns.wait_for(
+            lambda: any(
+                f[15] == 3 and f[6:12] == self.obu_mac
+                for f in self.attacker.frames_heard()
+            ),
+            5,
+            "a signed reply of the OBU, captured",
+        )
+        old = netns.wait_for(
+            lambda: (
+                self.attacker.rsu_signed[:2]
+                if len(self.attacker.rsu_signed) >= 14
+                else None
+            ),
+            10,
+            "14 signed heartbeats from the RSU",
+        )
+        replies = [
+            f
+            for f in self.attacker.frames_heard()
+            if f[15] == 3 and f[6:12] == self.obu_mac and f[:6] == self.rsu_mac
+        ]
+        self.assertTrue(replies, "no signed reply of the OBU was captured")
+
+        def send_some(attacker, i):
+            for f in old:
+                attacker.send(f[:6] + attacker.mac + f[12:])
+            r = replies[i % len(replies)]
+            attacker.send(r[:6] + attacker.mac + r[12:])
+
+        def check(outcome):
+            heartbeats = {f for f in outcome.sent if f[15] == 2}
+            replayed = {f for f in outcome.sent if f[15] == 3}
+            outcome.expect_grew("obu", ("replay",), len(heartbeats), "old heartbeats")
+            outcome.expect_grew("rsu", ("replay",), len(replayed), "replies")
+            self.expect_newest_seq_real(outcome)
 
         self.attack(send_some, check)
 

@@ -263,6 +263,7 @@ class ValidConfigTests(ConfigFileCase):
                 ("security", "key_file"),
                 ("security", "identity"),
                 ("security", "trust"),
+                ("security", "authenticate"),
                 ("control", "listen"),
             },
         )

@@ -336,12 +336,15 @@ class SignedVectorTests(SynchronousTestCase):
             ):
                 fields = decode_message(message)
                 signed = bytes.fromhex(signing["signed_hex"])
+                # docs/protocol.md §2.7: a domain prefix, then the fields.
+                heartbeat = message["kind"] == "signed_heartbeat"
                 covered = (
-                    fields["source"]
+                    (b"vanet-hb1" if heartbeat else b"vanet-rp1")
+                    + fields["source"]
                     + fields["seq"].to_bytes(4, "big")
                     + fields["duration_ms"].to_bytes(16, "big")
                 )
-                if message["kind"] == "signed_heartbeat":
+                if heartbeat:
                     covered += bytes([fields["chain_length"]]) + fields["top_hash"]
                 else:
                     covered += fields["sender"] + fields["hop_hash"]

@@ -10,15 +10,17 @@ Everything is fixed, so the output is too: the frames are built here from
 the format table (not with the codec under test), the keys are fixed
 Ed25519 private keys and Ed25519 signatures are deterministic (RFC 8032).
 
-What the signatures cover and how the hash chain runs is for the wire only
-an illustration: the codec carries those fields and checks none of them;
-the normative rules are docs/protocol.md §11 and ``vanet.identity``. Here,
-each signed vector records what was signed (``signed_hex``) and by which
-public key (``public_key``), so its signature verifies on its own:
+The signatures cover what docs/protocol.md §2.7 says (written out here
+from that text, not with ``vanet.identity``), so a node that authenticates
+accepts these frames from the vectors' keys. Each signed vector records
+what was signed (``signed_hex``) and by which public key
+(``public_key``), so its signature verifies on its own:
 
-- a heartbeat signs source, seq, duration (16 bytes), chain_length and
-  top_hash, in their wire encodings and that order;
-- a reply signs source, seq, duration, sender and hop_hash;
+- a heartbeat signs ``b"vanet-hb1"``, then source, seq, duration (16
+  bytes), chain_length and top_hash, in their wire encodings and that
+  order;
+- a reply signs ``b"vanet-rp1"``, then source, seq, duration, sender and
+  hop_hash;
 - the chain: top_hash = SHA-256^N(seed), and a copy that has travelled
   ``hops`` hops carries hop_hash = SHA-256^hops(seed), so a relay passes
   SHA-256(hop_hash) with hops + 1.
@@ -46,6 +48,10 @@ OBU1_KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32, 64)))
 OBU2_KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(64, 96)))
 CHAIN_SEED = hashlib.sha256(b"vanet wire vector chain seed").digest()
 CHAIN_LENGTH = 8
+
+# docs/protocol.md §2.7: what each signature starts with.
+HEARTBEAT_DOMAIN = b"vanet-hb1"
+REPLY_DOMAIN = b"vanet-rp1"
 
 SIGNED_HEARTBEAT = b"\x30\x30\x00\x02"
 SIGNED_REPLY = b"\x30\x30\x00\x03"
@@ -79,7 +85,8 @@ class SignedRound:
         self.chain_length, self.seed = chain_length, seed
         self.top_hash = chain(seed, chain_length)
         self.signed = (
-            source
+            HEARTBEAT_DOMAIN
+            + source
             + u32(seq)
             + duration_ms.to_bytes(16, "big")
             + bytes([chain_length])
@@ -122,7 +129,8 @@ class SignedRound:
         ``src`` to ``dst``; its fields, and the bytes ``sender`` signed."""
         hop_hash = chain(self.seed, hops)
         signed = (
-            self.source
+            REPLY_DOMAIN
+            + self.source
             + u32(self.seq)
             + self.duration_ms.to_bytes(16, "big")
             + sender

@@ -293,6 +293,21 @@ class TrustStore:
         factory=OrderedDict, init=False, repr=False, eq=False
     )
 
+    @classmethod
+    def of(cls, members: Mapping[bytes, tuple[str, Identity]]) -> TrustStore:
+        """A store trusting ``members`` (MAC -> (role, identity)), as a trust
+        file listing them would: for the simulator's in-memory keys, tests
+        and benchmarks."""
+        entries = {}
+        for mac, (role, identity) in members.items():
+            if role not in ROLES:
+                raise ValueError(f"unknown role {role!r}: expected one of {ROLES}")
+            key = identity.private_key.public_key()
+            entries[trusted_mac(format_mac(mac))] = TrustEntry(
+                role, identity.public_bytes, key
+            )
+        return cls(entries, source="<in memory>")
+
     def __len__(self) -> int:
         return len(self.entries)
 

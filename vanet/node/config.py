@@ -372,9 +372,9 @@ class SecuritySection:
         _path,
         None,
         "The node's Ed25519 private key (PEM, from vanet-keygen; mode 600), "
-        "loaded and checked at start; it will sign the control messages of "
-        "docs/protocol.md §2.7. A relative path is taken from the config "
-        "file's folder.",
+        "loaded and checked at start; with authenticate = yes it signs the "
+        "node's heartbeats (RSU) or replies (OBU), docs/protocol.md §2.7. A "
+        "relative path is taken from the config file's folder.",
     )
     trust: str | None = setting(
         _path,
@@ -382,6 +382,14 @@ class SecuritySection:
         "The trust file: one 'MAC role public-key' line per node (not "
         "writable by group or others), loaded at start and re-read on "
         "SIGHUP. A relative path is taken from the config file's folder.",
+    )
+    authenticate: bool = setting(
+        _boolean,
+        False,
+        "Sign and verify heartbeats and replies (yes/no; docs/protocol.md "
+        "§2.7): the node sends only the signed forms and drops the plain "
+        "ones (unsigned). Needs identity and trust. With no, signed frames "
+        "are dropped and the wire is as without identities.",
     )
 
 
@@ -483,13 +491,23 @@ def _parse_values(
     return parsed
 
 
+#: what ``[security] authenticate = yes`` needs, and what to give it
+_AUTHENTICATION_NEEDS = {
+    "identity": "the node's private key file: make one with vanet-keygen",
+    "trust": "the trust file naming every node's MAC, role and public key",
+}
+
+
 def _build(
     values: Mapping[tuple[str, str], tuple[str, str]],
     role: str,
     source: str,
     base_dir: str | None = None,
+    keys_given: bool = False,
 ) -> NodeConfig:
-    """``values``: (section, key) -> (raw text, where it came from)."""
+    """``values``: (section, key) -> (raw text, where it came from).
+    ``keys_given``: the caller hands the node its identity and trust store
+    itself (the simulator's in-memory keys), so the files are not needed."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
     _check_names(values)
@@ -514,6 +532,12 @@ def _build(
             f"{source}: [security] key_file is missing: it is required when "
             f"encryption is on (a file with the 32-byte key, mode 600)"
         )
+    for key, what in _AUTHENTICATION_NEEDS.items():
+        if security["authenticate"] and security[key] is None and not keys_given:
+            raise ConfigError(
+                f"{source}: [security] {key} is missing: it is required when "
+                f"authenticate = yes ({what})"
+            )
     # File names written in the config file are relative to its folder; a
     # command-line override is relative to the working directory, as usual.
     for section, settings in SCHEMA.items():
@@ -593,10 +617,11 @@ def load_node_config(
 
 
 def node_config_from_mapping(
-    mapping: Mapping[str, Any], source: str, role: str
+    mapping: Mapping[str, Any], source: str, role: str, keys_given: bool = False
 ) -> NodeConfig:
     """Build a config from ``{section: {key: value}}`` (or flat
-    ``{"section.key": value}``, as the simulator writes node keys)."""
+    ``{"section.key": value}``, as the simulator writes node keys);
+    ``keys_given`` as for ``_build``."""
     values: dict[tuple[str, str], tuple[str, str]] = {}
     for name, value in mapping.items():
         if isinstance(value, Mapping):
@@ -610,7 +635,7 @@ def node_config_from_mapping(
                 f"{source}: {name!r} is neither a section of keys nor a "
                 f"'section.key' name: allowed sections are {', '.join(SCHEMA)}"
             )
-    return _build(values, role, source)
+    return _build(values, role, source, keys_given=keys_given)
 
 
 def describe_schema() -> list[tuple[str, str, str | None, str]]:

@@ -22,6 +22,7 @@ import attrs
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
+from vanet.auth import AuthGate
 from vanet.interfaces import IDataPlane, IRoutingCore
 from vanet.mac import BROADCAST, format_mac
 from vanet.node.periodic import Periodic
@@ -39,6 +40,14 @@ from vanet.routing.actions import (
     Transmit,
 )
 from vanet.wire import LAYOUTS, parse, writer_for
+
+#: the control messages, plain and signed: with authentication all pass the gate
+CONTROL_KINDS = (
+    "heartbeat",
+    "heartbeat_reply",
+    "signed_heartbeat",
+    "signed_heartbeat_reply",
+)
 
 #: how often the cores' housekeeping runs, per heartbeat period; four ticks
 #: a period keep failover well inside the two-period bound.
@@ -64,9 +73,14 @@ RECENT_EVENTS = 32
 FrameWriter = Callable[[bytearray, bytes, Transmit], int]
 
 
-def frame_writers(path: str = "zero-copy") -> dict[type, FrameWriter]:
+def frame_writers(
+    path: str = "zero-copy", gate: AuthGate | None = None
+) -> dict[type, FrameWriter]:
     """How each frame-sending action is written, by action class, through
-    the writer registry's ``path``; ``src`` is the sending node's MAC."""
+    the writer registry's ``path``; ``src`` is the sending node's MAC.
+    With a ``gate`` (``[security] authenticate = yes``) heartbeats and
+    replies go in their signed forms (docs/protocol.md §2.7); a writer
+    returns 0 for a frame the node cannot sign (the gate counted it)."""
     heartbeat = writer_for("heartbeat", path).write
     heartbeat_forward = writer_for("heartbeat_forward", path).write
     reply = writer_for("heartbeat_reply", path).write
@@ -99,6 +113,10 @@ def frame_writers(path: str = "zero-copy") -> dict[type, FrameWriter]:
     def forward_downstream(buf, src, a: ForwardDownstream) -> int:
         return downstream_forward(buf, a.message, src, a.next_hop)
 
+    if gate is not None:
+        send_heartbeat, relay_heartbeat, send_reply, forward_reply = _signed_writers(
+            path, gate
+        )
     return {
         SendHeartbeat: send_heartbeat,
         RelayHeartbeat: relay_heartbeat,
@@ -109,6 +127,41 @@ def frame_writers(path: str = "zero-copy") -> dict[type, FrameWriter]:
         SendDownstream: send_downstream,
         ForwardDownstream: forward_downstream,
     }
+
+
+def _signed_writers(path: str, gate: AuthGate) -> tuple[FrameWriter, ...]:
+    """The control frames' writers of an authenticating node: the actions
+    are the cores' usual ones, over verified signed views."""
+    signed = writer_for("signed_heartbeat", path).write
+    signed_forward = writer_for("signed_heartbeat_forward", path).write
+    signed_reply = writer_for("signed_heartbeat_reply", path).write
+    signed_reply_forward = writer_for("signed_heartbeat_reply_forward", path).write
+    heartbeat_fields, relay_hash = gate.heartbeat_fields, gate.relay_hash
+    reply_signature = gate.reply_signature
+
+    def send_heartbeat(buf, src, a: SendHeartbeat) -> int:
+        fields = heartbeat_fields(a.source, a.seq, a.duration_ms, a.hops)
+        if fields is None:
+            return 0
+        return signed(buf, src, a.duration_ms, a.seq, a.hops, a.source, *fields)
+
+    def relay_heartbeat(buf, src, a: RelayHeartbeat) -> int:
+        hop_hash = relay_hash(a.heartbeat, a.hops)
+        if hop_hash is None:
+            return 0
+        return signed_forward(buf, a.heartbeat, src, a.hops, hop_hash)
+
+    def send_reply(buf, src, a: SendReply) -> int:
+        hb = a.heartbeat
+        return signed_reply(
+            buf, hb, src, hb.hop_hash, reply_signature(hb), src, a.next_hop
+        )
+
+    def forward_reply(buf, src, a: ForwardReply) -> int:
+        # The sender signed it: it goes on as received but for dst and src.
+        return signed_reply_forward(buf, a.reply, src, a.next_hop)
+
+    return send_heartbeat, relay_heartbeat, send_reply, forward_reply
 
 
 class NodeEngine:
@@ -128,6 +181,7 @@ class NodeEngine:
         hello_period_s: float,
         strategy_name: str = "",
         writer_path: str = "zero-copy",
+        gate: AuthGate | None = None,
     ) -> None:
         self.name = name
         self.role = role
@@ -137,6 +191,7 @@ class NodeEngine:
         self.clock = clock
         self.hello_period_s = hello_period_s
         self.strategy_name = strategy_name
+        self.gate = gate
         self.port = None
         self.tap = None
         # Route events are logged here, where a core's decisions meet the
@@ -169,16 +224,21 @@ class NodeEngine:
             "upstream": dataplane.on_upstream,
             "downstream": dataplane.on_downstream,
         }
-        # Every other kind the codec parses (the signed control messages,
-        # docs/protocol.md §2.7) is dropped under its own reason until a
-        # core handles it: never an exception per hostile frame.
+        if gate is not None:
+            # Authenticating: every control message passes the gate, which
+            # lets through the signed ones that verify (as the views the
+            # core knows) and drops the rest, plain ones included.
+            self._handlers.update(dict.fromkeys(CONTROL_KINDS, self._gated(gate)))
+        # Every other kind the codec parses (without a gate, the signed
+        # control messages, docs/protocol.md §2.7) is dropped under its own
+        # reason: never an exception per hostile frame.
         for kind in LAYOUTS:
             self._handlers.setdefault(kind, self._unhandled(kind))
         # The one table the actions are carried out through, by class. The
         # writers are looked up once: the registry decides the path.
         self._actions: dict[type, Callable] = {
             cls: self._sender(write)
-            for cls, write in frame_writers(writer_path).items()
+            for cls, write in frame_writers(writer_path, gate).items()
         }
         self._actions[DeliverToTap] = self._deliver
         self._actions[RouteEvent] = self._route_event
@@ -262,6 +322,15 @@ class NodeEngine:
             for action in handlers[msg.kind](msg, now):
                 act[type(action)](action)
 
+    def _gated(self, gate: AuthGate) -> Callable:
+        admit, on_message = gate.admit, self.routing.on_message
+
+        def handle(msg, now: float):
+            msg = admit(msg)
+            return () if msg is None else on_message(msg, now)
+
+        return handle
+
     def _unhandled(self, kind: str) -> Callable:
         reason = f"unhandled_{kind}"
         drops = self.drops
@@ -320,6 +389,8 @@ class NodeEngine:
                 buf = self._buf = bytearray(len(self._buf))
                 n = write(buf, self.mac, action)
                 self._view = memoryview(buf)
+            if not n:
+                return  # nothing this node may send (the gate counted why)
             port = self.port
             if port is None:
                 self.drops["no_link"] += 1
@@ -399,7 +470,10 @@ class NodeEngine:
         now = self.clock.seconds()
         routing = self.routing.status(now)
         drops = Counter(self.drops)
-        for component in (self.routing, self.dataplane):
+        components = [self.routing, self.dataplane]
+        if self.gate is not None:
+            components.append(self.gate)
+        for component in components:
             drops.update(component.drops)
         counters = self.stats
         routing_counters = self.routing.counters
@@ -415,6 +489,8 @@ class NodeEngine:
             {k: v for k, v in routing_counters.items() if k not in event_names}
         )
         counters.update(self.dataplane.counters)
+        if self.gate is not None:
+            counters.update(self.gate.counters)
         for prefix, device in (("link", self.port), ("tap", self.tap)):
             device_counters = getattr(device, "counters", None)
             if device_counters is not None:
@@ -434,6 +510,7 @@ class NodeEngine:
             "name": self.name,
             "mac": format_mac(self.mac),
             "strategy": self.strategy_name,
+            "authenticate": self.gate is not None,
             **routing,
             "clients": self.dataplane.status(now),
             "counters": dict(counters),

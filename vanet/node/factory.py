@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from twisted.internet.interfaces import IReactorTime
 
+from vanet.auth import AuthGate, first_seq
 from vanet.crypto import make_codec
 from vanet.dataplane import ObuDataPlane, RsuDataPlane
 from vanet.discovery import load_strategy
 from vanet.identity import Identity, TrustStore, load_identity, load_trust
-from vanet.node.config import NodeConfig
+from vanet.node.config import ConfigError, NodeConfig
 from vanet.node.engine import NodeEngine
 from vanet.node.link import LinkProtocol
 from vanet.routing.obu import ObuRoutingCore
@@ -47,11 +48,12 @@ class NodeFactory:
             else make_codec(config.security.encryption, config.security.key_file)
         )
         # The node's identity and trust store when ``[security]`` names
-        # them, loaded now so a bad file is found at start. They are for
-        # signing and verifying control messages (docs/protocol.md §2.7),
-        # which the cores do not do yet; ``trust``
-        # stays the same object when the file is re-read (``reload_trust``).
-        # Raises IdentityFileError / TrustFileError, one line each.
+        # them (or the caller gives them: the simulator's in-memory keys),
+        # loaded now so a bad file is found at start. With ``authenticate``
+        # they sign and verify control messages (docs/protocol.md §2.7,
+        # ``vanet.auth``); ``trust`` stays the same object when the file is
+        # re-read (``reload_trust``). Raises IdentityFileError /
+        # TrustFileError, one line each.
         security = config.security
         self.identity = (
             identity
@@ -63,6 +65,13 @@ class NodeFactory:
             if trust is not None or security.trust is None
             else load_trust(security.trust)
         )
+
+        if security.authenticate and (self.identity is None or self.trust is None):
+            missing = "identity" if self.identity is None else "trust"
+            raise ConfigError(
+                f"{config.source}: [security] {missing} is missing: it is "
+                f"required when authenticate = yes"
+            )
 
     def reload_trust(self) -> TrustStore:
         """Re-read ``[security] trust`` into ``self.trust`` (the same object
@@ -82,6 +91,15 @@ class NodeFactory:
         config = self.config
         routing_config = config.routing
         now = clock.seconds()
+        gate = None
+        if config.security.authenticate:
+            gate = AuthGate(
+                mac,
+                config.role,
+                self.identity,
+                self.trust,
+                history=routing_config.hello_history,
+            )
         if config.role == "rsu":
             routing = RsuRoutingCore(
                 mac,
@@ -90,6 +108,7 @@ class NodeFactory:
                 neighbour_timeout=routing_config.neighbour_timeout,
                 started=now,
                 name=config.node.name,
+                first_seq=0 if gate is None else first_seq(now, self.hello_period_s),
             )
             dataplane = RsuDataPlane(mac, routing, self.codec)
         else:
@@ -115,6 +134,7 @@ class NodeFactory:
             clock=clock,
             hello_period_s=self.hello_period_s,
             strategy_name=routing_config.strategy,
+            gate=gate,
         )
 
     def buildProtocol(self, engine: NodeEngine) -> LinkProtocol:

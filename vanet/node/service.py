@@ -176,13 +176,14 @@ class NodeService(service.MultiService):
             )
         self.log.info(
             "{role} {name} started: mac {mac}, transport {transport}, strategy {strategy}, "
-            "encryption {encryption}",
+            "encryption {encryption}, authentication {authentication}",
             role=config.role.upper(),
             name=config.node.name,
             mac=format_mac(mac),
             transport=config.link.transport,
             strategy=config.routing.strategy,
             encryption="on" if config.security.encryption else "off",
+            authentication="on" if config.security.authenticate else "off",
         )
         super().startService()
 

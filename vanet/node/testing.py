@@ -31,9 +31,18 @@ class CoreNetwork:
         self._loops: list[LoopingCall] = []
         self._buf = bytearray(64)
         self._write = frame_writers(path)
+        # Authenticating nodes (``add(core, gate)``): their gates and writers.
+        self.gates: dict[bytes, object] = {}
+        self._writers: dict[bytes, dict] = {}
 
-    def add(self, core) -> None:
+    def add(self, core, gate=None) -> None:
+        """Add a node; with ``gate`` (a ``vanet.auth.AuthGate``) it signs
+        what it sends and admits only what its gate lets through, as a node
+        with ``[security] authenticate = yes``."""
         self.cores[core.mac] = core
+        if gate is not None:
+            self.gates[core.mac] = gate
+            self._writers[core.mac] = frame_writers(self.path, gate)
 
     def replace(self, core) -> None:
         """Swap a node's core (e.g. an RSU restart)."""
@@ -93,7 +102,10 @@ class CoreNetwork:
             if isinstance(action, RouteEvent):
                 self.events.append((now, mac, action))
             elif isinstance(action, Transmit):
-                n = self._write[type(action)](self._buf, mac, action)
+                write = self._writers.get(mac, self._write)
+                n = write[type(action)](self._buf, mac, action)
+                if not n:
+                    continue  # the node cannot sign it (its gate counted why)
                 frame = bytes(self._buf[:n])
                 self.sent.append((now, mac, frame))
                 self._send(mac, frame, action.next_hop)
@@ -112,8 +124,15 @@ class CoreNetwork:
         core = self.cores.get(mac)
         if core is None:
             return
+        gate = self.gates.get(mac)
         for msg in parse(frame):
             if msg.dst == mac or is_group(msg.dst):
+                if gate is not None:
+                    msg = gate.admit(msg)
+                    if msg is None:
+                        continue
+                elif msg.kind.startswith("signed_"):
+                    continue  # a node without a gate drops them (unhandled)
                 self.execute(mac, core.on_message(msg, self.clock.seconds()))
 
     def events_of(self, mac: bytes, name: str | None = None) -> list:

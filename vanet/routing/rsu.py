@@ -39,6 +39,8 @@ class RsuRoutingCore:
     - ``max_observations``: reply observations kept per heartbeat.
     - ``name``: the node's name in the route-event log lines (default:
       its MAC).
+    - ``first_seq``: the seq of the first heartbeat (0, docs/protocol.md
+      §3.1; an authenticating RSU starts at its clock, ``vanet.auth``).
     """
 
     role = "rsu"
@@ -56,18 +58,21 @@ class RsuRoutingCore:
         neighbour_timeout: int = 2,
         max_observations: int = 256,
         name: str | None = None,
+        first_seq: int = 0,
     ) -> None:
         if hello_history < 1:
             raise ValueError("hello_history must be at least 1")
         if neighbour_timeout < 1:
             raise ValueError("neighbour_timeout must be at least 1")
+        if not 0 <= first_seq <= U32_MAX:
+            raise ValueError("first_seq must be a u32")
         self.mac = bytes(mac)
         self.strategy = strategy
         self.hello_history = hello_history
         self.started = started
         self.neighbour_timeout = neighbour_timeout
         self.max_observations = max_observations
-        self._next_seq = 0
+        self._next_seq = first_seq
         self._last_seq: int | None = None
         self._sent: dict[int, _Sent] = {}  # in sending order
         self._demoted: dict[bytes, int] = {}  # next hop -> last seq at failure

@@ -20,6 +20,7 @@ from twisted.internet.task import LoopingCall
 from zope.interface import implementer
 
 from vanet.discovery import UnknownStrategyError, load_strategy
+from vanet.identity import Identity, TrustStore
 from vanet.mac import BROADCAST, format_mac
 from vanet.node.config import ConfigError, node_config_from_mapping
 from vanet.node.factory import NodeFactory
@@ -54,6 +55,7 @@ class Simulation(SimulationBase, service.MultiService):
         self._strategies: dict[str, object] = {}  # plugins found, by name
         self._traffic_loops: list[LoopingCall] = []
         self.started_at: float | None = None
+        self._keys = _in_memory_keys(topology) if topology.sim.authenticate else {}
         for spec in topology.nodes.values():
             self._add_node(spec)
         self.warmup_s = (
@@ -78,8 +80,14 @@ class Simulation(SimulationBase, service.MultiService):
         mapping.setdefault("link", {})["transport"] = "memory"
         mapping.setdefault("control", {}).setdefault("listen", "none")
         source = f"{self.topology.source or '<topology>'}: [node:{spec.name}]"
+        identity = trust = None
+        if self._keys:
+            mapping.setdefault("security", {})["authenticate"] = "yes"
+            identity, trust = self._keys[spec.name]
         try:
-            config = node_config_from_mapping(mapping, source, spec.role)
+            config = node_config_from_mapping(
+                mapping, source, spec.role, keys_given=bool(self._keys)
+            )
             name = config.routing.strategy
             strategy = self._strategies.get(name)
             if strategy is None:
@@ -89,7 +97,9 @@ class Simulation(SimulationBase, service.MultiService):
                     raise SimConfigError(
                         f"{source} routing.strategy: {error}"
                     ) from None
-            factory = NodeFactory(config, strategy=strategy)
+            factory = NodeFactory(
+                config, strategy=strategy, identity=identity, trust=trust
+            )
         except (ConfigError, ValueError) as error:
             raise SimConfigError(str(error)) from None
         medium = self.medium
@@ -181,6 +191,24 @@ class Simulation(SimulationBase, service.MultiService):
             name: node.engine.status() if node.engine is not None else {}
             for name, node in self.nodes.items()
         }
+
+
+def _in_memory_keys(topology: Topology) -> dict[str, tuple[Identity, TrustStore]]:
+    """A fresh key pair per node, and per node a trust store listing them
+    all (``[sim] authenticate``). The stores share their entries but not
+    their verification caches, so each node verifies what it receives
+    itself, as separate machines would."""
+    identities = {name: Identity.generate() for name in topology.nodes}
+    shared = TrustStore.of(
+        {
+            spec.mac: (spec.role, identities[name])
+            for name, spec in topology.nodes.items()
+        }
+    )
+    return {
+        name: (identity, TrustStore(shared.entries, source="<simulation>"))
+        for name, identity in identities.items()
+    }
 
 
 def traffic_drain_s(duration_s: float) -> float:

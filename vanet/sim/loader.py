@@ -45,7 +45,8 @@ INI_SUFFIXES = (".ini", ".cfg", ".conf")
 
 # Names end up in namespace, device and URL paths: keep them plain.
 
-SIM_KEYS = ("mode", "http", "seed", "clock", "duration_s")
+SIM_KEYS = ("mode", "http", "seed", "clock", "duration_s", "authenticate")
+_YES, _NO = ("yes", "true", "on", "1"), ("no", "false", "off", "0")
 LINK_KEYS = ("latency_ms", "jitter_ms", "loss")
 TRAFFIC_KEYS = ("from", "to", "rate_per_s", "size")
 DEFAULT_FLOW_SIZE = 128
@@ -204,8 +205,26 @@ class _IniReader:
                 "required with clock = virtual (it runs as fast as it can, "
                 "so it needs an end)",
             )
+        raw = values.get("authenticate", "no").strip().lower()
+        if raw not in _YES + _NO:
+            self.fail(section, "authenticate", raw, "expected yes or no")
+        authenticate = raw in _YES
+        if authenticate and mode == "netns":
+            self.fail(
+                section,
+                "authenticate",
+                raw,
+                "in-process mode only (netns nodes read their keys from "
+                "files: give each node security.identity, security.trust "
+                "and security.authenticate instead)",
+            )
         return SimSettings(
-            mode=mode, http=http, seed=seed, clock=clock, duration_s=duration_s
+            mode=mode,
+            http=http,
+            seed=seed,
+            clock=clock,
+            duration_s=duration_s,
+            authenticate=authenticate,
         )
 
     def number(self, section: str, key: str, raw: str) -> float:

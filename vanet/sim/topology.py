@@ -52,6 +52,9 @@ class SimSettings:
     seed: int | None = None  # None: a fresh random seed each run
     clock: str = attrs.field(default="real", validator=attrs.validators.in_(CLOCKS))
     duration_s: float | None = None  # None: run until stopped
+    # Every node signs and verifies its control messages with an in-memory
+    # key, all trusting each other (docs/simulator.md; in-process only).
+    authenticate: bool = False
 
 
 @attrs.frozen

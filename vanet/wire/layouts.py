@@ -170,7 +170,7 @@ HEARTBEAT_REPLY = Layout(
 # own, not a trailer: a parser that predates them drops them as unknown.
 # Each starts with the 30 heartbeat body bytes, so the shared fields sit
 # at the same offsets as in the unsigned messages. The fields are only
-# carried here; what is signed and hashed is vanet.identity's business.
+# carried here; what is signed and checked is vanet.auth's business.
 SIGNED_HEARTBEAT = Layout(
     "signed_heartbeat",
     CONTROL,

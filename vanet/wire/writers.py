@@ -192,7 +192,7 @@ def write_downstream(
 
 # The signed forms (docs/protocol.md §2.7). The writers carry the hash
 # chain values and signatures they are given; computing and checking them
-# is the routing core's and vanet.identity's work.
+# is vanet.auth's (with vanet.identity's primitives).
 
 
 def write_signed_heartbeat(
