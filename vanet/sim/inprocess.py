@@ -50,6 +50,7 @@ class Simulation(SimulationBase, service.MultiService):
         self.clock = clock
         self.medium = ChannelMedium(clock, topology.sim.seed, dict(topology.links))
         self.flow_stats = FlowStats()
+        self.setup_mobility(clock)
         self.nodes: dict[str, NodeService] = {}
         self._strategies: dict[str, object] = {}  # plugins found, by name
         self._traffic_loops: list[LoopingCall] = []
@@ -115,6 +116,8 @@ class Simulation(SimulationBase, service.MultiService):
     # -- running -------------------------------------------------------------
 
     def startService(self) -> None:
+        if self.mobility is not None:
+            self.mobility.start()
         super().startService()
         self.started_at = self.clock.seconds()
         if self.topology.flows:
@@ -156,6 +159,8 @@ class Simulation(SimulationBase, service.MultiService):
 
     def stopService(self):
         self.stop_traffic()
+        if self.mobility is not None:
+            self.mobility.stop()
         return super().stopService()
 
     # -- ISimulation (the rest is SimulationBase's) ------------------------------
