@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import random
 
+from twisted.internet import task
 from twisted.trial.unittest import SynchronousTestCase
 
 from vanet.sim.channel import ChannelMedium, ChannelParams
@@ -215,6 +216,17 @@ class RadioLinksTests(SynchronousTestCase):
         self.assertEqual(links(self.medium), {})
         self.assertEqual(driver.links_cut, 2)
 
+    def test_a_late_real_clock_catches_up_step_by_step(self) -> None:
+        reactor = task.Clock()
+        moving = _Mover()
+        driver = MobilityDriver(
+            moving, RadioSettings(), self.medium, reactor, ["a", "b"], step_ms=100
+        )
+        driver.start()
+        reactor.advance(2.5)  # the reactor was busy for 2.5 s
+        driver.stop()
+        self.assertEqual(moving.steps, [0.1] * 25)
+
     def test_fixed_links_win(self) -> None:
         self.medium.set_link("rsu", "far", ChannelParams(latency_ms=1))
         driver = self.driver(pinned=[("rsu", "far")])
@@ -250,9 +262,11 @@ class _Mover:
 
     def __init__(self) -> None:
         self.time_s = 0.0
+        self.steps: list[float] = []
 
     def step(self, dt: float) -> None:
         self.time_s += dt
+        self.steps.append(dt)
 
     def positions(self):
         return {"a": Position(0, 0), "b": Position(60.0 * self.time_s, 0, 60.0, 90)}

@@ -5,7 +5,7 @@ model's links in step with the positions (the Twisted edge of
 The model advances every ``step_ms`` and the radio recomputes every
 ``update_ms``, both as ``LoopingCall``s on the simulation's clock, so on a
 virtual clock they run in lock step with the nodes, and on the real clock a
-late step catches up (it advances by the steps it missed). Links the radio
+late step catches up (it runs the steps it missed). Links the radio
 makes are ordinary channel links: the API shows and counts them like any
 other. Pairs with a link in the topology file, or changed through the API,
 are the user's: the radio leaves them alone.
@@ -59,7 +59,7 @@ class MobilityDriver:
     # -- running -----------------------------------------------------------
 
     def start(self) -> None:
-        step = LoopingCall.withCount(lambda count: self.model.step(count * self.step_s))
+        step = LoopingCall.withCount(self._steps)
         update = LoopingCall(self.update)
         for loop, interval in (
             (step, self.step_s),
@@ -68,6 +68,12 @@ class MobilityDriver:
             loop.clock = self.clock
             loop.start(interval, now=False)
             self._loops.append(loop)
+
+    def _steps(self, count: int) -> None:
+        # A late real clock runs the steps it missed, each of step_ms, so
+        # the model moves as it would have on time.
+        for _ in range(count):
+            self.model.step(self.step_s)
 
     def stop(self) -> None:
         for loop in self._loops:
