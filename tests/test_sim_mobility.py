@@ -284,3 +284,21 @@ class MovingHighwayTests(SynchronousTestCase):
         first = sample_run(MOVING, 20)[0].report()
         second = sample_run(MOVING, 20)[0].report()
         self.assertEqual(first, second)
+
+
+class EmbeddedDefaultTests(SynchronousTestCase):
+    def test_the_embedded_default_is_the_example(self) -> None:
+        from vanet.sim.cli import embedded_topology_path
+
+        self.assertEqual(embedded_topology_path().read_text(), MOVING.read_text())
+
+
+class DocTests(SynchronousTestCase):
+    def test_docs_list_every_key_as_declared(self) -> None:
+        from vanet.sim.mobility.settings import MobilitySettings
+        from vanet.sim.radio import RadioSettings
+        from vanet.sim.sections import section_table
+
+        text = (EXAMPLES.parent / "docs" / "simulator.md").read_text()
+        for cls in (MobilitySettings, RadioSettings):
+            self.assertIn(section_table(cls), text, cls.__name__)
