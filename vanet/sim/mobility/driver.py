@@ -14,7 +14,7 @@ are the user's: the radio leaves them alone.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
@@ -51,6 +51,8 @@ class MobilityDriver:
         self._pinned = set(pinned)
         self._managed: set[tuple[str, str]] = set()
         self._fading: dict[tuple[str, str], NakagamiFading] = {}
+        # RSSI of every pair in range at the last update, for strategies
+        self._rssi: dict[tuple[str, str], float] = {}
         self._loops: list[LoopingCall] = []
         self.links_made = 0
         self.links_cut = 0
@@ -91,12 +93,14 @@ class MobilityDriver:
         per_packet = radio.mode == "per-packet"
         medium = self.medium
         wanted: set[tuple[str, str]] = set()
+        rssi: dict[tuple[str, str], float] = {}
         for i, a in enumerate(placed):
             for b in placed[i + 1 :]:
                 d = distance(positions[a], positions[b])
                 params = radio.channel(d)
                 if params is None:
                     continue
+                rssi[(a, b)] = rssi[(b, a)] = rssi_dbm(d)
                 for pair in ((a, b), (b, a)):
                     if pair in self._pinned:
                         continue
@@ -116,6 +120,7 @@ class MobilityDriver:
             self._fading.pop(pair, None)
             self.links_cut += 1
         self._managed = wanted
+        self._rssi = rssi
 
     def pin(self, a: str, b: str) -> None:
         """The user set a -> b (through the API): the radio keeps off it."""
@@ -144,6 +149,18 @@ class MobilityDriver:
             return None
         d = distance(positions[a], positions[b])
         return {"distance_m": round(d, 2), "rssi_dbm": round(rssi_dbm(d), 2)}
+
+    def rssi_reader(
+        self, node: str, names_by_mac: dict[bytes, str]
+    ) -> Callable[[bytes], float | None]:
+        """``mac -> dBm | None``: the RSSI of ``node``'s link to the
+        neighbour with that MAC as of the last update (``None`` out of
+        range), for a strategy that ranks by it."""
+
+        def rssi_of(mac: bytes) -> float | None:
+            return self._rssi.get((node, names_by_mac.get(bytes(mac), "")))
+
+        return rssi_of
 
     def describe(self) -> dict[str, object]:
         """``GET /fading``: the radio's model and parameters, and the
