@@ -104,8 +104,8 @@ class ConfigTests(TopologyFiles, SynchronousTestCase):
             "number from 1 to 16",
             "[mobility]\nlane = 2\n": "[mobility] lane = '2': unknown key; allowed: "
             "model, step_ms,",
-            "[mobility]\nmodel = sumo\n": "[mobility] model = 'sumo': expected one of "
-            "highway, static",
+            "[mobility]\nmodel = bicycle\n": "[mobility] model = 'bicycle': expected one of "
+            "highway, static, sumo",
             "[mobility]\nspeed_mps = 30-20\n": "[mobility] speed_mps = '30-20': "
             "expected a speed in m/s",
             "[mobility]\nspacing_m = 4\n": "[mobility] spacing_m = '4': vehicles would "

@@ -276,3 +276,6 @@ class _Mover:
 
     def describe(self):
         return {"model": self.name}
+
+    def close(self):
+        pass

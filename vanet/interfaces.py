@@ -243,3 +243,6 @@ class IMobilityModel(Interface):
 
     def describe():
         """The model and its parameters, JSON-ready (``model``: its name)."""
+
+    def close():
+        """The run is over: release what the model holds (SUMO)."""

@@ -58,6 +58,7 @@ class SimulationBase:
             {name: spec.role for name, spec in nodes.items()},
             {name: spec.position for name, spec in nodes.items() if spec.position},
             self.topology.sim.seed,
+            self.topology.source.parent if self.topology.source else None,
         )
         self.mobility = MobilityDriver(
             model,

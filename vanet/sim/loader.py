@@ -31,7 +31,7 @@ from vanet.mac import MacError, parse_mac
 from vanet.node.config import ROLES
 from vanet.sim.channel import ChannelParams
 from vanet.sim.legacy_yaml import load_legacy_yaml
-from vanet.sim.mobility.settings import MobilityError, MobilitySettings, build_model
+from vanet.sim.mobility.settings import MobilityError, MobilitySettings, check_model
 from vanet.sim.radio import RadioSettings
 from vanet.sim.sections import parse_section
 from vanet.sim.topology import (
@@ -218,13 +218,14 @@ class _IniReader:
     def check_mobility(
         self, mobility: MobilitySettings, nodes: dict[str, NodeSpec], seed: int | None
     ) -> None:
-        """Build the model once: its complaints name the key to fix."""
+        """The model's complaints name the key to fix."""
         try:
-            build_model(
+            check_model(
                 mobility,
                 {name: node.role for name, node in nodes.items()},
                 {n: node.position for n, node in nodes.items() if node.position},
                 seed,
+                self.path.parent,
             )
         except MobilityError as e:
             if e.key is None:

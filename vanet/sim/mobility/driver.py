@@ -82,6 +82,7 @@ class MobilityDriver:
             if loop.running:
                 loop.stop()
         self._loops.clear()
+        self.model.close()
 
     # -- the radio ---------------------------------------------------------
 

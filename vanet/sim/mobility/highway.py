@@ -122,6 +122,9 @@ class Highway:
     def describe(self) -> dict[str, object]:
         return {"model": self.name, **self._describe}
 
+    def close(self) -> None:
+        pass
+
     # -- the road ----------------------------------------------------------
 
     def lane_of(self, name: str) -> list[str]:
@@ -212,3 +215,6 @@ class StaticPositions:
 
     def describe(self) -> dict[str, object]:
         return {"model": self.name}
+
+    def close(self) -> None:
+        pass

@@ -12,18 +12,21 @@ moved through the API.
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import attrs
 
 from vanet.interfaces import IMobilityModel
-from vanet.node.config import _choice, _number, _whole, setting
+from vanet.node.config import _choice, _number, _text, _whole, setting
 from vanet.sim.mobility.highway import Highway, StaticPositions
 from vanet.sim.mobility.idm import IdmParams
 from vanet.sim.mobility.position import Position
 from vanet.sim.sections import finite, positive, speed_range
 
-MODELS = ("highway", "static")
+MODELS = ("highway", "static", "sumo")
+SUMO_KEYS = ("sumo_config", "sumo_net", "sumo_routes", "sumo_osm")
 EXITS = ("wrap", "leave")
 _IDM = IdmParams()  # the IDM's defaults, declared once there
 
@@ -46,7 +49,8 @@ class MobilitySettings:
         _choice(*MODELS),
         "highway",
         "highway: a straight multi-lane road with IDM car following; "
-        "static: every node at its position",
+        "static: every node at its position; sumo: vehicles driven by SUMO "
+        "(pip install 'vanet[sumo]')",
     )
     step_ms: int = setting(
         _whole(1, 1000), 100, "the model advances this often, on the simulation clock"
@@ -83,6 +87,24 @@ class MobilitySettings:
     )
     rsu_start_m: float = setting(_number(0), 500.0, "x of the first such RSU")
     rsu_y_m: float = setting(finite, -10.0, "y of those RSUs (beside the road)")
+    sumo_config: str | None = setting(
+        _text,
+        None,
+        "model = sumo: a .sumocfg file; sumo:PATH is a file of the installed "
+        "eclipse-sumo package, e.g. sumo:tools/game/ramp.sumocfg",
+    )
+    sumo_net: str | None = setting(
+        _text, None, "model = sumo: a .net.xml file (instead of sumo_config)"
+    )
+    sumo_routes: str | None = setting(
+        _text, None, "model = sumo: route files for sumo_net, comma-separated"
+    )
+    sumo_osm: str | None = setting(
+        _text,
+        None,
+        "model = sumo: a local OpenStreetMap file, converted with netconvert, "
+        "random routes with randomTrips.py",
+    )
 
     @property
     def idm(self) -> IdmParams:
@@ -91,16 +113,37 @@ class MobilitySettings:
         )
 
 
+def check_model(
+    settings: MobilitySettings,
+    roles: Mapping[str, str],
+    positions: Mapping[str, tuple[float, float]],
+    seed: int | None,
+    base: Path | None = None,
+) -> None:
+    """What ``build_model`` would complain of, without starting anything
+    (SUMO): ``MobilityError`` naming the key."""
+    if settings.model != "sumo":
+        for key in SUMO_KEYS:
+            if getattr(settings, key) is not None:
+                raise MobilityError(key, "only with model = sumo")
+        build_model(settings, roles, positions, seed, base)
+        return
+    _vehicles_and_fixed(settings, roles, positions)
+    _check_sumo(settings, base)
+
+
 def build_model(
     settings: MobilitySettings,
     roles: Mapping[str, str],
     positions: Mapping[str, tuple[float, float]],
     seed: int | None,
+    base: Path | None = None,
 ) -> IMobilityModel:
     """The model for nodes ``roles`` (name -> rsu | obu, in file order)
     with the fixed ``positions`` given; ``MobilityError`` if they do not
     fit. The same arguments give the same model (desired speeds are drawn
-    from ``seed``)."""
+    from ``seed``). ``base``: the folder relative paths are taken from.
+    ``model = sumo`` starts SUMO."""
     if settings.model == "static":
         missing = [name for name in roles if name not in positions]
         if missing:
@@ -111,6 +154,56 @@ def build_model(
                 node=missing[0],
             )
         return StaticPositions({n: Position(*positions[n]) for n in roles})
+    vehicles, fixed = _vehicles_and_fixed(settings, roles, positions)
+    describe = {
+        key: list(value) if isinstance(value, tuple) else value
+        for key, value in attrs.asdict(settings).items()
+        if key != "model"
+    }
+    if settings.model == "sumo":
+        from vanet.sim.mobility.sumo import SumoMobility, sumo_inputs
+
+        _check_sumo(settings, base)
+        try:
+            inputs, workdir = sumo_inputs(
+                settings.sumo_config,
+                settings.sumo_net,
+                settings.sumo_routes,
+                settings.sumo_osm,
+                base,
+                seed or 0,
+            )
+            return SumoMobility(
+                inputs,
+                vehicles,
+                fixed,
+                settings.step_ms / 1000.0,
+                seed or 0,
+                describe={k: v for k, v in describe.items() if k.startswith("sumo")},
+                workdir=workdir,
+            )
+        except ValueError as e:
+            raise MobilityError("model", str(e)) from None
+    return Highway(
+        length_m=settings.length_m,
+        lanes=settings.lanes,
+        lane_width_m=settings.lane_width_m,
+        vehicle_length_m=settings.vehicle_length_m,
+        start_m=settings.start_m,
+        exit=settings.exit,
+        idm=settings.idm,
+        vehicles=_place(settings, vehicles, seed),
+        fixed=fixed,
+        describe=describe,
+    )
+
+
+def _vehicles_and_fixed(
+    settings: MobilitySettings,
+    roles: Mapping[str, str],
+    positions: Mapping[str, tuple[float, float]],
+) -> tuple[list[str], dict[str, Position]]:
+    """The vehicles (in file order) and where the fixed nodes stand."""
     fixed: dict[str, Position] = {}
     vehicles: list[str] = []
     rsu_index = 0
@@ -119,8 +212,8 @@ def build_model(
             if name in positions:
                 raise MobilityError(
                     None,
-                    "model = highway places the vehicles itself (lanes, "
-                    "spacing_m, start_m); remove this vehicle's position",
+                    f"model = {settings.model} places the vehicles itself; "
+                    "remove this vehicle's position",
                     node=name,
                 )
             vehicles.append(name)
@@ -132,22 +225,44 @@ def build_model(
                 settings.rsu_y_m,
             )
             rsu_index += 1
-    return Highway(
-        length_m=settings.length_m,
-        lanes=settings.lanes,
-        lane_width_m=settings.lane_width_m,
-        vehicle_length_m=settings.vehicle_length_m,
-        start_m=settings.start_m,
-        exit=settings.exit,
-        idm=settings.idm,
-        vehicles=_place(settings, vehicles, seed),
-        fixed=fixed,
-        describe={
-            key: list(value) if isinstance(value, tuple) else value
-            for key, value in attrs.asdict(settings).items()
-            if key != "model"
-        },
-    )
+    return vehicles, fixed
+
+
+# An OSM "file" that is a place to download from: a URL, or a bounding box.
+_REMOTE = re.compile(r"^(https?|ftp)://|^\s*-?[\d.]+\s*,\s*-?[\d.]+\s*,", re.I)
+
+
+def _check_sumo(settings: MobilitySettings, base: Path | None) -> None:
+    from vanet.sim.mobility.sumo import SumoUnavailable, resolve, sumo_home
+
+    given = [k for k in ("sumo_config", "sumo_net", "sumo_osm") if getattr(settings, k)]
+    if len(given) != 1:
+        raise MobilityError(
+            "model",
+            "model = sumo needs one of sumo_config, sumo_net (with "
+            "sumo_routes) or sumo_osm" + (f"; got {', '.join(given)}" if given else ""),
+        )
+    if settings.sumo_routes and not settings.sumo_net:
+        raise MobilityError("sumo_routes", "only with sumo_net")
+    osm = settings.sumo_osm
+    if osm and _REMOTE.search(osm):
+        raise MobilityError(
+            "sumo_osm",
+            "a download is not made here: save the OpenStreetMap extract to a "
+            "local .osm file and give its path",
+        )
+    try:
+        sumo_home()
+    except SumoUnavailable as e:
+        raise MobilityError("model", str(e)) from None
+    key = given[0]
+    files = [getattr(settings, key)]
+    if key == "sumo_net" and settings.sumo_routes:
+        files += [("sumo_routes", r.strip()) for r in settings.sumo_routes.split(",")]
+    for item in files:
+        name, text = item if isinstance(item, tuple) else (key, item)
+        if not resolve(text, base).is_file():
+            raise MobilityError(name, f"no such file: {resolve(text, base)}")
 
 
 def _place(
