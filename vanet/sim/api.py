@@ -38,6 +38,7 @@ from twisted.web.iweb import IRequest
 from zope.interface import Interface
 
 from vanet.node.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from vanet.sim.api_mobility import mobility_getters, post_position
 
 log = Logger()
 
@@ -171,8 +172,6 @@ class SimulationAPI(resource.Resource):
             "channels": simulation.channels,
             "topology": simulation.topology_graph,
         }
-        from vanet.sim.api_mobility import mobility_getters
-
         self._get.update(mobility_getters(simulation))
 
     def render(self, request: IRequest) -> bytes:
@@ -219,11 +218,15 @@ class SimulationAPI(resource.Resource):
                 return self._post_channel(request, a, b)
             return self._json(request, self._channel(a, b))
         if len(segments) == 3 and segments[0] == "node" and segments[2] == "position":
-            from vanet.sim.api_mobility import post_position
-
             self._allow(method, ("POST",))
             self._check_origin(request)
-            return self._json(request, post_position(self._sim, segments[1], request))
+            body = json_body(request, '{"x": 500, "y": -10}')
+            try:
+                return self._json(request, post_position(self._sim, segments[1], body))
+            except KeyError:
+                raise _HTTPError(404, f"unknown node {segments[1]!r}") from None
+            except ValueError as e:
+                raise _HTTPError(400, str(e)) from None
         raise _HTTPError(404, f"no such resource; try {', '.join(self.endpoints())}")
 
     @staticmethod

@@ -12,13 +12,11 @@ GET      /fading                the radio model, its parameters and the
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
-from twisted.web.iweb import IRequest
 from zope.interface import Interface
-
-from vanet.sim.api import _HTTPError, _number, json_body
 
 
 class IMobileSimulation(Interface):
@@ -48,14 +46,18 @@ def mobility_getters(simulation: Any) -> dict[str, Callable[[], Any]]:
     }
 
 
-def post_position(simulation: Any, name: str, request: IRequest) -> dict:
-    body = json_body(request, '{"x": 500, "y": -10}')
+def post_position(simulation: Any, name: str, body: Any) -> dict:
+    """``POST /node/NAME/position`` with its JSON body: the node's new
+    position. ``ValueError`` (400) for a bad body or a node that cannot
+    move, ``KeyError`` (404) for an unknown node."""
     if not isinstance(body, dict) or set(body) != {"x", "y"}:
-        raise _HTTPError(400, 'give exactly x and y in metres: {"x": 500, "y": -10}')
-    x, y = _number("x", body["x"]), _number("y", body["y"])
-    try:
-        return simulation.set_position(name, x, y)
-    except KeyError:
-        raise _HTTPError(404, f"unknown node {name!r}") from None
-    except ValueError as e:
-        raise _HTTPError(400, str(e)) from None
+        raise ValueError('give exactly x and y in metres: {"x": 500, "y": -10}')
+    for key in ("x", "y"):
+        value = body[key]
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
+            raise ValueError(f"{key} must be a finite number of metres")
+    return simulation.set_position(name, float(body["x"]), float(body["y"]))
