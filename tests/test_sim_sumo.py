@@ -55,9 +55,11 @@ class SumoRunTests(SynchronousTestCase):
         self.assertGreater(len(bound), 8)
         last = samples[-1]
         # a bound vehicle is where SUMO has it: on the motorway's stretch
+        # (a network without a geo-projection: no latitude, longitude)
         for name in bound:
             position = last[name]["position"]
             self.assertTrue(-600 <= position["x"] <= 1420, position)
+            self.assertNotIn("lat", position)
         # routes form ...
         with_gateway = [n for n in bound if last[n]["gateway_node"]]
         self.assertGreater(len(with_gateway), len(bound) // 2)
@@ -88,9 +90,13 @@ class SumoRunTests(SynchronousTestCase):
         cars = [name for name in positions if name.startswith("car")]
         self.assertTrue(cars, positions)
         for name in cars:
-            # the motorway runs 3 km along x, from y = 71 m to 0
+            # the motorway runs 3 km along x, from y = 71 m to 0 ...
             self.assertTrue(0 <= positions[name]["x"] <= 3060, positions[name])
             self.assertGreater(positions[name]["speed"], 0)
+            # ... at 52.5005 N from 13.300 E to 13.345 E (the OSM file's)
+            self.assertLess(abs(positions[name]["lat"] - 52.5005), 0.001)
+            self.assertTrue(13.2999 <= positions[name]["lon"] <= 13.3451)
+        self.assertLess(abs(positions["rsu"]["lon"] - 13.3148), 0.001)
         simulation.stopService()
         # the converted network lived in a temporary folder, now removed
         workdir = simulation.mobility.model._workdir

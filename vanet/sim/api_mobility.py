@@ -2,7 +2,8 @@
 
 =======  =====================  ==============================================
 GET      /positions             ``{name: {x, y, speed, heading}}`` (metres,
-                                m/s, compass degrees) of every placed node
+                                m/s, compass degrees) of every placed node,
+                                with ``lat``, ``lon`` where known
 POST     /node/NAME/position    move a fixed node: ``{"x": .., "y": ..}``;
                                 the radio's links follow at once
 GET      /fading                the radio model, its parameters and the

@@ -28,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import attrs
 from twisted.logger import Logger
 from zope.interface import implementer
 
@@ -190,6 +191,10 @@ class SumoMobility:
             self._api.start(command)
         except Exception as e:
             raise ValueError(f"SUMO did not start: {e}") from None
+        # A network without a geo-projection converts x, y to themselves.
+        probe = (1000.0, 1000.0)
+        self._geo = tuple(self._api.simulation.convertGeo(*probe)) != probe
+        self._fixed = {name: self._located(p) for name, p in self._fixed.items()}
         self._sync()
 
     # -- IMobilityModel ----------------------------------------------------
@@ -204,7 +209,7 @@ class SumoMobility:
 
     def set_position(self, name: str, x: float, y: float) -> None:
         if name in self._fixed:
-            self._fixed[name] = Position(x, y)
+            self._fixed[name] = self._located(Position(x, y))
             return
         vehicle = self._vehicle_of.get(name)
         if vehicle is None:
@@ -264,9 +269,16 @@ class SumoMobility:
         vehicles = api.vehicle
         for vehicle, node in self._node_of.items():
             x, y = vehicles.getPosition(vehicle)
-            self._positions[node] = Position(
-                x, y, vehicles.getSpeed(vehicle), vehicles.getAngle(vehicle)
+            self._positions[node] = self._located(
+                Position(x, y, vehicles.getSpeed(vehicle), vehicles.getAngle(vehicle))
             )
+
+    def _located(self, position: Position) -> Position:
+        """With latitude and longitude, where the network has them."""
+        if not self._geo:
+            return position
+        lon, lat = self._api.simulation.convertGeo(position.x, position.y)
+        return attrs.evolve(position, lat=lat, lon=lon)
 
 
 def sumo_inputs(
