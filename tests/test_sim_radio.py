@@ -7,6 +7,8 @@ from __future__ import annotations
 import math
 import random
 
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from twisted.internet import task
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -14,7 +16,7 @@ from vanet.sim.channel import ChannelMedium, ChannelParams
 from vanet.sim.clock import VirtualClock
 from vanet.sim.mobility.driver import MobilityDriver
 from vanet.sim.mobility.highway import StaticPositions
-from vanet.sim.mobility.position import Position
+from vanet.sim.mobility.position import Position, distance, pairs_within
 from vanet.sim.radio import (
     NakagamiFading,
     RadioSettings,
@@ -279,3 +281,24 @@ class _Mover:
 
     def close(self):
         pass
+
+
+class PairsWithinTests(SynchronousTestCase):
+    @settings(max_examples=100, deadline=None)
+    # exactly reach apart, across two square borders once rounded
+    @example(points=[(-1e-300, 0.0), (1.0, 0.0)], reach=1.0)
+    @given(
+        points=st.lists(
+            st.tuples(st.floats(-3000, 3000), st.floats(-3000, 3000)), max_size=40
+        ),
+        reach=st.floats(1.0, 2000.0),
+    )
+    def test_the_grid_finds_what_every_pair_would(self, points, reach) -> None:
+        placed = [(f"n{i}", Position(x, y)) for i, (x, y) in enumerate(points)]
+        expected = [
+            (a, b, distance(pa, pb))
+            for i, (a, pa) in enumerate(placed)
+            for b, pb in placed[i + 1 :]
+            if distance(pa, pb) <= reach
+        ]
+        self.assertEqual(pairs_within(placed, reach), expected)

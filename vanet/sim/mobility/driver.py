@@ -22,7 +22,7 @@ from twisted.logger import Logger
 
 from vanet.interfaces import IMobilityModel
 from vanet.sim.channel import ChannelMedium
-from vanet.sim.mobility.position import Position, distance
+from vanet.sim.mobility.position import Position, distance, pairs_within
 from vanet.sim.radio import NakagamiFading, RadioSettings, rssi_dbm
 
 log = Logger()
@@ -89,33 +89,29 @@ class MobilityDriver:
     def update(self) -> None:
         """Make, change and cut the radio's links from the positions now."""
         positions = self.model.positions()
-        placed = [name for name in self.nodes if name in positions]
+        placed = [(name, positions[name]) for name in self.nodes if name in positions]
         radio = self.radio
         per_packet = radio.mode == "per-packet"
         medium = self.medium
         wanted: set[tuple[str, str]] = set()
         rssi: dict[tuple[str, str], float] = {}
-        for i, a in enumerate(placed):
-            for b in placed[i + 1 :]:
-                d = distance(positions[a], positions[b])
-                params = radio.channel(d)
-                if params is None:
+        for a, b, d in pairs_within(placed, radio.max_range_m):
+            params = radio.channel(d)  # in range: never None
+            rssi[(a, b)] = rssi[(b, a)] = rssi_dbm(d)
+            for pair in ((a, b), (b, a)):
+                if pair in self._pinned:
                     continue
-                rssi[(a, b)] = rssi[(b, a)] = rssi_dbm(d)
-                for pair in ((a, b), (b, a)):
-                    if pair in self._pinned:
-                        continue
-                    wanted.add(pair)
-                    medium.set_link(pair[0], pair[1], params)
-                    if pair not in self._managed:
-                        self.links_made += 1
-                    if per_packet:
-                        fading = self._fading.get(pair)
-                        if fading is None or pair not in self._managed:
-                            fading = self._fading[pair] = radio.fading(d)
-                        else:
-                            fading.retarget(radio.mean_snr(d))
-                        medium.set_fading(pair[0], pair[1], fading)
+                wanted.add(pair)
+                medium.set_link(pair[0], pair[1], params)
+                if pair not in self._managed:
+                    self.links_made += 1
+                if per_packet:
+                    fading = self._fading.get(pair)
+                    if fading is None or pair not in self._managed:
+                        fading = self._fading[pair] = radio.fading(d)
+                    else:
+                        fading.retarget(radio.mean_snr(d))
+                    medium.set_fading(pair[0], pair[1], fading)
         for pair in self._managed - wanted:
             medium.remove_link(*pair)
             self._fading.pop(pair, None)

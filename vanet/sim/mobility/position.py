@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import attrs
 
@@ -37,3 +38,38 @@ class Position:
 def distance(a: Position, b: Position) -> float:
     """Straight-line distance in metres."""
     return math.hypot(a.x - b.x, a.y - b.y)
+
+
+def pairs_within(
+    placed: Sequence[tuple[str, Position]], reach: float
+) -> list[tuple[str, str, float]]:
+    """Every pair ``(a, b, distance)`` of ``placed`` at most ``reach``
+    metres apart, ``a`` before ``b`` in ``placed``, in the order two nested
+    loops over ``placed`` would give. Nodes are bucketed in squares of side
+    ``reach``, so only neighbouring squares are compared: the cost follows
+    the pairs in reach, not the square of the nodes."""
+    # a hair wider than reach, so that rounding in the division never puts
+    # two nodes exactly reach apart two squares apart
+    side = reach * (1 + 1e-9)
+    cells: dict[tuple[int, int], list[int]] = {}
+    for index, (_, position) in enumerate(placed):
+        key = (math.floor(position.x / side), math.floor(position.y / side))
+        cells.setdefault(key, []).append(index)
+    found: list[tuple[int, int, float]] = []
+    for (cx, cy), members in cells.items():
+        near = [
+            j
+            for dx in (-1, 0, 1)
+            for dy in (-1, 0, 1)
+            for j in cells.get((cx + dx, cy + dy), ())
+        ]
+        for i in members:
+            a = placed[i][1]
+            for j in near:
+                if j <= i:
+                    continue
+                d = distance(a, placed[j][1])
+                if d <= reach:
+                    found.append((i, j, d))
+    found.sort()
+    return [(placed[i][0], placed[j][0], d) for i, j, d in found]
