@@ -100,6 +100,13 @@ class FakeRsuRouting:
     def route_to(self, vehicle, now):
         return self.routes.get(vehicle)
 
+    def on_data_seen(self, origin, via, now):
+        self.data_seen.append((origin, via))
+
+    @property
+    def data_seen(self):
+        return self.__dict__.setdefault("_data_seen", [])
+
 
 class RefusingCodec:
     """A codec whose use by a relay would fail the test."""
@@ -203,15 +210,17 @@ class ObuRelayTests(SynchronousTestCase):
         self.assertNotIn("loop", dp.drops)
 
     def test_real_core_breaks_the_loop_its_upstream_reveals(self):
-        # We are one hop from the RSU through N1 and two through N2; N1 is
-        # our upstream. N1 sending us upstream data says it routes via us.
+        # N1 and N3 both heard the RSU itself (both feasible, docs/protocol.md
+        # §4.8); N1, the faster, is our upstream. N1 sending us upstream data
+        # says it routes via us (it does not follow the rule, or its state
+        # is older than ours): the loop is broken at once.
         from vanet.discovery import load_strategy
         from vanet.node.testing import heartbeat_view, route_events
         from vanet.routing.obu import ObuRoutingCore
 
         core = ObuRoutingCore(ME, load_strategy("latency"))
         core.on_message(heartbeat_view(OBU1, RSU, 1, hops=1, duration_ms=1000), 1.0)
-        core.on_message(heartbeat_view(OBU3, RSU, 1, hops=2, duration_ms=1000), 1.01)
+        core.on_message(heartbeat_view(OBU3, RSU, 1, hops=1, duration_ms=1000), 1.01)
         core.tick(1.25)
         self.assertEqual(core.upstream, OBU1)
         dp = ObuDataPlane(ME, core, RefusingCodec())

@@ -28,6 +28,7 @@ PERIOD_S = 0.2
 RSU = bytes.fromhex("020000000001")
 OBU1 = bytes.fromhex("020000000011")
 OBU2 = bytes.fromhex("020000000012")
+OBU3 = bytes.fromhex("020000000013")
 # Hosts behind each node's TAP (the inner frames' source MACs).
 HOST_RSU = bytes.fromhex("0a0000000001")
 HOST_OBU1 = bytes.fromhex("0a0000000011")
@@ -47,10 +48,17 @@ def heartbeat(src: bytes, source: bytes, seq: int, hops: int) -> bytes:
 
 
 class FailingPort(MemoryPort):
-    """A memory port whose sends to ``refuse`` raise, as a dead NIC would."""
+    """A memory port whose sends to ``refuse`` raise, as a dead NIC would,
+    and that hears nothing from the nodes in ``deaf_to`` (out of range)."""
 
     refuse: bytes | None = None
     write_refusals: frozenset | set = frozenset()
+    deaf_to: frozenset | set = frozenset()
+
+    def receive(self, frame: bytes) -> None:
+        if bytes(frame[6:12]) in self.deaf_to:
+            return
+        super().receive(frame)
 
     def write(self, frame) -> None:
         dst = bytes(frame[:6])
@@ -221,44 +229,61 @@ class TunnelTests(SynchronousTestCase):
         self.assertFalse([f for f in seen if marker in f])
 
 
+def two_ways_up(testcase) -> tuple[Network, bytes, bytes]:
+    """OBU2 out of the RSU's range, reaching it through OBU1 or OBU3 (both
+    one hop from the RSU: feasible next hops, docs/protocol.md §4.8).
+    Returns the network, OBU2's upstream and its failover candidate."""
+    net = Network(testcase)
+    net.add("rsu", "rsu", RSU)
+    net.add("obu", "obu1", OBU1)
+    net.add("obu", "obu3", OBU3)
+    net.add("obu", "obu2", OBU2)
+    net.ports["obu2"].deaf_to = {RSU}
+    net.ports["rsu"].deaf_to = {OBU2}
+    net.run(6 * PERIOD_S)
+    candidates = [
+        bytes.fromhex(c["next_hop"].replace(":", ""))
+        for c in net.status("obu2")["candidates"]
+    ]
+    testcase.assertEqual(sorted(candidates), sorted([OBU1, OBU3]))
+    return net, candidates[0], candidates[1]
+
+
 class FailoverTests(SynchronousTestCase):
     def test_send_failure_promotes_the_next_candidate(self):
-        net = three_nodes(self)
-        obu2 = net.status("obu2")
-        candidates = [c["next_hop"] for c in obu2["candidates"]]
-        self.assertEqual(candidates[0], format_mac(RSU))
-        self.assertIn(format_mac(OBU1), candidates, "OBU1 relays: a second way up")
-        # The RSU can no longer be reached from OBU2's NIC.
-        net.ports["obu2"].refuse = RSU
+        net, primary, second = two_ways_up(self)
+        # The primary can no longer be reached from OBU2's NIC.
+        net.ports["obu2"].refuse = primary
         net.taps["obu2"].inject(ethernet(BROADCAST, HOST_OBU2, b"lost"))
         status = net.status("obu2")
-        self.assertEqual(status["upstream"], format_mac(OBU1))
+        self.assertEqual(status["upstream"], format_mac(second))
         self.assertEqual(status["drops"].get("send_failed"), 1)
-        # The next frame goes up through OBU1 and reaches the RSU's TAP.
-        frame = ethernet(BROADCAST, HOST_OBU2, b"via obu1")
+        # The next frame goes up through the second and reaches the RSU's TAP.
+        frame = ethernet(BROADCAST, HOST_OBU2, b"via the second")
         net.taps["obu2"].inject(frame)
         self.assertIn(frame, net.taps["rsu"].written)
+        name = "obu1" if second == OBU1 else "obu3"
         self.assertGreaterEqual(
-            net.status("obu1")["counters"].get("upstream_forwarded", 0), 1
+            net.status(name)["counters"].get("upstream_forwarded", 0), 1
         )
 
     def test_the_frame_that_found_the_primary_dead_is_resent(self):
-        net = three_nodes(self)
-        net.ports["obu2"].refuse = RSU
+        net, primary, second = two_ways_up(self)
+        net.ports["obu2"].refuse = primary
         frame = ethernet(BROADCAST, HOST_OBU2, b"first after the failure")
         net.taps["obu2"].inject(frame)
-        # Sent again at once through the promoted candidate, OBU1.
+        # Sent again at once through the promoted candidate.
         self.assertIn(frame, net.taps["rsu"].written)
         status = net.status("obu2")
-        self.assertEqual(status["upstream"], format_mac(OBU1))
+        self.assertEqual(status["upstream"], format_mac(second))
         self.assertEqual(status["drops"].get("send_failed"), 1)
         self.assertEqual(status["counters"].get("resent"), 1)
 
     def test_a_frame_is_resent_once_at_most(self):
-        net = three_nodes(self)
+        net, primary, second = two_ways_up(self)
         # Neither way up works: one failure, one resend that fails too.
-        net.ports["obu2"].refuse = RSU
-        net.ports["obu2"].write_refusals = {RSU, OBU1}
+        net.ports["obu2"].refuse = primary
+        net.ports["obu2"].write_refusals = {primary, second}
         net.taps["obu2"].inject(ethernet(BROADCAST, HOST_OBU2, b"nowhere"))
         status = net.status("obu2")
         self.assertEqual(status["drops"].get("send_failed"), 2)

@@ -82,7 +82,11 @@ class RelayVectorTests(SynchronousTestCase):
             status["sources"]["02:00:00:00:00:01"]["live_neighbours"],
             ["02:00:00:00:00:11", "02:00:00:00:00:13"],
         )
-        self.assertEqual(core.upstream_candidates, [N1, N2])
+        # N2 is live but no failover candidate: it heard the heartbeat at
+        # 1 hop, no nearer than we did, so its path may run through us
+        # (docs/protocol.md §4.8).
+        self.assertEqual(core.upstream_candidates, [N1])
+        self.assertEqual(status["feasibility_distance"], 1)
 
     def test_own_frames_heard_back_are_dropped(self):
         core = obu()

@@ -14,6 +14,9 @@ RSU = bytes.fromhex("020000000001")
 OTHER = bytes.fromhex("020000000002")
 A = bytes.fromhex("020000000011")
 V = bytes.fromhex("020000000021")
+OBU1 = bytes.fromhex("020000000011")
+OBU2 = bytes.fromhex("020000000012")
+OBU3 = bytes.fromhex("020000000013")
 
 
 class RsuTests(SynchronousTestCase):
@@ -74,3 +77,41 @@ class RsuTests(SynchronousTestCase):
         self.core.on_message(reply_view(A, RSU, RSU, 0, V, duration_ms=1000), 104.1)
         self.assertEqual(self.core.drops["forgotten_seq"], 1)
         self.assertEqual(self.core.memory()["heartbeats"], 3)
+
+
+class DataKeepsRoutesTests(SynchronousTestCase):
+    """Upstream data keeps a live route live (docs/protocol.md §4.5)."""
+
+    def setUp(self):
+        self.rsu = RsuRoutingCore(RSU, load_strategy(), started=0.0)
+        self.rsu.heartbeat(0.0)
+        # OBU2 answers through OBU1, two hops out.
+        self.rsu.on_message(
+            reply_view(OBU1, RSU, RSU, 0, OBU2, hops=2, duration_ms=0), 0.01
+        )
+        self.rsu.tick(0.02)
+
+    def test_a_route_lapses_without_replies(self):
+        self.assertEqual(self.rsu.route_to(OBU2, 0.1), OBU1)
+        for n in range(1, 4):
+            self.rsu.heartbeat(float(n))
+        self.assertIsNone(self.rsu.route_to(OBU2, 3.0))
+
+    def test_data_through_the_same_neighbour_keeps_it(self):
+        for n in range(1, 6):
+            self.rsu.heartbeat(float(n))
+            self.rsu.on_data_seen(OBU2, OBU1, n + 0.5)
+            self.rsu.tick(n + 0.6)
+        self.assertEqual(self.rsu.route_to(OBU2, 5.6), OBU1)
+        status = self.rsu.status(5.6)["routes"]["02:00:00:00:00:12"]
+        self.assertEqual(status["hops"], 2)  # the hops replies taught
+
+    def test_data_makes_no_route_and_no_other_next_hop(self):
+        self.rsu.on_data_seen(OBU3, OBU1, 0.5)  # no route to OBU3
+        self.rsu.on_data_seen(OBU2, OBU3, 0.5)  # OBU2 is not routed via OBU3
+        self.rsu.tick(0.6)
+        self.assertIsNone(self.rsu.route_to(OBU3, 0.6))
+        for n in range(1, 4):
+            self.rsu.heartbeat(float(n))
+            self.rsu.on_data_seen(OBU2, OBU3, n + 0.5)
+        self.assertIsNone(self.rsu.route_to(OBU2, 3.6))

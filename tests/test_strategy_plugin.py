@@ -51,11 +51,12 @@ class ToyPluginTests(SynchronousTestCase):
         toy = load_strategy("toy-highest-mac")
         self.assertEqual(type(toy).__module__, "vanet.plugins.toy_highest_mac")
         core = ObuRoutingCore(ME, toy)
-        # LOW is first, fewer hops and faster: every shipped strategy
-        # would keep it; the toy moves to HIGH.
+        # LOW is first and faster, HIGH as near (a strategy chooses among
+        # feasible next hops only, docs/protocol.md §4.8): every shipped
+        # strategy would keep LOW; the toy moves to HIGH.
         core.on_message(heartbeat_view(LOW, RSU, 1, hops=1, duration_ms=1000), 1.0)
         self.assertEqual(core.upstream, LOW)
-        core.on_message(heartbeat_view(HIGH, RSU, 1, hops=3, duration_ms=1000), 1.05)
+        core.on_message(heartbeat_view(HIGH, RSU, 1, hops=1, duration_ms=1000), 1.05)
         core.tick(1.05)  # a copy over another path counts at the next tick
         self.assertEqual(core.upstream, HIGH)
         self.assertEqual(core.upstream_candidates, [HIGH, LOW])

@@ -21,8 +21,9 @@ from vanet.routing.actions import SendDownstream
 
 @implementer(IDataPlane)
 class RsuDataPlane(DataPlaneBase):
-    """``routing`` provides ``route_to(vehicle, now)`` (next hop or None) and
-    ``vehicles(now)`` (the vehicles it knows a route to)."""
+    """``routing`` provides ``route_to(vehicle, now)`` (next hop or None),
+    ``vehicles(now)`` (the vehicles it knows a route to) and
+    ``on_data_seen(origin, via, now)`` (upstream data keeps a route live)."""
 
     def __init__(
         self,
@@ -53,6 +54,7 @@ class RsuDataPlane(DataPlaneBase):
         if is_group(source):
             return self._drop("bad_source")
         self.clients.learn(source, origin, now)
+        self.routing.on_data_seen(origin, bytes(view.src), now)
         destination = bytes(frame[0:6])
         if is_group(destination):
             self.counters["broadcast"] += 1

@@ -55,9 +55,13 @@ class Liveness:
                 del self._neighbours[n]
 
     def _check_liveness(self, now: float) -> None:
-        # Time alone only ever removes: a neighbour or an RSU falls silent.
+        # Time alone only ever removes: a neighbour or an RSU falls silent,
+        # or a next hop's advertisement stops counting (ours: _refresh).
         for source, state in self._sources.items():
-            if state.live != self._live_neighbours(state, now) or bool(
+            if state.lapse <= now:
+                # A feasible next hop's advertisement may have run out.
+                self._dirty_sources.add(source)
+            elif state.live != self._live_neighbours(state, now) or bool(
                 state.logs
             ) != self._source_live(state, now):
                 self._dirty_sources.add(source)

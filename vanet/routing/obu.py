@@ -20,6 +20,7 @@ from vanet.mac import format_mac
 from vanet.routing.actions import Action
 from vanet.routing.candidates import Candidate
 from vanet.routing.events import EventRecorder
+from vanet.routing.feasibility import Adverts
 from vanet.routing.liveness import Liveness
 from vanet.routing.relay import HeartbeatRelay
 from vanet.routing.replies import ReplyRelay
@@ -137,6 +138,9 @@ class ObuRoutingCore(HeartbeatRelay, ReplyRelay, Liveness):
         self._all_routes_dirty = False
         self._recheck_at = float("inf")
         self._table = RouteTable(self._recorder, self.mac)
+        # What our rebroadcasts advertised: our feasibility distance.
+        self._adverts = Adverts()
+        self._distance = float("inf")  # as of the last selection
 
     @property
     def _ranked_routes(self) -> dict[bytes, list[Candidate]]:
@@ -251,12 +255,26 @@ class ObuRoutingCore(HeartbeatRelay, ReplyRelay, Liveness):
         events: list[Action] = []
         if now >= self._recheck_at:
             self._check_liveness(now)
+        if self._adverts.distance(now) != self._distance:
+            # Our feasibility distance moved (fell with a rebroadcast, or
+            # rose as an advertisement stopped counting): any RSU's
+            # feasible next hops may have changed.
+            self._dirty_sources.update(self._sources)
         if self._dirty_sources:
             self._select_upstream(now, events)
             self._recheck_at = min(
-                (s.expiry for s in self._sources.values() if s.expiry is not None),
+                (
+                    min(s.expiry, s.lapse)
+                    for s in self._sources.values()
+                    if s.expiry is not None
+                ),
                 default=float("inf"),
             )
+        # Our feasibility distance rises by itself when an advertisement
+        # stops counting: every RSU's feasible set may grow then.
+        changes = self._adverts.changes_at()
+        if changes < self._recheck_at:
+            self._recheck_at = changes
         if routes and (
             self._pending_targets or self._logs_dirty or self._all_routes_dirty
         ):
@@ -269,6 +287,7 @@ class ObuRoutingCore(HeartbeatRelay, ReplyRelay, Liveness):
         strategy = self.strategy
         sources = self._sources
         demoted = self._demoted
+        distance = self._distance = self._adverts.distance(now)
         for source in self._dirty_sources:
             state = sources.get(source)
             if state is None:
@@ -283,14 +302,15 @@ class ObuRoutingCore(HeartbeatRelay, ReplyRelay, Liveness):
                 self._logs_dirty = True
             state.logs = logs
             cands = state.candidates(source, live)
+            state.fewest_hops = min((c.hops for c in cands), default=None)
+            cands = self._feasible(state, cands, distance, now)
             if cands:
                 cands.sort(key=strategy.upstream_key)
                 if demoted:
                     cands.sort(key=lambda c: c.next_hop in demoted)  # stable
                 state.ranked = cands
-                state.fewest_hops = min(c.hops for c in cands)
             else:
-                state.ranked = state.fewest_hops = None
+                state.ranked = None
         self._dirty_sources.clear()
         self._nearest_hops = min(
             (s.fewest_hops for s in sources.values() if s.fewest_hops is not None),
@@ -303,12 +323,73 @@ class ObuRoutingCore(HeartbeatRelay, ReplyRelay, Liveness):
             threshold=self.gateway_switch_threshold,
             demoted=demoted,
             demoted_reason=self._demote_reason,
+            infeasible={
+                s: st.live - st.feasible
+                for s, st in sources.items()
+                if st.live and st.live != st.feasible
+            },
             keep=self.cached_candidates,
         )
         counters = self._counters
         for event in chosen:
             counters[event.event] += 1
         events.extend(chosen)
+
+    def _feasible(
+        self,
+        state: Source,
+        cands: list[Candidate],
+        distance: float,
+        now: float,
+    ) -> list[Candidate]:
+        """The feasible ones of ``cands`` (docs/protocol.md §4.8): next hops
+        that advertised a distance below ours (``distance``) within the
+        last ``neighbour_timeout`` periods. Notes when the first of them
+        may lapse (``state.lapse``)."""
+        window = self._deadline(state)
+        since = now - window
+        kept = []
+        lapse = float("inf")
+        for c in cands:
+            at = state.advertised_since(c.next_hop, distance, since)
+            if at is None:
+                continue
+            kept.append(c)
+            if at + window < lapse:
+                lapse = at + window
+        state.feasible = frozenset(c.next_hop for c in kept)
+        state.lapse = lapse
+        return kept
+
+    def _offered(self, hops: int) -> int:
+        """The distance we advertise for a heartbeat heard at ``hops`` hops:
+        no less than our upstream's (docs/protocol.md §4.8). Our upstream
+        traffic goes where our upstream sends it, whichever RSU's heartbeat
+        a neighbour heard through us; and a nearer RSU heard while the late
+        switch keeps us with our gateway then does not lower our
+        feasibility distance below the route we use."""
+        chosen = self._choice.candidates
+        if chosen and chosen[0].hops > hops:
+            return chosen[0].hops
+        return hops
+
+    def _advertise(self, state: Source, hops: int, now: float) -> bool:
+        """We rebroadcast a heartbeat of ``state``'s RSU heard at ``hops``
+        hops: note what we advertised (docs/protocol.md §4.8). Whether our
+        feasibility distance fell, so that a next hop we use may no longer
+        be feasible: the caller re-ranks at once, before anyone can act on
+        the rebroadcast."""
+        fell = hops < self._adverts.distance(now)
+        # It counts half a period longer than a neighbour may rely on it:
+        # the time it takes to reach them, and their next tick.
+        until = now + self._deadline(state) + self._period_of(state) / 2
+        self._adverts.add(hops, until)
+        return fell
+
+    def feasibility_distance(self, now: float) -> float:
+        """Our feasibility distance (docs/protocol.md §4.8); ``inf`` when
+        nothing we advertised still counts."""
+        return self._adverts.distance(now)
 
     # -- queries --------------------------------------------------------
 
@@ -351,6 +432,7 @@ class ObuRoutingCore(HeartbeatRelay, ReplyRelay, Liveness):
             "gateway": None if gateway is None else format_mac(gateway),
             "upstream": None if upstream is None else format_mac(upstream),
             "candidates": [c.to_status() for c in self._choice.candidates],
+            "feasibility_distance": _finite(self._adverts.distance(now)),
             "routes": routes_status(self._table.best),
             "sources": sources,
             "neighbours": {
@@ -361,3 +443,7 @@ class ObuRoutingCore(HeartbeatRelay, ReplyRelay, Liveness):
             "counters": dict(self.counters),
             "drops": dict(self.drops),
         }
+
+
+def _finite(value: float) -> int | None:
+    return None if value == float("inf") else int(value)

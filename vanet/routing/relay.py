@@ -105,14 +105,27 @@ class HeartbeatRelay:
         elif not self._in_scope(state, hops):
             self._counters["heartbeat_not_relayed_scope"] += 1
         else:
-            # and rebroadcast it (dst broadcast, src = us, one hop more).
-            actions.insert(0, RelayHeartbeat(hb, hops + 1))
+            # and rebroadcast it (dst broadcast, src = us, one hop more
+            # than the distance we offer: docs/protocol.md §4.8).
+            offered = self._offered(hops)
+            actions.insert(0, RelayHeartbeat(hb, offered + 1))
+            fell = self._advertise(state, offered, now)
             if confirmed is not None:
                 # The heartbeat held aside goes on first, as we would have
                 # relayed it: nodes beyond us then see the same two and
                 # believe the restart now, not one period per hop later.
                 p_seq, p_duration, p_hops = confirmed
-                actions.insert(0, SendHeartbeat(p_duration, p_seq, p_hops + 1, source))
+                offered = self._offered(p_hops)
+                actions.insert(0, SendHeartbeat(p_duration, p_seq, offered + 1, source))
+                fell = self._advertise(state, offered, now) or fell
+            if fell and self._choice.upstream is not None:
+                # Our feasibility distance fell with this rebroadcast: a
+                # next hop we use may have stopped being feasible, and must
+                # be dropped now, not at the next tick (docs/protocol.md
+                # §4.8; _refresh sees the change).
+                actions.extend(events)
+                actions.extend(self._refresh(now))
+                return actions
         actions.extend(events)
         if self._choice.upstream is None or state.ranked is None:
             # Nothing to lose by choosing now: the first upstream, or a new

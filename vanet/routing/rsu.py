@@ -139,6 +139,27 @@ class RsuRoutingCore:
         self.counters["send_failed"] += 1
         return self._refresh(everything=True)
 
+    def on_data_seen(self, origin: bytes, via: bytes, now: float) -> None:
+        """Upstream data from vehicle ``origin`` came through neighbour
+        ``via`` (docs/protocol.md §4.5): a route to ``origin`` through
+        ``via`` that replies taught and that is still live stays live, as
+        if ``via`` had brought a reply to the newest heartbeat (at the
+        route's hop count, unmeasured). Data only keeps a route: it never
+        makes one, nor changes its hops."""
+        ranked = self._table.ranked.get(origin)
+        if not ranked or self._last_seq is None:
+            return
+        for candidate in ranked:
+            if candidate.next_hop == via:
+                break
+        else:
+            return
+        log = self._sent[self._last_seq].replies
+        value = (candidate.hops, None)
+        stored = log.record(origin, via, value, self.max_observations)
+        if stored > KEPT and log.live:
+            self._pending.add(origin)
+
     def _on_reply(self, reply, now: float) -> list[Action]:
         rec = self._recorder
         if reply.src == self.mac or reply.sender == self.mac:

@@ -36,6 +36,7 @@ def choose(
     threshold: float,
     demoted: Container[bytes] = (),
     demoted_reason: str = "send_failed",
+    infeasible: Mapping[bytes, Container[bytes]] | None = None,
     keep: int = 3,
 ) -> tuple[Choice, list[RouteEvent]]:
     """The next choice, and the ``gateway_*`` / ``upstream_*`` events that
@@ -50,13 +51,19 @@ def choose(
     candidate, kept against a better one unless the strategy's
     ``upstream_switch_reason`` gives a reason (hysteresis), or its send
     failed (it is in ``demoted``; the switch gives ``demoted_reason``).
-    ``keep``: how many candidates to keep.
+    The candidates are feasible ones only (docs/protocol.md §4.8):
+    ``infeasible`` maps an RSU to its live next hops left out for not being
+    feasible; losing the upstream for that gives the reason ``infeasible``. ``keep``: how many candidates to
+    keep.
     """
     events: list[RouteEvent] = []
     old_gateway = current.gateway
+    dropped = (infeasible or {}).get(old_gateway, ())
     new_gateway, reason = _choose_gateway(
         ranked_by_rsu, old_gateway, strategy, threshold
     )
+    if reason == "gateway_lost" and dropped:
+        reason = "infeasible"  # live next hops toward it, none feasible
     if new_gateway != old_gateway and new_gateway is not None:
         name = "gateway_selected" if old_gateway is None else "gateway_switched"
         events.append(
@@ -76,7 +83,10 @@ def choose(
         events.append(
             RouteEvent(
                 "gateway_lost",
-                {"previous": format_mac(old_gateway), "reason": "no_live_neighbour"},
+                {
+                    "previous": format_mac(old_gateway),
+                    "reason": "infeasible" if dropped else "no_live_neighbour",
+                },
             )
         )
 
@@ -91,7 +101,12 @@ def choose(
         new_up, reason = ranked[0].next_hop, "gateway_switched"
     elif current_up is None:
         new_up = ranked[0].next_hop
-        reason = "initial" if old_up is None else "upstream_lost"
+        if old_up is None:
+            reason = "initial"
+        elif old_up in dropped:
+            reason = "infeasible"
+        else:
+            reason = "upstream_lost"
     elif ranked[0].next_hop != old_up:
         if old_up in demoted:
             reason = demoted_reason
@@ -101,10 +116,10 @@ def choose(
             new_up = ranked[0].next_hop
     if new_up != old_up:
         if new_up is None:
+            lost = "infeasible" if old_up in dropped else "no_live_candidate"
             events.append(
                 RouteEvent(
-                    "upstream_lost",
-                    {"previous": format_mac(old_up), "reason": "no_live_candidate"},
+                    "upstream_lost", {"previous": format_mac(old_up), "reason": lost}
                 )
             )
         else:

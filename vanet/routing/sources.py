@@ -57,8 +57,10 @@ class Source:
     summaries of the arrivals. The selection record, as of the last time
     the core re-ranked this RSU (``None`` until it has): ``live`` (the
     live neighbours), ``logs`` (the reply logs routes read), ``expiry``
-    (when liveness may next change), ``ranked`` (the upstream candidates,
-    best first; ``None`` without any) and ``fewest_hops``. A restarted RSU
+    (when liveness may next change), ``ranked`` (the feasible upstream
+    candidates, best first; ``None`` without any), ``fewest_hops`` (over
+    every live one), ``feasible`` and ``lapse`` (docs/protocol.md §4.8).
+    A restarted RSU
     gets a fresh history but keeps the record until it is re-ranked
     (``carry_record``)."""
 
@@ -76,6 +78,8 @@ class Source:
         "expiry",
         "ranked",
         "fewest_hops",
+        "feasible",
+        "lapse",
         "pending",
     )
 
@@ -99,6 +103,10 @@ class Source:
         self.expiry: float | None = None
         self.ranked: list[Candidate] | None = None
         self.fewest_hops: int | None = None
+        # The live next hops that were feasible (docs/protocol.md §4.8),
+        # and the earliest time one of them may stop being so.
+        self.feasible: frozenset[bytes] = frozenset()
+        self.lapse = float("inf")
         # A heartbeat that did not fit the history (a seq jump, a restart
         # or a forgery), as (seq on the wire, duration, hops): believed
         # only when a later heartbeat agrees with it (docs/protocol.md §3.4).
@@ -120,18 +128,20 @@ class Source:
         newest = self.sorted_seqs()[-1][0]
         return newest + serial_diff(seq, newest & U32_MAX)
 
-    def feasible(self) -> frozenset[bytes]:
-        """The neighbours that are feasible next hops toward this RSU
-        (docs/protocol.md §4.8): those that delivered the newest held seq
-        at the fewest hops held for it (our feasibility distance)."""
-        ordered = self.sorted_seqs()
-        if not ordered:
-            return frozenset()
-        arrivals = ordered[-1][1].arrivals
-        if not arrivals:
-            return frozenset()
-        fd = min(h for h, _ in arrivals.values())
-        return frozenset(n for n, (h, _) in arrivals.items() if h - 1 < fd)
+    def advertised_since(self, neighbour: bytes, bound: float, since: float):
+        """When ``neighbour`` advertised, at or after ``since``, a distance
+        below ``bound`` toward this RSU (docs/protocol.md §4.8), or
+        ``None``. Its distance is the hop count it delivered less one: the
+        hop count it heard the heartbeat at itself. The time is that of the
+        newest such heartbeat (a copy of an older one may have come later:
+        an earlier time only makes the core look again sooner)."""
+        for _, heard in reversed(self.sorted_seqs()):
+            arrival = heard.arrivals.get(neighbour)
+            if arrival is not None:
+                hops, at = arrival
+                if hops - 1 < bound and at >= since:
+                    return at
+        return None
 
     def carry_record(self, old: Source) -> None:
         """Take over ``old``'s selection record (this replaces it)."""
@@ -140,6 +150,8 @@ class Source:
         self.expiry = old.expiry
         self.ranked = old.ranked
         self.fewest_hops = old.fewest_hops
+        self.feasible = old.feasible
+        self.lapse = old.lapse
 
     def offset(self, at: float, duration_ms: int) -> float:
         """An arrival's offset: its time (ms, our clock) less the RSU's

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from vanet.sim.loader import load_topology
 from vanet.sim.reports import RTT_MEANING
+from vanet.sim.study import DEFAULT_SAMPLE_MS
 from vanet.sim.topology import CLOCKS, MODES, SimConfigError, Topology
 
 DEFAULT_DURATION_S = 60.0
@@ -28,15 +29,41 @@ def embedded_topology_path() -> Path:
     return Path(str(resources.files("vanet.sim") / "data" / "moving-highway.ini"))
 
 
-def positive_seconds(text: str) -> float:
-    """An argparse type: a duration in seconds, > 0."""
+def _positive(text: str, unit: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r}: give a number of seconds > 0")
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number of {unit} > 0")
     return value
+
+
+def positive_seconds(text: str) -> float:
+    """An argparse type: a duration in seconds, > 0."""
+    return _positive(text, "seconds")
+
+
+def positive_ms(text: str) -> float:
+    """An argparse type: a period in milliseconds, > 0."""
+    return _positive(text, "ms")
+
+
+def seed_list(text: str) -> list[int]:
+    """An argparse type: seeds as ``1-5``, ``1,3,7`` or both (``1-3,9``)."""
+    seeds: list[int] = []
+    try:
+        for part in text.split(","):
+            first, dash, last = part.strip().partition("-")
+            low, high = int(first), int(last) if dash else int(first)
+            if high < low:
+                raise ValueError
+            seeds.extend(range(low, high + 1))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give seeds as 1-5, 1,3,7 or 1-3,9"
+        ) from None
+    return seeds
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,7 +95,28 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="override [sim] duration_s",
     )
-    parser.add_argument("--seed", type=int, help="override [sim] seed")
+    seeds = parser.add_mutually_exclusive_group()
+    seeds.add_argument("--seed", type=int, help="override [sim] seed")
+    seeds.add_argument(
+        "--seeds",
+        type=seed_list,
+        metavar="LIST",
+        help=(
+            "run a study instead: every seed of LIST (1-5, 1,3,7) on the "
+            "virtual clock, sampling the upstream graph for cycles and "
+            "setting each flow's delivery beside its best path "
+            "(docs/simulator.md, 'A loss study')"
+        ),
+    )
+    parser.add_argument(
+        "--sample-ms",
+        type=positive_ms,
+        metavar="MS",
+        help=(
+            "with --seeds: sample the upstream graph every MS simulated ms "
+            f"(default {DEFAULT_SAMPLE_MS})"
+        ),
+    )
     parser.add_argument(
         "--http",
         metavar="ENDPOINT",
@@ -86,15 +134,18 @@ def apply_overrides(
     import attrs
 
     changes = {}
+    # The embedded highway and a study (--seeds) run on the virtual clock
+    # unless told otherwise.
+    virtual = embedded or args.seeds is not None
     if args.mode:
         changes["mode"] = args.mode
     if args.clock:
         changes["clock"] = args.clock
-    elif embedded:
+    elif virtual:
         changes["clock"] = "virtual"
     if args.duration is not None:
         changes["duration_s"] = args.duration
-    elif embedded or (
+    elif virtual or (
         changes.get("clock", topology.sim.clock) == "virtual"
         and not topology.sim.duration_s
     ):
@@ -161,7 +212,10 @@ def format_report(report: dict) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.sample_ms is not None and args.seeds is None:
+        parser.error("--sample-ms goes with --seeds (a study)")
     embedded = args.config is None
     path = embedded_topology_path() if embedded else Path(args.config)
     try:
@@ -169,6 +223,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SimConfigError as error:
         print(f"vanet-sim: {error}", file=sys.stderr)
         return 2
+    if args.seeds is not None:
+        return study(topology, args)
     from vanet.sim.runner import run
 
     try:
@@ -178,6 +234,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if report is not None:
         print(json.dumps(report, indent=1) if args.json else format_report(report))
+    return 0
+
+
+def study(topology: Topology, args: argparse.Namespace) -> int:
+    """``--seeds``: run the study of ``vanet.sim.study`` and print it."""
+    from vanet.sim.study import format_study, run_study
+
+    if topology.sim.mode != "inprocess" or topology.sim.clock != "virtual":
+        print(
+            "vanet-sim: --seeds: a study runs in-process on the virtual clock "
+            f"(this run: mode {topology.sim.mode}, clock {topology.sim.clock})",
+            file=sys.stderr,
+        )
+        return 2
+    sample_ms = DEFAULT_SAMPLE_MS if args.sample_ms is None else args.sample_ms
+    result = run_study(topology, args.seeds, sample_ms / 1000.0)
+    print(json.dumps(result, indent=1) if args.json else format_study(result))
     return 0
 
 

@@ -42,6 +42,7 @@ class Options(usage.Options):
             clock="real",  # under twistd the reactor's clock runs the show
             duration=self["duration"],
             seed=self["seed"],
+            seeds=None,  # a study (vanet-sim --seeds) runs on a virtual clock
             http=self["http"],
         )
         try:

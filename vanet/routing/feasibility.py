@@ -1,0 +1,63 @@
+"""Loop freedom on the OBU: the feasibility rule (docs/protocol.md §4.8).
+
+An OBU *advertises* a distance each time it rebroadcasts a heartbeat (its
+rebroadcast says one hop more). Its *feasibility distance* is the smallest
+distance it advertised, toward any RSU, within the last
+``neighbour_timeout + 1/2`` periods of that RSU. A neighbour is a feasible
+next hop only if it advertised, within the last ``neighbour_timeout``
+periods, a distance strictly below ours.
+
+The windows differ by half a period so that what a neighbour advertised
+still counts in its own feasibility distance for as long as we may rely on
+it (the frame reached us, and our next tick came, within that half
+period). Then along every upstream edge X -> Y,
+``fd(Y) <= advertised by Y < fd(X)``: the feasibility distance falls
+strictly along every path of upstream pointers, whatever the RSUs at their
+ends, so no path comes back to where it started.
+"""
+
+from __future__ import annotations
+
+INFINITE = float("inf")
+
+
+class Adverts:
+    """The distances this node advertised, each until it stops counting.
+
+    Kept apart from the per-RSU history: an RSU forgotten, restarted or
+    evicted keeps what we told our neighbours about it in the reckoning
+    until its window closes."""
+
+    __slots__ = ("_held",)
+
+    def __init__(self) -> None:
+        self._held: list[tuple[float, int]] = []  # (until, distance)
+
+    def add(self, distance: int, until: float) -> None:
+        """We advertised ``distance``; it counts until ``until``."""
+        held = self._held
+        # One advertisement that counts no shorter and no nearer than
+        # another adds nothing: keep the list to the few that matter.
+        for u, d in held:
+            if d <= distance and u >= until:
+                return
+        held[:] = [(u, d) for u, d in held if not (d >= distance and u <= until)]
+        held.append((until, distance))
+
+    def distance(self, now: float) -> float:
+        """The feasibility distance at ``now`` (``INFINITE`` when we
+        advertised nothing that still counts)."""
+        held = self._held
+        if any(u <= now for u, _ in held):
+            held[:] = [(u, d) for u, d in held if u > now]
+        return min((d for _, d in held), default=INFINITE)
+
+    def changes_at(self) -> float:
+        """When the feasibility distance may next change by itself (rise:
+        the nearest advertisement stops counting). No held advertisement
+        counts both nearer and longer than another, so the nearest is the
+        first to end."""
+        return min((u for u, _ in self._held), default=INFINITE)
+
+    def __len__(self) -> int:
+        return len(self._held)
