@@ -21,11 +21,12 @@ Per strategy it prints:
   the network; v2v: received / sent;
 - coverage: the share of time a vehicle has a gateway that has a route to
   it (sampled every ``--sample`` s after the warm-up), over all vehicles;
-- hand-overs: gateway changes from one RSU to another (the cores'
-  ``gateway_switched`` events), and route changes (``upstream_switched``);
-- interruption per hand-over (median, p95): from the last sample
-  connected to the old gateway to the first connected to the new one,
-  minus one sample interval (0 when the switch fell between two samples).
+- hand-overs: gateway changes from one RSU to another, also through a gap
+  without one (``vanet.sim.handovers``, sampled at every radio update,
+  200 ms), and route changes (the cores' ``upstream_switched`` events);
+- interruption per hand-over (median, p95): from the last sample with the
+  old gateway to the first with the new one, less one sample period (0:
+  it switched between two samples).
 
 With matplotlib (``pip install matplotlib``) it writes a PNG of delivery
 and coverage over time per strategy (``--plot FILE``, default
@@ -44,7 +45,7 @@ from pathlib import Path
 from vanet.sim.clock import VirtualClock
 from vanet.sim.inprocess import Simulation, run_virtual
 from vanet.sim.loader import load_topology
-from vanet.sim.traffic import parse_test_frame, percentile
+from vanet.sim.traffic import parse_test_frame
 
 RSUS = ("rsu-west", "rsu-mid", "rsu-east")
 
@@ -147,16 +148,6 @@ def run(
     simulation.stopService()
 
     warm = int(simulation.warmup_s / sample_s) + 1
-    interruptions: list[float] = []
-    for gateways in timeline.values():
-        last_gateway, last_index = None, None
-        for index, gateway in enumerate(gateways):
-            if gateway is None:
-                continue
-            if last_gateway is not None and gateway != last_gateway:
-                interruptions.append((index - last_index - 1) * sample_s)
-            last_gateway, last_index = gateway, index
-    interruptions.sort()
     covered = [g is not None for gs in timeline.values() for g in gs[warm:]]
 
     def delivery(prefix: str) -> float | None:
@@ -172,11 +163,8 @@ def run(
         "delivery": len(reached) / uplink_sent if uplink_sent else None,
         "delivery_v2v": delivery("v2v-"),
         "coverage": sum(covered) / len(covered) if covered else None,
-        "handovers": sum(e.get("gateway_switched", 0) for e in events),
+        **simulation.handovers.summary(),
         "route_changes": sum(e.get("upstream_switched", 0) for e in events),
-        "interruption_p50_s": percentile(interruptions, 50),
-        "interruption_p95_s": percentile(interruptions, 95),
-        "handovers_sampled": len(interruptions),
         "wall_s": round(wall, 1),
         "series": series,
     }

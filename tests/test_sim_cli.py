@@ -99,7 +99,7 @@ class CliTests(TmpDir, SynchronousTestCase):
         for vehicle in vehicles:
             self.assertGreater(vehicle["position"]["x"], 1400, vehicle)
         self.assertGreaterEqual(
-            sum(1 for vehicle in vehicles if vehicle["gateway_switches"]), 10
+            sum(1 for vehicle in vehicles if vehicle["handovers"]), 10
         )
         # a flow is delivered while its ends share a gateway: not always,
         # but for most of the run

@@ -64,7 +64,7 @@ class SumoRunTests(SynchronousTestCase):
         with_gateway = [n for n in bound if last[n]["gateway_node"]]
         self.assertGreater(len(with_gateway), len(bound) // 2)
         # ... and change as they drive from rsu-west's stretch to rsu-east's
-        switched = sum(1 for n in vehicles if last[n]["gateway_switches"])
+        switched = sum(1 for n in vehicles if last[n]["handovers"])
         self.assertGreater(switched, 3)
         gateways = {s[n]["gateway_node"] for s in samples[10:] for n in vehicles}
         self.assertEqual(gateways - {None}, {"rsu-west", "rsu-east"})

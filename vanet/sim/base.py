@@ -18,6 +18,7 @@ from twisted.logger import Logger
 from vanet.mac import format_mac
 from vanet.node.metrics import MetricsWriter, add_node_status
 from vanet.sim.channel import ChannelMedium
+from vanet.sim.handovers import HandoverTracker
 from vanet.sim.mobility.driver import MobilityDriver
 from vanet.sim.mobility.settings import build_model
 from vanet.sim.reports import (
@@ -46,6 +47,8 @@ class SimulationBase:
     flow_stats: FlowStats
     #: positions and the radio from them; ``None`` without ``[mobility]``
     mobility: MobilityDriver | None = None
+    #: vehicles' gateway changes, sampled at each radio update
+    handovers: HandoverTracker | None = None
 
     def setup_mobility(self, clock) -> None:
         """Positions and radio links, if the topology has ``[mobility]``."""
@@ -69,6 +72,15 @@ class SimulationBase:
             settings.step_ms,
             pinned=self.topology.links,
         )
+        self.handovers = HandoverTracker(self.topology.radio.update_ms / 1000.0)
+        self.mobility.observers.append(
+            lambda: self.handovers.observe(clock.seconds(), self.gateways())
+        )
+
+    def gateways(self) -> dict[str, Any]:
+        """Each vehicle's gateway RSU now (``None``: none), by name; a mode
+        reads it where it is cheapest."""
+        raise NotImplementedError
 
     # -- what a mode provides --------------------------------------------------
 
@@ -107,7 +119,7 @@ class SimulationBase:
             self._identities(), self.node_statuses(), self.node_name
         )
         if self.mobility is not None:
-            add_positions(table, self.mobility)
+            add_positions(table, self.mobility, self.handovers)
         return table
 
     def _stats(self, statuses: Mapping[str, Mapping[str, Any]]) -> dict:
@@ -190,13 +202,18 @@ class SimulationBase:
         }
 
 
-def add_positions(table: list[dict], mobility: MobilityDriver) -> None:
-    """``/node_info`` entries gain ``position``; an upstream gains the
-    ``distance_m`` and ``rssi_dbm`` of the link to it."""
+def add_positions(
+    table: list[dict], mobility: MobilityDriver, handovers: HandoverTracker
+) -> None:
+    """``/node_info`` entries gain ``position``, a vehicle's its
+    ``handovers``; an upstream gains the ``distance_m`` and ``rssi_dbm`` of
+    the link to it."""
     positions = mobility.positions()
     for entry in table:
         position = positions.get(entry["name"])
         entry["position"] = None if position is None else position.as_dict()
+        if entry["role"] == "obu":
+            entry["handovers"] = handovers.count(entry["name"])
         upstream = entry.get("upstream")
         if upstream and upstream.get("node"):
             quality = mobility.link_quality(entry["name"], upstream["node"])

@@ -178,7 +178,7 @@ def format_report(report: dict) -> str:
             position = node["position"] or {}
             row["x_m"] = position.get("x")
             row["speed"] = position.get("speed")
-            row["handovers"] = node.get("gateway_switches")
+            row["handovers"] = node.get("handovers")
         rows.append(row)
     flows = [
         {

@@ -199,6 +199,13 @@ class Simulation(SimulationBase, service.MultiService):
             for name, node in self.nodes.items()
         ]
 
+    def gateways(self) -> dict[str, Any]:
+        return {
+            name: node.engine.routing.gateway if node.engine is not None else None
+            for name, node in self.nodes.items()
+            if node.config.role == "obu"
+        }
+
     def node_statuses(self) -> dict[str, Mapping[str, Any]]:
         return {
             name: node.engine.status() if node.engine is not None else {}

@@ -372,6 +372,14 @@ class NetnsSimulation(SimulationBase, service.Service):
             for name, spec in self.topology.nodes.items()
         ]
 
+    def gateways(self) -> dict[str, Any]:
+        # as of the last status poll
+        return {
+            name: self.status_cache.get(name, {}).get("gateway")
+            for name, spec in self.topology.nodes.items()
+            if spec.role == "obu"
+        }
+
     def node_statuses(self) -> dict[str, Mapping[str, Any]]:
         # What the last poll read; may lag the nodes by POLL_INTERVAL_S.
         return {name: self.status_cache.get(name, {}) for name in self.topology.nodes}

@@ -56,6 +56,8 @@ class MobilityDriver:
         self._loops: list[LoopingCall] = []
         self.links_made = 0
         self.links_cut = 0
+        #: called after every radio update (e.g. to sample the gateways)
+        self.observers: list[Callable[[], None]] = []
         self.update()  # links exist before the first heartbeat
 
     # -- running -----------------------------------------------------------
@@ -118,6 +120,8 @@ class MobilityDriver:
             self.links_cut += 1
         self._managed = wanted
         self._rssi = rssi
+        for observer in self.observers:
+            observer()
 
     def pin(self, a: str, b: str) -> None:
         """The user set a -> b (through the API): the radio keeps off it."""
