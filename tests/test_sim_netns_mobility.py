@@ -1,7 +1,8 @@
 """netns mode with mobility (issue 13, Done means 3): two vehicles drive
 past an RSU as real node processes; ``ping`` from a vehicle's namespace
 works while it is in range, through the other vehicle while that is the
-way, and stops when it has driven out of everyone's range.
+way (the rear one while the RSU is ahead of its range, the front one once
+past it), and stops when both have driven out of range.
 
 Needs root and network namespaces (skips with the reason otherwise).
 """
@@ -22,8 +23,9 @@ from tests.test_sim_netns import SimProcess, namespaces, ping
 # One lane at 8 m/s; radio range 150 m with no fading loss. The RSU
 # stands at x = 260: car1 starts at 120 (in range), car2 at 0 (260 m from
 # the RSU, 120 m behind car1): car2 reaches the RSU through car1 until it
-# is within 150 m itself (x = 110, about 14 s in), and car1 drives out of
-# everyone's range past x = 410 (about 36 s in), car2 following.
+# is within 150 m itself (x = 110, about 14 s in); car1 drives out of the
+# RSU's range past x = 410 (about 36 s in) and reaches it through car2
+# until car2 is past it too (about 51 s in).
 ROAD = """\
 [sim]
 mode = netns
@@ -129,12 +131,33 @@ class NetnsDrivePastTests(SynchronousTestCase):
             minimum=4,
             interval=0.2,
         )
-        # car1 drives out of everyone's range: no upstream, no echo.
+        # car1 drives out of the RSU's range (x > 410, about 36 s in) while
+        # car2, 120 m behind, is still in it: now car1 goes through car2.
         sim.wait_for(
-            lambda: self.upstream("car1") == (None, None),
-            timeout=60 - (time.monotonic() - start),
-            what="car1 to lose its upstream beyond the range",
+            lambda: self.upstream("car1") == (names["car2"], 2),
+            timeout=50 - (time.monotonic() - start),
+            what="car1 through car2 once past the RSU's range",
         )
         positions = sim.get("/api/v1/positions")
         self.assertGreater(positions[names["car1"]]["x"], 410)
+        self.first_echo("car1", timeout=4)
+        sim.assert_pings(
+            self,
+            f"vanet-{names['car1']}",
+            "10.78.0.1",
+            count=5,
+            minimum=4,
+            interval=0.2,
+        )
+        # Both past it (car2 beyond x = 410, about 51 s in): no upstream, no echo.
+        sim.wait_for(
+            lambda: (
+                self.upstream("car1") == (None, None)
+                and self.upstream("car2") == (None, None)
+            ),
+            timeout=75 - (time.monotonic() - start),
+            what="both to lose their upstream beyond the range",
+        )
+        positions = sim.get("/api/v1/positions")
+        self.assertGreater(positions[names["car2"]]["x"], 410)
         self.assertEqual(ping(f"vanet-{names['car1']}", "10.78.0.1", count=3), 0)
