@@ -20,17 +20,14 @@ from vanet.sim.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
+# The embedded default: examples/moving-highway.ini
 HIGHWAY_NODES = [
     "rsu-west",
+    "rsu-mid",
     "rsu-east",
-    *(f"obu{i}" for i in range(1, 9)),
+    *(f"obu{i}" for i in range(1, 13)),
 ]
-HIGHWAY_FLOWS = [
-    "obu4-to-rsu-west",
-    "obu8-to-rsu-east",
-    "obu2-to-obu6",
-    "rsu-west-to-obu3",
-]
+HIGHWAY_FLOWS = ["obu1-to-rsu-mid", "rsu-west-to-obu11", "obu6-to-obu5"]
 
 
 def run_main(*argv: str) -> tuple[int, str, str]:
@@ -57,39 +54,57 @@ class CliTests(TmpDir, SynchronousTestCase):
         nodes, _, traffic = out.partition("\nTraffic\n")
         self.assertTrue(nodes.startswith("Nodes\n"), out)
         lines = nodes.splitlines()
-        self.assertEqual(lines[1].split()[-1], "RTT_MS")
+        header = lines[1].split()
+        self.assertEqual(
+            header,
+            "NODE ROLE MAC GATEWAY UPSTREAM HOPS RTT_MS X_M SPEED HANDOVERS".split(),
+        )
         self.assertTrue(lines[-1].startswith("RTT_MS: round trip via the gateway RSU"))
-        rows = {line.split()[0]: line.split() for line in lines[2:-1]}
+        rows = {
+            line.split()[0]: dict(zip(header, line.split())) for line in lines[2:-1]
+        }
         self.assertEqual(set(rows), set(HIGHWAY_NODES))
         for name in HIGHWAY_NODES:
-            role = rows[name][1]
-            self.assertEqual(role, "rsu" if name.startswith("rsu") else "obu")
-            if role == "obu":
-                # the upstream column names a node; a round trip is measured
-                self.assertIn(rows[name][4], HIGHWAY_NODES, rows[name])
-                self.assertGreater(float(rows[name][6]), 0, rows[name])
+            row = rows[name]
+            if name.startswith("rsu"):
+                self.assertEqual((row["ROLE"], row["SPEED"]), ("rsu", "0.00"))
+                continue
+            self.assertEqual(row["ROLE"], "obu")
+            # on the road, moving at a desired speed of 25-33 m/s
+            self.assertTrue(0 <= float(row["X_M"]) <= 3000, row)
+            self.assertTrue(20 <= float(row["SPEED"]) <= 33, row)
+            # the upstream column names a node; a round trip is measured
+            self.assertIn(row["UPSTREAM"], HIGHWAY_NODES, row)
+            self.assertGreater(float(row["RTT_MS"]), 0, row)
+            self.assertIn(row["GATEWAY"], ("rsu-west", "rsu-mid", "rsu-east"))
         lines = {line.split()[0]: line.split() for line in traffic.splitlines()[1:]}
         for flow in HIGHWAY_FLOWS:
             sent, received, delivery = lines[flow][1:4]
             self.assertGreater(int(sent), 0, flow)
             self.assertRegex(delivery, r"^\d+\.\d%$")
-            self.assertAlmostEqual(
-                float(delivery[:-1]), 100 * int(received) / int(sent), delta=0.06
-            )
+            share = 100 * int(received) / int(sent)
+            self.assertLess(abs(float(delivery[:-1]) - share), 0.06, (delivery, share))
         total = re.search(r"^total: (\d+)/(\d+) delivered \(([\d.]+)%\)$", out, re.M)
         self.assertIsNotNone(total, out)
-        self.assertGreaterEqual(float(total.group(3)), 99.0)
 
-    def test_json_report(self) -> None:
-        status, out, err = run_main("--duration", "6", "--json")
+    def test_the_default_run_moves_and_hands_over(self) -> None:
+        status, out, err = run_main("--json")
         self.assertEqual(status, 0, err)
         report = json.loads(out)
-        self.assertEqual(
-            {entry["name"] for entry in report["node_info"]}, set(HIGHWAY_NODES)
-        )
+        info = {entry["name"]: entry for entry in report["node_info"]}
+        self.assertEqual(set(info), set(HIGHWAY_NODES))
         self.assertEqual(set(report["flows"]), set(HIGHWAY_FLOWS))
-        self.assertGreater(report["traffic"]["sent"], 0)
-        self.assertGreaterEqual(report["traffic"]["delivery_ratio"], 0.99)
+        vehicles = [info[name] for name in HIGHWAY_NODES if name.startswith("obu")]
+        # 60 s at 25-33 m/s from the first 660 m of the road
+        for vehicle in vehicles:
+            self.assertGreater(vehicle["position"]["x"], 1400, vehicle)
+        self.assertGreaterEqual(
+            sum(1 for vehicle in vehicles if vehicle["handovers"]), 10
+        )
+        # a flow is delivered while its ends share a gateway: not always,
+        # but for most of the run
+        for name, flow in report["flows"].items():
+            self.assertGreater(flow["delivery_ratio"], 0.3, name)
 
     def test_a_config_file_with_overrides(self) -> None:
         status, out, err = run_main(

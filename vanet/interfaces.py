@@ -218,3 +218,31 @@ class IDataPlane(Interface):
     def status(now):
         """The learnt client table, ``{client MAC: {"behind", "age_s"}}``
         (empty for an OBU), JSON-serializable."""
+
+
+class IMobilityModel(Interface):
+    """Where the simulator's nodes are, and how they move (sans-I/O).
+
+    The simulator steps it on its own clock (``vanet.sim.mobility.driver``)
+    and derives the radio links from ``positions()``: the built-in highway
+    (``vanet.sim.mobility.highway``), fixed positions, or a road simulator.
+    """
+
+    name = Attribute("str: the model's name, as [mobility] model says it")
+
+    def step(dt):
+        """Advance by ``dt`` seconds (> 0)."""
+
+    def positions():
+        """``{node name: vanet.sim.mobility.position.Position}`` of every node
+        placed now; a node without one (a vehicle off the road) is absent."""
+
+    def set_position(name, x, y):
+        """Move node ``name`` to (x, y) metres. ``KeyError`` for an unknown
+        node, ``ValueError`` (saying why) for one the model moves itself."""
+
+    def describe():
+        """The model and its parameters, JSON-ready (``model``: its name)."""
+
+    def close():
+        """The run is over: release what the model holds (SUMO)."""

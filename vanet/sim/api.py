@@ -15,10 +15,14 @@ POST     /channel/A/B           change A -> B: ``{"latency_ms", "jitter_ms",
                                 "jitter": "0"}``
 GET      /topology              NetJSON NetworkGraph
 GET      /metrics               Prometheus text format 0.0.4
+GET      /positions             ``{name: {x, y, speed, heading}}``
+POST     /node/NAME/position    move a fixed node: ``{"x": .., "y": ..}``
+GET      /fading                the radio model and its parameters
 =======  =====================  ==============================================
 
 The web view (``vanet.web.sim``) shares the site: a browser asking for
 ``/`` gets its page; ``/ui/...`` and ``/events`` are the view's.
+The mobility endpoints live in ``vanet.sim.api_mobility``.
 
 Errors are JSON ``{"error": "..."}``: 400 for a bad request, 404 for an
 unknown path or node, 405 (with ``Allow``) for a wrong method. The API sees
@@ -38,6 +42,7 @@ from twisted.web.iweb import IRequest
 from zope.interface import Interface
 
 from vanet.node.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from vanet.sim.api_mobility import mobility_getters, post_position
 from vanet.web.sim import simulation_site_root
 
 log = Logger()
@@ -128,6 +133,17 @@ def _number(key: str, value: Any) -> float:
     return number
 
 
+def json_body(request: IRequest, example: str) -> Any:
+    """A POST's JSON body (at most ``MAX_BODY`` bytes); 400 otherwise."""
+    raw = request.content.read(MAX_BODY + 1) if request.content else b""
+    if len(raw) > MAX_BODY:
+        raise _HTTPError(400, f"the body is larger than {MAX_BODY} bytes")
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise _HTTPError(400, f"the body must be JSON, e.g. {example}") from None
+
+
 def channel_changes(body: Any) -> dict[str, float]:
     """The ``set_channel`` arguments of a POST body; ``_HTTPError`` 400 for
     anything else."""
@@ -166,6 +182,7 @@ class SimulationAPI(resource.Resource):
             "channels": simulation.channels,
             "topology": simulation.topology_graph,
         }
+        self._get.update(mobility_getters(simulation))
 
     def render(self, request: IRequest) -> bytes:
         try:
@@ -216,6 +233,16 @@ class SimulationAPI(resource.Resource):
             if method == "POST":
                 return self._post_channel(request, a, b)
             return self._json(request, self._channel(a, b))
+        if len(segments) == 3 and segments[0] == "node" and segments[2] == "position":
+            self._allow(method, ("POST",))
+            self._check_origin(request)
+            body = json_body(request, '{"x": 500, "y": -10}')
+            try:
+                return self._json(request, post_position(self._sim, segments[1], body))
+            except KeyError:
+                raise _HTTPError(404, f"unknown node {segments[1]!r}") from None
+            except ValueError as e:
+                raise _HTTPError(400, str(e)) from None
         raise _HTTPError(404, f"no such resource; try {', '.join(self.endpoints())}")
 
     @staticmethod
@@ -229,6 +256,9 @@ class SimulationAPI(resource.Resource):
             "GET|POST /api/v1/channel/A/B",
             "GET /api/v1/topology",
             "GET /api/v1/metrics",
+            "GET /api/v1/positions",
+            "POST /api/v1/node/NAME/position",
+            "GET /api/v1/fading",
         ]
 
     @staticmethod
@@ -253,16 +283,7 @@ class SimulationAPI(resource.Resource):
 
     def _post_channel(self, request: IRequest, a: str, b: str) -> bytes:
         self._check_origin(request)
-        raw = request.content.read(MAX_BODY + 1) if request.content else b""
-        if len(raw) > MAX_BODY:
-            raise _HTTPError(400, f"the body is larger than {MAX_BODY} bytes")
-        try:
-            body = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            raise _HTTPError(
-                400,
-                'the body must be JSON, e.g. {"latency_ms": 10, "loss": 0.1}',
-            ) from None
+        body = json_body(request, '{"latency_ms": 10, "loss": 0.1}')
         changes = channel_changes(body)
         try:
             result = self._sim.set_channel(a, b, **changes)

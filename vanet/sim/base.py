@@ -18,6 +18,9 @@ from twisted.logger import Logger
 from vanet.mac import format_mac
 from vanet.node.metrics import MetricsWriter, add_node_status
 from vanet.sim.channel import ChannelMedium
+from vanet.sim.handovers import HandoverTracker
+from vanet.sim.mobility.driver import MobilityDriver
+from vanet.sim.mobility.settings import build_model
 from vanet.sim.reports import (
     network_graph,
     node_info_table,
@@ -31,8 +34,10 @@ from vanet.sim.traffic import FlowStats
 class SimulationBase:
     """The ``ISimulation`` methods both modes share.
 
-    A subclass sets ``topology``, ``medium`` and ``flow_stats`` and
-    implements ``node_list()`` and ``node_statuses()``.
+    A subclass sets ``topology``, ``medium`` and ``flow_stats``, calls
+    ``setup_mobility`` once they are set (and ``mobility.start()`` and
+    ``stop()`` with the nodes), and implements ``node_list()`` and
+    ``node_statuses()``.
     """
 
     log = Logger()
@@ -40,6 +45,42 @@ class SimulationBase:
     topology: Topology
     medium: ChannelMedium
     flow_stats: FlowStats
+    #: positions and the radio from them; ``None`` without ``[mobility]``
+    mobility: MobilityDriver | None = None
+    #: vehicles' gateway changes, sampled at each radio update
+    handovers: HandoverTracker | None = None
+
+    def setup_mobility(self, clock) -> None:
+        """Positions and radio links, if the topology has ``[mobility]``."""
+        settings = self.topology.mobility
+        if settings is None:
+            return
+        nodes = self.topology.nodes
+        model = build_model(
+            settings,
+            {name: spec.role for name, spec in nodes.items()},
+            {name: spec.position for name, spec in nodes.items() if spec.position},
+            self.topology.sim.seed,
+            self.topology.source.parent if self.topology.source else None,
+        )
+        self.mobility = MobilityDriver(
+            model,
+            self.topology.radio,
+            self.medium,
+            clock,
+            nodes,
+            settings.step_ms,
+            pinned=self.topology.links,
+        )
+        self.handovers = HandoverTracker(self.topology.radio.update_ms / 1000.0)
+        self.mobility.observers.append(
+            lambda: self.handovers.observe(clock.seconds(), self.gateways())
+        )
+
+    def gateways(self) -> dict[str, Any]:
+        """Each vehicle's gateway RSU now (``None``: none), by name; a mode
+        reads it where it is cheapest."""
+        raise NotImplementedError
 
     # -- what a mode provides --------------------------------------------------
 
@@ -74,7 +115,12 @@ class SimulationBase:
         ]
 
     def node_info(self) -> list[dict]:
-        return node_info_table(self._identities(), self.node_statuses(), self.node_name)
+        table = node_info_table(
+            self._identities(), self.node_statuses(), self.node_name
+        )
+        if self.mobility is not None:
+            add_positions(table, self.mobility, self.handovers)
+        return table
 
     def node_status(self, name: str) -> dict:
         """``ISimulation.node_status``."""
@@ -101,9 +147,38 @@ class SimulationBase:
         for name in (a, b):
             if name not in self.topology.nodes:
                 raise KeyError(name)
+        if self.mobility is not None:
+            self.mobility.pin(a, b)  # the user's now, not the radio's
         new = self.medium.set_params(a, b, **params)
         self.log.info("channel {a} -> {b} now {params}", a=a, b=b, params=new.as_dict())
         return {"from": a, "to": b, **new.as_dict()}
+
+    def positions(self) -> dict:
+        """``GET /positions``: ``{name: {x, y, speed, heading}}`` of every
+        placed node (``{}`` without ``[mobility]``)."""
+        if self.mobility is None:
+            return {}
+        return {
+            name: position.as_dict()
+            for name, position in self.mobility.positions().items()
+        }
+
+    def set_position(self, name: str, x: float, y: float) -> dict:
+        """``POST /node/NAME/position``: move a fixed node. ``KeyError`` for
+        an unknown node; ``ValueError`` saying why it cannot move."""
+        if name not in self.topology.nodes:
+            raise KeyError(name)
+        if self.mobility is None:
+            raise ValueError("this simulation has no [mobility] section")
+        self.mobility.set_position(name, x, y)
+        self.log.info("node {name} moved to ({x}, {y})", name=name, x=x, y=y)
+        return {"name": name, **self.mobility.positions()[name].as_dict()}
+
+    def fading(self) -> dict:
+        """``GET /fading``: the radio's model and parameters."""
+        if self.mobility is None:
+            return {"model": None}
+        return self.mobility.describe()
 
     def topology_graph(self) -> dict:
         """NetJSON NetworkGraph of the nodes and the configured links."""
@@ -131,3 +206,21 @@ class SimulationBase:
             "flows": self.flow_stats.summary(),
             "traffic": self.flow_stats.totals(),
         }
+
+
+def add_positions(
+    table: list[dict], mobility: MobilityDriver, handovers: HandoverTracker
+) -> None:
+    """``/node_info`` entries gain ``position``, a vehicle's its
+    ``handovers``; an upstream gains the ``distance_m`` and ``rssi_dbm`` of
+    the link to it."""
+    positions = mobility.positions()
+    for entry in table:
+        position = positions.get(entry["name"])
+        entry["position"] = None if position is None else position.as_dict()
+        if entry["role"] == "obu":
+            entry["handovers"] = handovers.count(entry["name"])
+        upstream = entry.get("upstream")
+        if upstream and upstream.get("node"):
+            quality = mobility.link_quality(entry["name"], upstream["node"])
+            upstream.update(quality or {"distance_m": None, "rssi_dbm": None})

@@ -139,6 +139,7 @@ class _Link:
         "latency_s",
         "jitter_s",
         "loss",
+        "fading",
         "receiver",
         "last_due",
         "in_flight",
@@ -165,6 +166,9 @@ class _Link:
         self.sender = sender
         self.dst_counters = dst_counters
         self.receiver: Any = None
+        # Per-frame fading (vanet.sim.radio.NakagamiFading): replaces the
+        # fixed ``loss`` draw when set.
+        self.fading: Any = None
         self.last_due = float("-inf")
         self.in_flight = 0
         self.considered = 0
@@ -331,6 +335,12 @@ class ChannelMedium:
             sender.index()
             self._incoming[b].remove(link)
 
+    def set_fading(self, a: str, b: str, fading: Any) -> None:
+        """Per-frame loss on the configured link a -> b: ``fading.lost(now,
+        rng)`` decides each frame instead of the ``loss`` draw (``None``:
+        back to ``loss``). ``KeyError`` if a -> b is not configured."""
+        self._links[(a, b)].fading = fading
+
     def params(self, a: str, b: str) -> ChannelParams | None:
         link = self._links.get((a, b))
         return link.params if link is not None else None
@@ -391,8 +401,13 @@ class ChannelMedium:
             if link.receiver is None:
                 continue  # nobody there to hear it
             link.considered += 1
-            loss = link.loss
-            if loss and rng.random() < loss:
+            fading = link.fading
+            if fading is not None:
+                lost = fading.lost(now, rng)
+            else:
+                loss = link.loss
+                lost = loss and rng.random() < loss
+            if lost:
                 link.frames_lost += 1
                 link.dst_counters.frames_lost += 1
                 continue

@@ -1,7 +1,9 @@
 """``vanet-sim``: run a simulated VANET.
 
-With no ``--config`` it runs the embedded highway (2 RSUs, 8 OBUs, traffic)
-for 60 simulated seconds on a virtual clock and prints what happened; with
+With no ``--config`` it runs the embedded moving highway (3 RSUs, 12
+vehicles driving with IDM car following, links from distance with Nakagami
+fading, traffic) for 60 simulated seconds on a virtual clock and prints
+what happened; with
 a topology file it runs what the file says (INI or the older YAML format),
 in-process or in network namespaces.
 """
@@ -25,7 +27,7 @@ DEFAULT_DURATION_S = 60.0
 
 
 def embedded_topology_path() -> Path:
-    return Path(str(resources.files("vanet.sim") / "data" / "highway.ini"))
+    return Path(str(resources.files("vanet.sim") / "data" / "moving-highway.ini"))
 
 
 def _positive(text: str, unit: str) -> float:
@@ -69,15 +71,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vanet-sim",
         description=(
-            "Run a simulated VANET. Without --config: the embedded highway "
-            "topology, virtual clock, 60 simulated seconds, then a report."
+            "Run a simulated VANET. Without --config: the embedded moving "
+            "highway (examples/moving-highway.ini), virtual clock, 60 "
+            "simulated seconds, then a report."
         ),
         epilog=(
             "The report's node table shows each vehicle's gateway RSU, its "
             "upstream next hop and hop count, and RTT_MS: the "
             f"{RTT_MEANING}. /api/v1/node_info shows the same value as "
             "rtt_ms, and `vanetctl --url RSU routes` as the RSU's RTT_MS "
-            "for that vehicle."
+            "for that vehicle. With [mobility], X_M and SPEED are where the "
+            "node is at the end (m, m/s), HANDOVERS how often a vehicle "
+            "moved to another gateway RSU."
         ),
     )
     parser.add_argument(
@@ -170,17 +175,21 @@ def format_report(report: dict) -> str:
     rows = []
     for node in report["node_info"]:
         upstream = node.get("upstream")
-        rows.append(
-            {
-                "node": node["name"],
-                "role": node["role"],
-                "mac": node["mac"],
-                "gateway": node.get("gateway_node") or node.get("gateway") or "-",
-                "upstream": (upstream["node"] or upstream["mac"]) if upstream else "-",
-                "hops": upstream["hops"] if upstream else None,
-                "rtt_ms": node.get("rtt_ms"),
-            }
-        )
+        row = {
+            "node": node["name"],
+            "role": node["role"],
+            "mac": node["mac"],
+            "gateway": node.get("gateway_node") or node.get("gateway") or "-",
+            "upstream": (upstream["node"] or upstream["mac"]) if upstream else "-",
+            "hops": upstream["hops"] if upstream else None,
+            "rtt_ms": node.get("rtt_ms"),
+        }
+        if "position" in node:
+            position = node["position"] or {}
+            row["x_m"] = position.get("x")
+            row["speed"] = position.get("speed")
+            row["handovers"] = node.get("handovers")
+        rows.append(row)
     flows = [
         {
             "flow": name,

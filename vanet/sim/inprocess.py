@@ -51,6 +51,7 @@ class Simulation(SimulationBase, service.MultiService):
         self.clock = clock
         self.medium = ChannelMedium(clock, topology.sim.seed, dict(topology.links))
         self.flow_stats = FlowStats()
+        self.setup_mobility(clock)
         self.nodes: dict[str, NodeService] = {}
         self._strategies: dict[str, object] = {}  # plugins found, by name
         self._traffic_loops: list[LoopingCall] = []
@@ -97,6 +98,7 @@ class Simulation(SimulationBase, service.MultiService):
                     raise SimConfigError(
                         f"{source} routing.strategy: {error}"
                     ) from None
+            strategy = self._bind_link_quality(strategy, spec.name, source)
             factory = NodeFactory(
                 config, strategy=strategy, identity=identity, trust=trust
             )
@@ -122,9 +124,28 @@ class Simulation(SimulationBase, service.MultiService):
         node.setServiceParent(self)
         self.nodes[spec.name] = node
 
+    def _bind_link_quality(self, strategy, name: str, source: str):
+        """A strategy that ranks by RSSI (``rssi``) gets this node's links'
+        from the radio; without ``[mobility]`` there is none to give."""
+        bind = getattr(strategy, "with_link_quality", None)
+        if bind is None:
+            return strategy
+        if self.mobility is None:
+            self.log.warn(
+                "{source}: strategy {strategy} needs RSSI, which only the radio "
+                "from positions ([mobility]) reports; it ranks by latency here",
+                source=source,
+                strategy=strategy.name,
+            )
+            return strategy
+        names_by_mac = {spec.mac: n for n, spec in self.topology.nodes.items()}
+        return bind(self.mobility.rssi_reader(name, names_by_mac))
+
     # -- running -------------------------------------------------------------
 
     def startService(self) -> None:
+        if self.mobility is not None:
+            self.mobility.start()
         super().startService()
         self.started_at = self.clock.seconds()
         if self.topology.flows:
@@ -166,6 +187,8 @@ class Simulation(SimulationBase, service.MultiService):
 
     def stopService(self):
         self.stop_traffic()
+        if self.mobility is not None:
+            self.mobility.stop()
         return super().stopService()
 
     # -- ISimulation (the rest is SimulationBase's) ------------------------------
@@ -185,6 +208,13 @@ class Simulation(SimulationBase, service.MultiService):
             }
             for name, node in self.nodes.items()
         ]
+
+    def gateways(self) -> dict[str, Any]:
+        return {
+            name: node.engine.routing.gateway if node.engine is not None else None
+            for name, node in self.nodes.items()
+            if node.config.role == "obu"
+        }
 
     def node_statuses(self) -> dict[str, Mapping[str, Any]]:
         return {

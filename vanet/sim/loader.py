@@ -8,6 +8,10 @@ Two formats:
     [node:NAME]      role = rsu | obu, and node keys as section.key
     [link:A>B]       one direction; [link:A<>B] both: latency_ms, jitter_ms, loss
     [traffic:NAME]   from, to, rate_per_s, size
+    [mobility]       model = highway | static and its parameters
+                     (vanet.sim.mobility.settings); nodes may have
+                     position = X, Y
+    [radio]          links from positions (vanet.sim.radio)
 
 - the older implementation's YAML topologies (``vanet.sim.legacy_yaml``).
 
@@ -27,6 +31,9 @@ from vanet.mac import MacError, parse_mac
 from vanet.node.config import ROLES
 from vanet.sim.channel import ChannelParams
 from vanet.sim.legacy_yaml import load_legacy_yaml
+from vanet.sim.mobility.settings import MobilityError, MobilitySettings, check_model
+from vanet.sim.radio import RadioSettings
+from vanet.sim.sections import parse_section
 from vanet.sim.topology import (
     CLOCKS,
     DEFAULT_HTTP,
@@ -121,11 +128,16 @@ class _IniReader:
     def topology(self) -> Topology:
         nodes_sections, link_sections, traffic_sections = [], [], []
         sim = SimSettings()
+        mobility = radio = None
         for section in self.parser.sections():
             kind, _, name = section.partition(":")
             kind = kind.strip().lower()
             if section == "sim":
                 sim = self.sim(section)
+            elif section == "mobility":
+                mobility = self.section(section, MobilitySettings)
+            elif section == "radio":
+                radio = self.section(section, RadioSettings)
             elif kind == "node" and name:
                 nodes_sections.append((section, name.strip()))
             elif kind == "link" and name:
@@ -138,7 +150,7 @@ class _IniReader:
                     None,
                     None,
                     "unknown section; allowed: [sim], [node:NAME], [link:A>B], "
-                    "[link:A<>B], [traffic:NAME]",
+                    "[link:A<>B], [traffic:NAME], [mobility], [radio]",
                 )
         if not nodes_sections:
             raise SimConfigError(
@@ -166,9 +178,60 @@ class _IniReader:
         flows = []
         for section, name in traffic_sections:
             flows.append(self.flow(section, name, nodes))
+        if radio is not None and mobility is None:
+            self.fail(
+                "radio",
+                None,
+                None,
+                "links from positions need a [mobility] section (model = "
+                "static for nodes that stand still)",
+            )
+        if mobility is not None:
+            radio = radio or RadioSettings()
+            self.check_mobility(mobility, nodes, sim.seed)
+        else:
+            for name, node in nodes.items():
+                if node.position is not None:
+                    self.fail(
+                        f"node:{name}",
+                        "position",
+                        None,
+                        "positions need a [mobility] section",
+                    )
         return Topology(
-            sim=sim, nodes=nodes, links=links, flows=tuple(flows), source=self.path
+            sim=sim,
+            nodes=nodes,
+            links=links,
+            flows=tuple(flows),
+            source=self.path,
+            mobility=mobility,
+            radio=radio,
         )
+
+    def section(self, section: str, cls: type) -> Any:
+        """A section declared as a settings class (``vanet.sim.sections``)."""
+
+        def fail(key: str, raw: str, what: str) -> None:
+            self.fail(section, key, raw or None, what)
+
+        return parse_section(cls, dict(self.parser[section]), fail)
+
+    def check_mobility(
+        self, mobility: MobilitySettings, nodes: dict[str, NodeSpec], seed: int | None
+    ) -> None:
+        """The model's complaints name the key to fix."""
+        try:
+            check_model(
+                mobility,
+                {name: node.role for name, node in nodes.items()},
+                {n: node.position for n, node in nodes.items() if node.position},
+                seed,
+                self.path.parent,
+            )
+        except MobilityError as e:
+            if e.key is None:
+                self.fail(f"node:{e.node}", "position", None, str(e))
+            self.fail("mobility", e.key, self.parser["mobility"].get(e.key), str(e))
 
     def sim(self, section: str) -> SimSettings:
         self.check_keys(section, SIM_KEYS)
@@ -245,8 +308,12 @@ class _IniReader:
         if role not in ROLES:
             self.fail(section, "role", values["role"], f"allowed: {', '.join(ROLES)}")
         config: dict[str, dict[str, str]] = {}
+        position = None
         for key, raw in values.items():
             if key == "role":
+                continue
+            if key == "position":
+                position = self.position(section, raw)
                 continue
             node_section, dot, node_key = key.partition(".")
             if not dot or not node_section or not node_key:
@@ -255,7 +322,7 @@ class _IniReader:
                     key,
                     None,
                     "node keys are written section.key (e.g. routing.strategy, "
-                    "tap.address); 'role' is the only plain key",
+                    "tap.address); 'role' and 'position' are the only plain keys",
                 )
             config.setdefault(node_section, {})[node_key] = raw.strip()
         mac = config.get("node", {}).get("mac")
@@ -268,7 +335,19 @@ class _IniReader:
         if key_file and not Path(key_file).is_absolute():
             # relative to the topology file, like the node config loader does
             config["security"]["key_file"] = str(self.path.parent / key_file)
-        return NodeSpec(name=name, role=role, config=config)
+        return NodeSpec(name=name, role=role, config=config, position=position)
+
+    def position(self, section: str, raw: str) -> tuple[float, float]:
+        parts = raw.split(",")
+        try:
+            x, y = (float(part) for part in parts)
+        except ValueError:
+            x = y = math.nan
+        if not (math.isfinite(x) and math.isfinite(y)):
+            self.fail(
+                section, "position", raw, "expected X, Y in metres, e.g. 500, -10"
+            )
+        return (x, y)
 
     def link_pairs(
         self, section: str, spec: str, nodes: dict[str, NodeSpec]

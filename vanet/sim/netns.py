@@ -194,6 +194,7 @@ class NetnsSimulation(SimulationBase, service.Service):
         self.reactor = reactor
         self.medium = ChannelMedium(reactor, topology.sim.seed, dict(topology.links))
         self.flow_stats = FlowStats()  # no generators here: always empty
+        self.setup_mobility(reactor)
         self.workdir: str | None = None
         self.processes: dict[str, _NodeProcess] = {}
         self.transports: dict[str, Any] = {}
@@ -237,6 +238,8 @@ class NetnsSimulation(SimulationBase, service.Service):
         self._poller = LoopingCall(self._poll)
         self._poller.clock = self.reactor
         self._poller.start(POLL_INTERVAL_S, now=False)
+        if self.mobility is not None:
+            self.mobility.start()
         self.log.info(
             "netns simulation up: {count} nodes in namespaces {names}",
             count=len(names),
@@ -301,6 +304,8 @@ class NetnsSimulation(SimulationBase, service.Service):
         super().stopService()
         if self._poller is not None and self._poller.running:
             self._poller.stop()
+        if self.mobility is not None:
+            self.mobility.stop()
         if self._agent is not None:
             yield self._pool.closeCachedConnections()
         ended = []
@@ -366,6 +371,14 @@ class NetnsSimulation(SimulationBase, service.Service):
             }
             for name, spec in self.topology.nodes.items()
         ]
+
+    def gateways(self) -> dict[str, Any]:
+        # as of the last status poll
+        return {
+            name: self.status_cache.get(name, {}).get("gateway")
+            for name, spec in self.topology.nodes.items()
+            if spec.role == "obu"
+        }
 
     def node_statuses(self) -> dict[str, Mapping[str, Any]]:
         # What the last poll read; may lag the nodes by POLL_INTERVAL_S.

@@ -58,6 +58,8 @@ def _node_info_entry(
     gateway_node = node_of(gateway)
     entry["gateway"] = gateway
     entry["gateway_node"] = gateway_node
+    # hand-overs: moves from one gateway RSU to another (docs/protocol.md §6)
+    entry["gateway_switches"] = status.get("events", {}).get("gateway_switched", 0)
     entry["rtt_ms"] = (
         None
         if gateway_node is None

@@ -18,6 +18,8 @@ import attrs
 from vanet.mac import parse_mac, stable_local_mac
 from vanet.node.config import ROLES
 from vanet.sim.channel import ChannelParams
+from vanet.sim.mobility.settings import MobilitySettings
+from vanet.sim.radio import RadioSettings
 
 MODES = ("inprocess", "netns")
 CLOCKS = ("real", "virtual")
@@ -66,6 +68,8 @@ class NodeSpec:
     config: Mapping[str, Mapping[str, str]] = attrs.field(
         factory=dict, converter=_frozen_config
     )
+    #: ``position = X, Y`` (metres), for the mobility model
+    position: tuple[float, float] | None = None
 
     @property
     def mac(self) -> bytes:
@@ -106,6 +110,10 @@ class Topology:
     links: Mapping[tuple[str, str], ChannelParams] = attrs.field(factory=dict)
     flows: tuple[FlowSpec, ...] = ()
     source: Path | None = None
+    #: ``[mobility]``; ``None``: no positions, only the configured links
+    mobility: MobilitySettings | None = None
+    #: ``[radio]`` (its defaults when only ``[mobility]`` is given)
+    radio: RadioSettings | None = None
 
     def rsus(self) -> list[NodeSpec]:
         return [node for node in self.nodes.values() if node.role == "rsu"]
