@@ -1,5 +1,9 @@
 """The simulator's HTTP API: JSON under ``/api/v1/...`` and at the root.
 
+``/api/v1/...`` answers in our shapes, listed here. The root answers the
+same, except ``/node_info`` and ``/positions``: those promise the older
+implementation's API and answer in its shapes (``vanet.sim.api_compat``).
+
 =======  =====================  ==============================================
 GET      /nodes                 every node (name, role, mac, ...)
 GET      /node_info             role, mac; a vehicle's gateway, upstream
@@ -42,6 +46,7 @@ from twisted.web.iweb import IRequest
 from zope.interface import Interface
 
 from vanet.node.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from vanet.sim.api_compat import root_getters
 from vanet.sim.api_mobility import mobility_getters, post_position
 from vanet.web.sim import simulation_site_root
 
@@ -167,8 +172,10 @@ def channel_changes(body: Any) -> dict[str, float]:
 
 
 class SimulationAPI(resource.Resource):
-    """The whole API as one leaf resource, routing on the path itself (so
-    ``/api/v1/x`` and ``/x`` are the same)."""
+    """The whole API as one leaf resource, routing on the path itself:
+    ``/api/v1/x`` and ``/x`` are the same resource, in the older
+    implementation's shape at the root for ``node_info`` and ``positions``
+    (``vanet.sim.api_compat``)."""
 
     isLeaf = True
 
@@ -183,6 +190,7 @@ class SimulationAPI(resource.Resource):
             "topology": simulation.topology_graph,
         }
         self._get.update(mobility_getters(simulation))
+        self._root_get = root_getters(self._get)
 
     def render(self, request: IRequest) -> bytes:
         try:
@@ -197,7 +205,9 @@ class SimulationAPI(resource.Resource):
 
     # -- routing -----------------------------------------------------------
 
-    def _segments(self, request: IRequest) -> list[str]:
+    def _segments(self, request: IRequest) -> tuple[list[str], bool]:
+        """The path's segments after ``/api/v1``, and whether it had that
+        prefix."""
         try:
             segments = [part.decode("utf-8") for part in request.postpath]
         except UnicodeDecodeError:
@@ -205,15 +215,16 @@ class SimulationAPI(resource.Resource):
         while segments and segments[-1] == "":
             segments.pop()  # a trailing slash
         if tuple(segments[:2]) == API_PREFIX:
-            segments = segments[2:]
-        return segments
+            return segments[2:], True
+        return segments, False
 
     def _route(self, request: IRequest) -> bytes:
         method = request.method.decode("ascii", "replace").upper()
-        segments = self._segments(request)
-        if len(segments) == 1 and segments[0] in self._get:
+        segments, prefixed = self._segments(request)
+        getters = self._get if prefixed else self._root_get
+        if len(segments) == 1 and segments[0] in getters:
             self._allow(method, ("GET", "HEAD"))
-            return self._json(request, self._get[segments[0]]())
+            return self._json(request, getters[segments[0]]())
         if segments == ["metrics"]:
             self._allow(method, ("GET", "HEAD"))
             request.setHeader(b"content-type", METRICS_TYPE)
@@ -259,6 +270,8 @@ class SimulationAPI(resource.Resource):
             "GET /api/v1/positions",
             "POST /api/v1/node/NAME/position",
             "GET /api/v1/fading",
+            "GET /node_info (the older implementation's shape)",
+            "GET /positions (the older implementation's shape)",
         ]
 
     @staticmethod
