@@ -16,6 +16,7 @@ from zope.interface.verify import verifyObject
 
 from vanet.mac import format_mac, stable_local_mac
 from vanet.sim.api import ISimulation, SimulationAPI, api_site
+from vanet.sim.api_compat import bearing, latency_us, older_positions
 from vanet.sim.channel import ChannelMedium, ChannelParams
 
 
@@ -140,7 +141,6 @@ class ApiTests(SynchronousTestCase):
     def test_get_endpoints_under_prefix_and_root(self) -> None:
         for name, expected in [
             ("nodes", self.sim.node_list()),
-            ("node_info", self.sim.node_info()),
             ("stats", self.sim.stats()),
             ("channels", self.sim.channels()),
             ("topology", self.sim.topology_graph()),
@@ -148,8 +148,38 @@ class ApiTests(SynchronousTestCase):
             self.assertEqual(self.get_json(f"/api/v1/{name}"), expected)
             self.assertEqual(self.get_json(f"/{name}"), expected)
             self.assertEqual(self.get_json(f"/{name}/"), expected)
-        upstream = self.get_json("/node_info")[1]["upstream"]
+        self.assertEqual(self.get_json("/api/v1/node_info"), self.sim.node_info())
+        self.assertEqual(self.get_json("/api/v1/node_info/"), self.sim.node_info())
+        upstream = self.get_json("/api/v1/node_info")[1]["upstream"]
         self.assertEqual((upstream["node"], upstream["hops"]), ("n1", 1))
+
+    def test_root_node_info_is_the_older_shape(self) -> None:
+        mac = {n["name"]: n["mac"] for n in self.sim.node_list()}
+        expected = {
+            "n1": {"node_type": "rsu", "mac": mac["n1"], "upstream": None},
+            "n2": {
+                "node_type": "obu",
+                "mac": mac["n2"],
+                "upstream": {
+                    "hops": 1,
+                    "mac": mac["n1"],
+                    "node_name": "n1",
+                    "rssi_dbm": None,  # no radio from positions here
+                    "latency_us": 20500,  # rtt_ms 20.5
+                },
+            },
+            "n3": {"node_type": "obu", "mac": mac["n3"], "upstream": None},
+        }
+        self.assertEqual(self.get_json("/node_info"), expected)
+        self.assertEqual(self.get_json("/node_info/"), expected)
+        self.assertIn(
+            "GET /node_info (the older implementation's shape)",
+            self.get_json("/")["endpoints"],
+        )
+
+    def test_no_positions_without_mobility_either_way(self) -> None:
+        for path in ("/positions", "/api/v1/positions"):
+            self.assertEqual(call(self.api, "GET", path).code, 404)
 
     def test_metrics_are_prometheus_text(self) -> None:
         for path in ("/metrics", "/api/v1/metrics"):
@@ -312,3 +342,52 @@ class OverHttpTests(TestCase):
         body = yield readBody(response)
         self.assertEqual(response.code, 404)
         self.assertIn("ghost", json.loads(body)["error"])
+
+
+class OlderShapeTests(SynchronousTestCase):
+    """The converters behind the root's older shapes."""
+
+    def test_bearing_is_the_compass_heading(self) -> None:
+        # ours: clockwise from north (+y); 90 is east (+x)
+        for heading, expected in [
+            (0.0, 0.0),
+            (90.0, 90.0),
+            (270.0, 270.0),
+            (-90.0, 270.0),
+            (360.0, 0.0),
+            (359.99, 0.0),
+        ]:
+            self.assertEqual(bearing(heading), expected, heading)
+
+    def test_latency_us_is_rtt_ms_in_whole_microseconds(self) -> None:
+        self.assertEqual(latency_us(4.0), 4000)
+        self.assertEqual(latency_us(8.0004), 8000)
+        self.assertEqual(latency_us(0.0006), 1)
+        self.assertIsNone(latency_us(None))
+
+    def test_positions_with_and_without_lat_lon(self) -> None:
+        ours = {
+            "car": {
+                "x": 10.0,
+                "y": 2.0,
+                "speed": 25.5,
+                "heading": 90.0,
+                "lat": 52.5,
+                "lon": 13.3,
+            },
+            "rsu": {"x": 0.0, "y": -5.0, "speed": 0.0, "heading": 0.0},
+        }
+        self.assertEqual(
+            older_positions(ours),
+            {
+                "car": {"lat": 52.5, "lon": 13.3, "speed": 25.5, "bearing": 90.0},
+                "rsu": {
+                    "lat": None,
+                    "lon": None,
+                    "x": 0.0,
+                    "y": -5.0,
+                    "speed": 0.0,
+                    "bearing": 0.0,
+                },
+            },
+        )

@@ -75,15 +75,43 @@ class InProcessApiTests(SynchronousTestCase):
         self.assertTrue(verifyObject(ISimulation, self.simulation))
 
     def test_node_info_names_the_upstream(self) -> None:
-        for path in ("/api/v1/node_info", "/node_info"):
-            info = {entry["name"]: entry for entry in self.get(path).json()}
-            self.assertEqual(set(info), {"rsu", "obu1", "obu2"})
-            self.assertEqual(info["obu2"]["role"], "obu")
-            self.assertEqual(info["obu2"]["upstream"]["node"], "obu1")
-            self.assertEqual(info["obu2"]["upstream"]["mac"], info["obu1"]["mac"])
-            self.assertEqual(info["obu2"]["upstream"]["hops"], 2)
-            self.assertEqual(info["obu1"]["upstream"]["node"], "rsu")
-            self.assertEqual(info["rsu"]["role"], "rsu")
+        info = {entry["name"]: entry for entry in self.get("/api/v1/node_info").json()}
+        self.assertEqual(set(info), {"rsu", "obu1", "obu2"})
+        self.assertEqual(info["obu2"]["role"], "obu")
+        self.assertEqual(info["obu2"]["upstream"]["node"], "obu1")
+        self.assertEqual(info["obu2"]["upstream"]["mac"], info["obu1"]["mac"])
+        self.assertEqual(info["obu2"]["upstream"]["hops"], 2)
+        self.assertEqual(info["obu1"]["upstream"]["node"], "rsu")
+        self.assertEqual(info["rsu"]["role"], "rsu")
+
+    def test_root_node_info_is_the_older_shape_of_the_same_facts(self) -> None:
+        ours = {entry["name"]: entry for entry in self.get("/api/v1/node_info").json()}
+        older = self.get("/node_info").json()
+        self.assertEqual(set(older), {"rsu", "obu1", "obu2"})
+        self.assertEqual(
+            older["rsu"],
+            {"node_type": "rsu", "mac": ours["rsu"]["mac"], "upstream": None},
+        )
+        # chain.ini: 2 ms a hop, so 4 ms and 8 ms round trips via the RSU
+        for name, (via, hops, rtt_us) in {
+            "obu1": ("rsu", 1, 4000),
+            "obu2": ("obu1", 2, 8000),
+        }.items():
+            self.assertEqual(older[name]["node_type"], "obu")
+            self.assertEqual(older[name]["mac"], ours[name]["mac"])
+            self.assertEqual(
+                older[name]["upstream"],
+                {
+                    "hops": hops,
+                    "mac": ours[via]["mac"],
+                    "node_name": via,
+                    "rssi_dbm": None,  # fixed links: no radio
+                    "latency_us": rtt_us,
+                },
+            )
+            self.assertEqual(ours[name]["upstream"]["hops"], hops)
+            self.assertEqual(ours[name]["upstream"]["node"], via)
+            self.assertEqual(round(ours[name]["rtt_ms"] * 1000), rtt_us)
 
     def test_post_channel_new_form(self) -> None:
         body = json.dumps({"latency_ms": 7.5, "jitter_ms": 1, "loss": 0.25})
@@ -113,8 +141,10 @@ class InProcessApiTests(SynchronousTestCase):
             reply = call(self.api, "POST", f"/channel/{a}/{b}", b'{"loss": 1.0}')
             self.assertEqual(reply.code, 200, reply.body)
         self.simulation.clock.run_until(self.simulation.clock.seconds() + 2.0)
-        info = {entry["name"]: entry for entry in self.get("/node_info").json()}
-        self.assertEqual(info["obu2"]["upstream"]["node"], "rsu")
+        info = self.get("/node_info").json()  # the older shape
+        self.assertEqual(info["obu2"]["upstream"]["node_name"], "rsu")
+        ours = {entry["name"]: entry for entry in self.get("/api/v1/node_info").json()}
+        self.assertEqual(ours["obu2"]["upstream"]["node"], "rsu")
 
     def test_topology_is_a_netjson_graph(self) -> None:
         graph = self.get("/api/v1/topology").json()

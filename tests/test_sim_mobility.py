@@ -212,6 +212,41 @@ class StaticChainTests(TopologyFiles, SynchronousTestCase):
         self.assertEqual(fading["mobility"], {"model": "static"})
         self.assertEqual(fading["radio_links"], 4)
 
+    def test_root_paths_answer_the_same_facts_in_the_older_shapes(self) -> None:
+        self.run_for(4)
+        ours = call(self.api, "GET", "/api/v1/positions").json()
+        older = call(self.api, "GET", "/positions").json()
+        self.assertEqual(set(older), set(ours))
+        # no lat/lon in this scenario: x, y kept, lat and lon null
+        self.assertEqual(
+            older["car2"],
+            {
+                "lat": None,
+                "lon": None,
+                "x": 700.0,
+                "y": 0.0,
+                "speed": 0.0,
+                "bearing": 0.0,
+            },
+        )
+        for name, position in ours.items():
+            self.assertEqual(
+                (older[name]["x"], older[name]["y"], older[name]["speed"]),
+                (position["x"], position["y"], position["speed"]),
+            )
+        info = {e["name"]: e for e in call(self.api, "GET", "/api/v1/node_info").json()}
+        older_info = call(self.api, "GET", "/node_info").json()
+        upstream = older_info["car2"]["upstream"]
+        self.assertEqual((upstream["node_name"], upstream["hops"]), ("car1", 2))
+        self.assertEqual(upstream["rssi_dbm"], -70.88)
+        self.assertEqual(upstream["rssi_dbm"], info["car2"]["upstream"]["rssi_dbm"])
+        self.assertEqual(
+            upstream["latency_us"],
+            None
+            if info["car2"]["rtt_ms"] is None
+            else round(info["car2"]["rtt_ms"] * 1000),
+        )
+
     def test_bad_position_posts(self) -> None:
         self.assertEqual(self.post("nobody", 1, 1).code, 404)
         for body in (b'{"x": 1}', b'{"x": "a", "y": 1}', b"[1, 2]", b"{"):
@@ -219,6 +254,54 @@ class StaticChainTests(TopologyFiles, SynchronousTestCase):
             self.assertEqual(reply.code, 400, body)
         reply = call(self.api, "GET", "/node/car1/position")
         self.assertEqual(reply.code, 405)
+
+
+class MovingHighwayApiTests(SynchronousTestCase):
+    """examples/moving-highway.ini: vehicles driving east, both shapes of
+    ``/positions`` and ``/node_info`` from the same moment."""
+
+    def test_bearing_speed_and_upstreams_agree(self) -> None:
+        simulation = Simulation(load_topology(MOVING), VirtualClock())
+        simulation.startService()
+        self.addCleanup(simulation.stopService)
+        simulation.clock.run_until(10.0)
+        api = SimulationAPI(simulation)
+        ours = call(api, "GET", "/api/v1/positions").json()
+        older = call(api, "GET", "/positions").json()
+        self.assertEqual(set(older), set(ours))
+        moving = [name for name, p in ours.items() if p["speed"] > 0]
+        self.assertTrue(moving, ours)
+        for name in moving:
+            # along +x, east: 90 degrees clockwise from north
+            self.assertEqual(older[name]["bearing"], 90.0)
+            self.assertEqual(older[name]["speed"], ours[name]["speed"])
+            self.assertEqual(older[name]["x"], ours[name]["x"])
+            self.assertEqual((older[name]["lat"], older[name]["lon"]), (None, None))
+        info = {e["name"]: e for e in call(api, "GET", "/api/v1/node_info").json()}
+        older_info = call(api, "GET", "/node_info").json()
+        self.assertEqual(set(older_info), set(info))
+        linked = 0
+        for name, entry in info.items():
+            self.assertEqual(older_info[name]["node_type"], entry["role"])
+            self.assertEqual(older_info[name]["mac"], entry["mac"])
+            upstream = entry.get("upstream")
+            if not upstream:
+                self.assertIsNone(older_info[name]["upstream"])
+                continue
+            linked += 1
+            rtt = entry["rtt_ms"]
+            self.assertEqual(
+                older_info[name]["upstream"],
+                {
+                    "hops": upstream["hops"],
+                    "mac": upstream["mac"],
+                    "node_name": upstream["node"],
+                    "rssi_dbm": upstream["rssi_dbm"],
+                    "latency_us": None if rtt is None else round(rtt * 1000),
+                },
+            )
+            self.assertIsNotNone(upstream["rssi_dbm"])
+        self.assertGreater(linked, 0)
 
 
 def sample_run(path: Path, seconds: int, **radio: str):

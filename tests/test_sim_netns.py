@@ -130,7 +130,7 @@ class SimProcess:
         if received < minimum:
             testcase.fail(
                 f"{received}/{count} echoes from {namespace} to {address}; "
-                f"node_info: {self.get('/node_info')}; stats: {self.get('/stats')}"
+                f"node_info: {self.get('/api/v1/node_info')}; stats: {self.get('/stats')}"
             )
 
     def upstream_of(self, node: str) -> str | None:
@@ -261,7 +261,7 @@ class NetnsChainTests(SynchronousTestCase):
             )
         except AssertionError as error:
             self.fail(
-                f"{str(error)[:400]}\nnode_info: {sim.get('/node_info')}"
+                f"{str(error)[:400]}\nnode_info: {sim.get('/api/v1/node_info')}"
                 f"\nstats: {sim.get('/stats')}"
             )
         return sim, names
@@ -336,7 +336,7 @@ class NetnsChainTests(SynchronousTestCase):
         self.assertEqual(sim.get("/topology"), sim.get("/api/v1/topology"))
 
         def round_trips():
-            info = {entry["name"]: entry for entry in sim.get("/node_info")}
+            info = {entry["name"]: entry for entry in sim.get("/api/v1/node_info")}
             rtts = {name: info[name].get("rtt_ms") for name in (obu1, obu2)}
             return rtts if None not in rtts.values() else None
 
@@ -350,6 +350,19 @@ class NetnsChainTests(SynchronousTestCase):
         self.assertGreaterEqual(rtts[obu1], 4.0 - 0.5)
         self.assertGreaterEqual(rtts[obu2], 8.0 - 0.5)
         self.assertGreater(rtts[obu2], rtts[obu1])
+        # The root's /node_info: the older implementation's shape, the same
+        # facts (a round trip read a moment later may differ a little).
+        older = sim.get("/node_info")
+        self.assertEqual(
+            {name: entry["node_type"] for name, entry in older.items()},
+            {rsu: "rsu", obu1: "obu", obu2: "obu"},
+        )
+        self.assertIsNone(older[rsu]["upstream"])
+        upstream = older[obu2]["upstream"]
+        self.assertEqual((upstream["node_name"], upstream["hops"]), (obu1, 2))
+        self.assertIsNone(upstream["rssi_dbm"])  # fixed links: no radio
+        self.assertIsInstance(upstream["latency_us"], int)
+        self.assertGreaterEqual(upstream["latency_us"], 7500)
 
     def test_encrypted_chain_shows_no_plaintext(self) -> None:
         sim, names = self.start_chain(encryption=True)
@@ -363,7 +376,7 @@ class NetnsChainTests(SynchronousTestCase):
         self.assertGreaterEqual(
             received,
             19,
-            f"node_info: {sim.get('/node_info')}\nstats: {sim.get('/stats')}",
+            f"node_info: {sim.get('/api/v1/node_info')}\nstats: {sim.get('/stats')}",
         )
         overlay = [f for f in frames if f[12:14] == b"\x30\x30" and f[14] == 1]
         self.assertGreater(len(overlay), 20, "the capture saw the tunnelled pings")

@@ -112,7 +112,13 @@ class RoundTripTests(SynchronousTestCase):
         for name in EXPECTED_RTT_MS:
             self.assertEqual(info[name]["gateway_node"], "rsu")
         from_api = {name: info[name]["rtt_ms"] for name in EXPECTED_RTT_MS}
-        self.assert_expected(from_api, "/node_info")
+        self.assert_expected(from_api, "/api/v1/node_info")
+        # the root's older shape: the same round trip, in whole microseconds
+        older = call(SimulationAPI(simulation), "GET", "/node_info").json()
+        for name in EXPECTED_RTT_MS:
+            self.assertEqual(
+                older[name]["upstream"]["latency_us"], round(from_api[name] * 1000)
+            )
 
         # vanetctl against the RSU's control endpoint (what it would serve).
         url = serve_status(self, simulation.nodes["rsu"].engine.status())

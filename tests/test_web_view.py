@@ -196,7 +196,7 @@ class SimulationSiteTests(SynchronousTestCase):
         listing = get(self.site, "/")
         self.assertIn("GET /api/v1/nodes", json.loads(body(listing))["endpoints"])
         self.assertEqual(
-            json.loads(body(get(self.site, "/node_info"))), self.sim.node_info()
+            json.loads(body(get(self.site, "/api/v1/node_info"))), self.sim.node_info()
         )
 
     def test_shipped_files_and_nothing_else(self):
