@@ -135,7 +135,7 @@ class Overlay:
         while time.monotonic() < deadline:
             try:
                 with urllib.request.urlopen(
-                    f"http://127.0.0.1:{self.port}/node_info", timeout=2
+                    f"http://127.0.0.1:{self.port}/api/v1/node_info", timeout=2
                 ) as r:
                     info = {n["name"]: n for n in json.load(r)}
                 if info[self.obu].get("upstream"):

@@ -7,8 +7,8 @@ vanetctl top --sim URL            ... of a running vanet-sim (its HTTP API)
 Tables rename two of ``/status``'s keys so that they say what they measure
 (``--json`` prints the node's own keys): a route's ``latency_ms`` is the
 round trip from this node to the target (RTT_MS; at an RSU, the vehicle's
-round trip via its gateway RSU, as ``vanet-sim`` and ``/node_info`` show
-it), and an OBU's upstream candidate's ``min_ms`` is how much later than
+round trip via its gateway RSU, as ``vanet-sim`` and ``/api/v1/node_info``
+show it), and an OBU's upstream candidate's ``min_ms`` is how much later than
 the fastest copy that next hop's heartbeats arrived (LAG_MS).
 """
 
@@ -38,7 +38,7 @@ EPILOG = (
     "sending (an RSU) or relaying (an OBU) a heartbeat to receiving the target's reply to "
     "it, the minimum over the live history, in ms. At an RSU this is the "
     "vehicle's round trip via its gateway RSU: the value vanet-sim and its "
-    "/node_info (rtt_ms) show for that vehicle. LAG_MS (an OBU's upstream "
+    "/api/v1/node_info (rtt_ms) show for that vehicle. LAG_MS (an OBU's upstream "
     "candidates): how much later than the fastest copy that next hop's "
     "heartbeats arrived, so 0 for the fastest path; an OBU cannot measure "
     "its own round trip. --json prints the node's /status keys unchanged "

@@ -83,7 +83,7 @@ class ISimulation(Interface):
         (rsu | obu), ``mac``."""
 
     def node_info() -> list[dict]:
-        """``GET /node_info``: one dict per node: ``name``, ``role``,
+        """``GET /api/v1/node_info``: one dict per node: ``name``, ``role``,
         ``mac``; for an OBU ``gateway`` (MAC), ``gateway_node`` (name),
         ``upstream``: ``{"mac", "node" (name or None), "hops"}`` or ``None``
         while it has none, and ``rtt_ms``: the round trip its gateway RSU

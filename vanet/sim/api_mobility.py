@@ -1,4 +1,6 @@
-"""The simulator API's mobility endpoints (``vanet.sim.api`` routes to them):
+"""The simulator API's mobility endpoints (``vanet.sim.api`` routes to them),
+in our shapes under ``/api/v1``; the root's ``/positions`` answers in the
+older implementation's shape (``vanet.sim.api_compat``):
 
 =======  =====================  ==============================================
 GET      /positions             ``{name: {x, y, speed, heading}}`` (metres,

@@ -3,8 +3,8 @@
 The in-process and netns simulations differ only in how they reach a
 node's status (its engine, or its control endpoint's ``/status``) and what
 they say about a node; everything the HTTP API and the final report show is
-built here from those, so ``/node_info``, ``/stats``, ``/topology`` and
-``/metrics`` mean the same in both modes.
+built here from those, so ``/api/v1/node_info``, ``/stats``, ``/topology``
+and ``/metrics`` mean the same in both modes.
 """
 
 from __future__ import annotations
@@ -154,7 +154,7 @@ class SimulationBase:
         return {"from": a, "to": b, **new.as_dict()}
 
     def positions(self) -> dict:
-        """``GET /positions``: ``{name: {x, y, speed, heading}}`` of every
+        """``GET /api/v1/positions``: ``{name: {x, y, speed, heading}}`` of every
         placed node (``{}`` without ``[mobility]``)."""
         if self.mobility is None:
             return {}
@@ -211,7 +211,7 @@ class SimulationBase:
 def add_positions(
     table: list[dict], mobility: MobilityDriver, handovers: HandoverTracker
 ) -> None:
-    """``/node_info`` entries gain ``position``, a vehicle's its
+    """``/api/v1/node_info`` entries gain ``position``, a vehicle's its
     ``handovers``; an upstream gains the ``distance_m`` and ``rssi_dbm`` of
     the link to it."""
     positions = mobility.positions()

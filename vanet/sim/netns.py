@@ -8,7 +8,7 @@ the veth peer of ``eth0`` stays in the simulator's namespace, where an
 AF_PACKET port reads what the node sends and writes what the channel model
 delivers to it. The node's control endpoint listens on a UNIX socket (the
 file system is shared across namespaces), which the simulator polls for
-``/node_info`` and ``/stats``.
+``/api/v1/node_info`` and ``/stats``.
 
 Everything is torn down on stop (also on SIGTERM, through the reactor), and
 leftovers of a crashed run with the same node names are removed at start.

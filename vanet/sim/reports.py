@@ -8,7 +8,7 @@ from typing import Any
 
 from vanet.node.metrics import MetricsWriter
 
-#: What ``rtt_ms`` in ``/node_info`` and RTT_MS in ``vanet-sim``'s table mean.
+#: What ``rtt_ms`` in ``/api/v1/node_info`` and RTT_MS in ``vanet-sim``'s table mean.
 RTT_MEANING = (
     "round trip via the gateway RSU: from the RSU sending a heartbeat to it "
     "receiving this vehicle's reply to it, the minimum over the RSU's live "
@@ -29,7 +29,7 @@ def node_info_table(
     statuses: Mapping[str, Mapping[str, Any]],
     node_of: Callable[[str | None], str | None],
 ) -> list[dict[str, Any]]:
-    """``/node_info``: one entry per node of ``nodes`` (``name``, ``role``,
+    """``/api/v1/node_info``: one entry per node of ``nodes`` (``name``, ``role``,
     ``mac``), from each node's status as its control endpoint serves it
     (``statuses[name]``, ``{}`` if unknown); ``node_of`` names the node
     behind a MAC string. A vehicle's ``rtt_ms`` is read from its gateway's

@@ -2,7 +2,8 @@
 and its live updates at ``/events``, beside the HTTP API on one site.
 
 Everything the page shows comes from the same ``ISimulation`` methods the
-API answers with (``/nodes``, ``/node_info``, ``/channels``, ``/stats``),
+API answers with under ``/api/v1`` (``nodes``, ``node_info``, ``channels``,
+``stats``),
 pushed together as one snapshot; a node's full status is the API's
 ``/node/NAME``, and link edits are the API's ``POST /channel/A/B``.
 """

@@ -23,7 +23,7 @@ function section(key, heading, ...content) {
   return el("section", { "data-section": key }, el("h3", {}, heading), ...content);
 }
 
-// status: a node's /status; opts: {nameOf(mac), info (a /node_info entry),
+// status: a node's /status; opts: {nameOf(mac), info (an /api/v1/node_info entry),
 // onClose()}. Returns the panel's new children (the caller places them).
 function nodePanel(status, opts) {
   const nameOf = opts.nameOf || ((mac) => mac);

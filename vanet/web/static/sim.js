@@ -22,7 +22,7 @@ const defs = svg.insertBefore(svgEl("defs"), svg.firstChild);
 
 const state = {
   snap: null,
-  info: {},            // name -> /node_info entry
+  info: {},            // name -> /api/v1/node_info entry
   upstreams: null,     // name -> upstream node name or null (previous snapshot)
   nameOfMac: {},
   colours: {},         // gateway name -> colour
