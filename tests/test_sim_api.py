@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from io import BytesIO
+from pathlib import Path
 
 from twisted.internet import defer, reactor, task
 from twisted.internet.endpoints import TCP4ServerEndpoint
@@ -177,7 +178,7 @@ class ApiTests(SynchronousTestCase):
             self.get_json("/")["endpoints"],
         )
 
-    def test_no_positions_without_mobility_either_way(self) -> None:
+    def test_no_positions_endpoint_for_a_simulation_without_one(self) -> None:
         for path in ("/positions", "/api/v1/positions"):
             self.assertEqual(call(self.api, "GET", path).code, 404)
 
@@ -391,3 +392,33 @@ class OlderShapeTests(SynchronousTestCase):
                 },
             },
         )
+
+
+class OlderShapeDocsTests(SynchronousTestCase):
+    """docs/simulator.md lists both shapes side by side, every key each
+    answers."""
+
+    def test_the_docs_table_lists_both_shapes(self) -> None:
+        doc = (
+            Path(__file__).resolve().parents[1] / "docs" / "simulator.md"
+        ).read_text()
+        start = doc.index("### The older implementation's shapes at the root")
+        section = doc[start : doc.index("\n## ", start)]
+        for path in (
+            "GET /api/v1/node_info",
+            "GET /node_info",
+            "GET /api/v1/positions",
+            "GET /positions",
+        ):
+            self.assertIn(f"`{path}`", section)
+        fake = FakeSimulation()
+        api = SimulationAPI(fake)
+        older = call(api, "GET", "/node_info").json()["n2"]
+        positions = older_positions(
+            {"a": {"x": 1.0, "y": 2.0, "speed": 3.0, "heading": 4.0}}
+        )["a"]
+        keys = {*older, *older["upstream"], *positions}
+        keys |= {"name", "role", "node", "rtt_ms", "heading"}  # ours
+        for key in keys:
+            # as `key`, or within one such as `upstream.key`
+            self.assertRegex(section, rf"`([\w.]+\.)?{key}`", key)

@@ -113,6 +113,10 @@ class InProcessApiTests(SynchronousTestCase):
             self.assertEqual(ours[name]["upstream"]["node"], via)
             self.assertEqual(round(ours[name]["rtt_ms"] * 1000), rtt_us)
 
+    def test_positions_without_mobility_are_empty_in_both_shapes(self) -> None:
+        self.assertEqual(self.get("/api/v1/positions").json(), {})
+        self.assertEqual(self.get("/positions").json(), {})
+
     def test_post_channel_new_form(self) -> None:
         body = json.dumps({"latency_ms": 7.5, "jitter_ms": 1, "loss": 0.25})
         reply = call(self.api, "POST", "/api/v1/channel/obu1/obu2", body.encode())
