@@ -13,10 +13,12 @@ from unittest import skipIf
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from vanet.sim.api import SimulationAPI
 from vanet.sim.clock import VirtualClock
 from vanet.sim.inprocess import Simulation, run_virtual
 from vanet.sim.loader import load_topology
 
+from .test_sim_inprocess_api import call
 from .test_sim_mobility import NODES, TopologyFiles
 
 REPO = Path(__file__).resolve().parents[1]
@@ -97,6 +99,19 @@ class SumoRunTests(SynchronousTestCase):
             self.assertLess(abs(positions[name]["lat"] - 52.5005), 0.001)
             self.assertTrue(13.2999 <= positions[name]["lon"] <= 13.3451)
         self.assertLess(abs(positions["rsu"]["lon"] - 13.3148), 0.001)
+        # the root's /positions, the older shape: lat/lon, no x/y needed
+        older = call(SimulationAPI(simulation), "GET", "/positions").json()
+        for name in cars:
+            self.assertEqual(
+                (older[name]["lat"], older[name]["lon"], older[name]["speed"]),
+                (
+                    positions[name]["lat"],
+                    positions[name]["lon"],
+                    positions[name]["speed"],
+                ),
+            )
+            self.assertNotIn("x", older[name])
+            self.assertEqual(older[name]["bearing"], positions[name]["heading"] % 360)
         simulation.stopService()
         # the converted network lived in a temporary folder, now removed
         workdir = simulation.mobility.model._workdir
