@@ -244,5 +244,10 @@ class IMobilityModel(Interface):
     def describe():
         """The model and its parameters, JSON-ready (``model``: its name)."""
 
+    def road():
+        """The road it knows, which does not change during a run: a
+        ``vanet.sim.mobility.road.Road`` (lanes' centre lines as polylines
+        in metres, on the positions' plane); no polylines without one."""
+
     def close():
         """The run is over: release what the model holds (SUMO)."""

@@ -22,6 +22,8 @@ GET      /metrics               Prometheus text format 0.0.4
 GET      /positions             ``{name: {x, y, speed, heading}}``
 POST     /node/NAME/position    move a fixed node: ``{"x": .., "y": ..}``
 GET      /fading                the radio model and its parameters
+GET      /road                  the road's lanes: ``{"polylines": [[[x, y],
+                                ...], ...]}`` in metres (``[]`` without)
 =======  =====================  ==============================================
 
 The web view (``vanet.web.sim``) shares the site: a browser asking for
@@ -270,6 +272,7 @@ class SimulationAPI(resource.Resource):
             "GET /api/v1/positions",
             "POST /api/v1/node/NAME/position",
             "GET /api/v1/fading",
+            "GET /api/v1/road",
             "GET /node_info (the older implementation's shape)",
             "GET /positions (the older implementation's shape)",
         ]

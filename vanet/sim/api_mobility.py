@@ -10,6 +10,8 @@ POST     /node/NAME/position    move a fixed node: ``{"x": .., "y": ..}``;
                                 the radio's links follow at once
 GET      /fading                the radio model, its parameters and the
                                 mobility model's
+GET      /road                  ``{"polylines": [[[x, y], ...], ...]}``: the
+                                road's lanes in metres (``[]`` without one)
 =======  =====================  ==============================================
 """
 
@@ -38,13 +40,17 @@ class IMobileSimulation(Interface):
         """The radio model and its parameters (``{"model": None}``
         without ``[mobility]``)."""
 
+    def road() -> dict:
+        """``{"polylines": [[[x, y], ...], ...]}`` of the road the mobility
+        model knows; ``{"polylines": []}`` without one."""
+
 
 def mobility_getters(simulation: Any) -> dict[str, Callable[[], Any]]:
     """The GET endpoints by path segment (none for a simulation without
     them)."""
     return {
         name: getattr(simulation, name)
-        for name in ("positions", "fading")
+        for name in ("positions", "fading", "road")
         if callable(getattr(simulation, name, None))
     }
 

@@ -174,6 +174,15 @@ class SimulationBase:
         self.log.info("node {name} moved to ({x}, {y})", name=name, x=x, y=y)
         return {"name": name, **self.mobility.positions()[name].as_dict()}
 
+    def road(self) -> dict:
+        """``GET /api/v1/road``: ``{"polylines": [[[x, y], ...], ...]}``, the
+        lanes of the road the mobility model knows (metres, the positions'
+        plane), with ``lanes``, ``lane_width_m`` where they apply;
+        ``{"polylines": []}`` without ``[mobility]`` or without a road."""
+        if self.mobility is None:
+            return {"polylines": []}
+        return self.mobility.road()
+
     def fading(self) -> dict:
         """``GET /fading``: the radio's model and parameters."""
         if self.mobility is None:

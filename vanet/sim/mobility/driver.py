@@ -143,6 +143,10 @@ class MobilityDriver:
         self.model.set_position(name, x, y)
         self.update()
 
+    def road(self) -> dict[str, object]:
+        """``GET /road``: the model's road, JSON-ready."""
+        return self.model.road().as_dict()
+
     def link_quality(self, a: str, b: str) -> dict[str, float] | None:
         """Distance and RSSI between two placed nodes, else ``None``."""
         positions = self.model.positions()

@@ -17,6 +17,7 @@ from zope.interface import implementer
 from vanet.interfaces import IMobilityModel
 from vanet.sim.mobility.idm import IdmParams, acceleration, desired_gap
 from vanet.sim.mobility.position import Position
+from vanet.sim.mobility.road import NO_ROAD, Road
 
 #: compass heading of a vehicle driving along +x
 EAST = 90.0
@@ -122,6 +123,21 @@ class Highway:
     def describe(self) -> dict[str, object]:
         return {"model": self.name, **self._describe}
 
+    def road(self) -> Road:
+        """Each lane's centre line, from x = 0 to the end of the road (the
+        line its vehicles drive on)."""
+        return Road(
+            polylines=tuple(
+                (
+                    (0.0, lane * self.lane_width_m),
+                    (self.length_m, lane * self.lane_width_m),
+                )
+                for lane in range(len(self._lanes))
+            ),
+            lanes=len(self._lanes),
+            lane_width_m=self.lane_width_m,
+        )
+
     def close(self) -> None:
         pass
 
@@ -215,6 +231,9 @@ class StaticPositions:
 
     def describe(self) -> dict[str, object]:
         return {"model": self.name}
+
+    def road(self) -> Road:
+        return NO_ROAD
 
     def close(self) -> None:
         pass

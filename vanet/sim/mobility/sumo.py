@@ -34,6 +34,7 @@ from zope.interface import implementer
 
 from vanet.interfaces import IMobilityModel
 from vanet.sim.mobility.position import Position
+from vanet.sim.mobility.road import Road, bounded
 
 log = Logger()
 
@@ -195,6 +196,7 @@ class SumoMobility:
         probe = (1000.0, 1000.0)
         self._geo = tuple(self._api.simulation.convertGeo(*probe)) != probe
         self._fixed = {name: self._located(p) for name, p in self._fixed.items()}
+        self._road = self._read_road()
         self._sync()
 
     # -- IMobilityModel ----------------------------------------------------
@@ -234,6 +236,17 @@ class SumoMobility:
             "sumo_time_s": self.time_s,
             "unbound_departures": self.unbound_departures,
         }
+
+    def road(self) -> Road:
+        """Every lane's shape in the network, within ``road.MAX_POINTS``
+        points (the junctions' internal lanes last: they are left out
+        first)."""
+        return self._road
+
+    def _read_road(self) -> Road:
+        lanes = self._api.lane
+        ids = sorted(lanes.getIDList(), key=lambda i: (i.startswith(":"), i))
+        return bounded(lanes.getShape(i) for i in ids)
 
     def close(self) -> None:
         try:
