@@ -1,6 +1,7 @@
-"""``vanet-sim`` running examples/highway.ini in real time in a child
-process, with its HTTP API on a free loopback port, for tests that watch
-it from outside (the browser, the terminal dashboard)."""
+"""``vanet-sim`` running examples/highway.ini (or another topology file)
+in real time in a child process, with its HTTP API on a free loopback
+port, for tests that watch it from outside (the browser, the terminal
+dashboard)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ class Running:
     """The simulation; ``wait_routed()`` waits until every vehicle has an
     upstream, ``stop()`` ends it and returns its output."""
 
-    def __init__(self) -> None:
+    def __init__(self, config: Path = HIGHWAY) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
@@ -34,7 +35,7 @@ class Running:
                 "-m",
                 "vanet.sim.cli",
                 "--config",
-                str(HIGHWAY),
+                str(config),
                 "--http",
                 f"tcp:{self.port}:interface=127.0.0.1",
             ],

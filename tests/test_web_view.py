@@ -248,6 +248,21 @@ class SnapshotTests(SynchronousTestCase):
         positions = self.view.snapshot()["positions"]
         self.assertEqual(positions, {"n1": (10.0, -5.0), "n2": (3.0, 4.5)})
 
+    def test_positions_from_node_info(self):
+        # With [mobility] the simulator gives them in /api/v1/node_info; a
+        # node without one now (a vehicle off the road) has none.
+        info = self.sim.node_info
+
+        def with_positions():
+            entries = info()
+            entries[0]["position"] = {"x": 120.5, "y": 3.5, "speed": 28.0}
+            entries[1]["position"] = None
+            return entries
+
+        self.sim.node_info = with_positions
+        positions = self.view.snapshot()["positions"]
+        self.assertEqual(positions, {info()[0]["name"]: (120.5, 3.5)})
+
 
 class NodePageTests(SynchronousTestCase):
     """A real node's control endpoint serves its page and pushes its status."""

@@ -2,10 +2,11 @@
 and its live updates at ``/events``, beside the HTTP API on one site.
 
 Everything the page shows comes from the same ``ISimulation`` methods the
-API answers with under ``/api/v1`` (``nodes``, ``node_info``, ``channels``,
-``stats``),
-pushed together as one snapshot; a node's full status is the API's
-``/node/NAME``, and link edits are the API's ``POST /channel/A/B``.
+API answers with under ``/api/v1`` (``nodes``, ``node_info`` with its
+positions, ``channels``, ``stats``), pushed together as one snapshot; the
+road (``/api/v1/road``, which does not change) the page fetches once; a
+node's full status is the API's ``/node/NAME``, and link edits are the
+API's ``POST /channel/A/B``.
 """
 
 from __future__ import annotations
@@ -83,10 +84,12 @@ class SimulationView:
         traffic = stats.pop("traffic", None)
         names = [node["name"] for node in nodes]
         layout = self.layout(names, channels)
+        node_info = self._sim.node_info()
+        # A node's position: in /nodes, or in /node_info (with [mobility]).
         positions = {}
-        for node in nodes:
+        for node in [*node_info, *nodes]:
             where = _position(node)
-            if where is not None:
+            if where is not None and node.get("name") in names:
                 positions[node["name"]] = where
         return {
             "title": self.title(),
@@ -94,7 +97,7 @@ class SimulationView:
             "nodes": nodes,
             "layout": layout,
             "positions": positions,
-            "node_info": self._sim.node_info(),
+            "node_info": node_info,
             "channels": channels,
             "node_stats": {name: stats.get(name, {}) for name in names},
             "flows": flows,

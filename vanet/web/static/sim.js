@@ -13,6 +13,7 @@ const FLASH_MS = 2000;
 
 const svg = document.getElementById("graph");
 const layers = {
+  road: document.getElementById("layer-road"),
   links: document.getElementById("layer-links"),
   arrows: document.getElementById("layer-arrows"),
   nodes: document.getElementById("layer-nodes"),
@@ -27,7 +28,12 @@ const state = {
   nameOfMac: {},
   colours: {},         // gateway name -> colour
   points: {},          // name -> [x, y] in SVG units
-  bounds: null,        // positions' running bounds (map mode)
+  bounds: null,        // positions' and the road's running bounds (map mode)
+  map: false,          // drawn at the nodes' positions (else the graph layout)
+  toPicture: null,     // metres -> SVG units, in map mode
+  frame: "",           // the bounds toPicture maps from
+  road: [],            // the road's polylines in metres (/api/v1/road, once)
+  roadDrawn: "",       // the transform the road was last drawn with
   selected: null,      // {kind: "node", name} | {kind: "link", a, b}
   nodeStatus: null,
   nodeFetchedAt: 0,
@@ -43,38 +49,55 @@ const pairKey = (a, b) => JSON.stringify(a < b ? [a, b] : [b, a]);
 function place(snap) {
   const names = snap.nodes.map((n) => n.name);
   const positions = snap.positions || {};
-  let unit = {};
-  if (names.length && names.every((n) => positions[n])) {
-    // Map mode: the nodes' own positions, in bounds that only grow, so a
-    // moving vehicle moves and the rest of the picture stays put.
+  const placed = names.filter((n) => positions[n]);
+  state.map = placed.length > 0;
+  const scale = W - 2 * MARGIN;
+  const points = {};
+  let maxY = 0;
+  if (state.map) {
+    // Map mode: the nodes' own positions over the road, in bounds that
+    // only grow, so a moving vehicle moves and the rest of the picture
+    // stays put. A node without a position now (a vehicle off the road)
+    // is not drawn.
     const b = state.bounds || { x0: Infinity, x1: -Infinity, y0: Infinity, y1: -Infinity };
-    for (const n of names) {
-      const [x, y] = positions[n];
+    const grow = ([x, y]) => {
       b.x0 = Math.min(b.x0, x); b.x1 = Math.max(b.x1, x);
       b.y0 = Math.min(b.y0, y); b.y1 = Math.max(b.y1, y);
-    }
+    };
+    for (const n of placed) grow(positions[n]);
+    for (const line of state.road) for (const point of line) grow(point);
     state.bounds = b;
     const span = Math.max(b.x1 - b.x0, b.y1 - b.y0, 1e-9);
-    for (const n of names) {
-      const [x, y] = positions[n];
-      unit[n] = [(x - b.x0) / span, (b.y1 - y) / span];  // north up
-    }
+    // north up: y grows up in metres, down in the picture
+    state.toPicture = ([x, y]) => [MARGIN + (x - b.x0) / span * scale, MARGIN + 20 + (b.y1 - y) / span * scale];
+    state.frame = [b.x0, b.x1, b.y0, b.y1].join(",");
+    for (const n of placed) points[n] = state.toPicture(positions[n]);
+    maxY = MARGIN + 20 + (b.y1 - b.y0) / span * scale;
   } else {
-    unit = snap.layout || {};
+    state.toPicture = null;
+    const unit = snap.layout || {};
+    names.forEach((n, i) => {
+      const [x, y] = unit[n] || [i / Math.max(1, names.length - 1), 0];
+      points[n] = [MARGIN + x * scale, MARGIN + 20 + y * scale];
+    });
   }
-  const scale = W - 2 * MARGIN;
-  let maxY = 0;
-  const points = {};
-  names.forEach((n, i) => {
-    const [x, y] = unit[n] || [i / Math.max(1, names.length - 1), 0];
-    points[n] = [MARGIN + x * scale, MARGIN + 20 + y * scale];
-    maxY = Math.max(maxY, points[n][1]);
-  });
+  for (const n in points) maxY = Math.max(maxY, points[n][1]);
   const height = Math.max(260, maxY + MARGIN);
   svg.setAttribute("viewBox", `0 0 ${W} ${height}`);
   svg.setAttribute("width", W);
   svg.setAttribute("height", height);
   return points;
+}
+
+// The road (fetched once: it does not change), under everything else.
+function loadRoad() {
+  fetch("api/v1/road")
+    .then((r) => (r.ok ? r.json() : { polylines: [] }))
+    .then((body) => {
+      state.road = Array.isArray(body.polylines) ? body.polylines : [];
+      if (state.snap) update(state.snap);
+    })
+    .catch(() => {});
 }
 
 function radius(name) {
@@ -113,6 +136,21 @@ function marker(colour) {
 }
 
 // -- drawing ----------------------------------------------------------------
+
+function drawRoad() {
+  if (!state.map || !state.road.length) {
+    layers.road.replaceChildren();
+    state.roadDrawn = "";
+    return;
+  }
+  if (state.roadDrawn === state.frame) return;  // the same picture as before
+  layers.road.replaceChildren(...state.road.map((line, i) => svgEl("polyline", {
+    class: "road",
+    "data-lane": i,
+    points: line.map((p) => state.toPicture(p).map((v) => v.toFixed(1)).join(",")).join(" "),
+  })));
+  state.roadDrawn = state.frame;
+}
 
 function drawLinks(snap) {
   const pairs = new Map();
@@ -417,6 +455,7 @@ function flowsRefresh(snap) {
 // -- the loop ---------------------------------------------------------------
 
 function render(snap, changed) {
+  drawRoad();
   drawLinks(snap);
   drawArrows(snap, changed);
   drawNodes(snap, changed);
@@ -482,3 +521,4 @@ async function exportSvg() {
 document.getElementById("export").addEventListener("click", exportSvg);
 document.addEventListener("keydown", (e) => { if (e.key === "Escape") select(null); });
 const source = liveStream("events", update, showConnection, 5000);
+loadRoad();
