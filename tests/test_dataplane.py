@@ -154,9 +154,11 @@ class ObuTapFrameTests(SynchronousTestCase):
         (action,) = dp.on_tap_frame(ether(BROADCAST, HOST2), 1.0)
         self.assertEqual(render(action).dst, OBU3)
 
-    def test_no_upstream_is_dropped_and_counted(self):
+    def test_no_upstream_is_held_then_dropped_and_counted(self):
         dp = ObuDataPlane(ME, FakeObuRouting(upstream=None), IdentityCodec())
         self.assertEqual(dp.on_tap_frame(ether(BROADCAST, HOST2), 1.0), [])
+        self.assertEqual(dp.counters["held"], 1)
+        dp.expire(2.5)  # no upstream came within hold_s
         self.assertEqual(dp.drops["no_upstream"], 1)
 
     def test_short_tap_frame_is_dropped(self):
@@ -571,3 +573,34 @@ class ClientTableTests(SynchronousTestCase):
             sorted(dp.status(10.0)),
             [format_mac(bytes([2, 0, 0, 0, 0, i])) for i in (7, 8, 9)],
         )
+
+
+class HeldUntilUpstreamTests(SynchronousTestCase):
+    """TAP frames read before the first upstream wait for it (a bounded
+    while), instead of being lost to the host's retry a second later."""
+
+    def test_frames_go_out_when_the_upstream_comes(self):
+        routing = FakeObuRouting(upstream=None)
+        dp = ObuDataPlane(ME, routing, IdentityCodec(), hold_s=1.0)
+        frame = bytearray(ether(b"\xff" * 6, HOST1, b"who-has"))
+        self.assertEqual(dp.on_tap_frame(frame, 1.0), [])
+        frame[:] = b"\x00" * len(frame)  # the TAP reuses its buffer
+        self.assertEqual(dp.counters["held"], 1)
+        routing.upstream = OBU1
+        (action,) = dp.on_upstream_ready(1.5)
+        self.assertEqual(action.next_hop, OBU1)
+        self.assertIn(b"who-has", bytes(action.payload))
+        self.assertEqual(dp.counters["tunnelled"], 1)
+        self.assertEqual(dp.counters["tap_frames"], 1)
+        self.assertEqual(dp.on_upstream_ready(1.6), [])
+
+    def test_old_and_excess_frames_are_dropped_and_counted(self):
+        routing = FakeObuRouting(upstream=None)
+        dp = ObuDataPlane(ME, routing, IdentityCodec(), hold_s=1.0)
+        for n in range(ObuDataPlane.HOLD_FRAMES + 3):
+            dp.on_tap_frame(ether(b"\xff" * 6, HOST1, b"f%d" % n), 1.0)
+        self.assertEqual(dp.drops["no_upstream"], 3)
+        dp.expire(2.5)  # past hold_s: all of them
+        self.assertEqual(dp.drops["no_upstream"], 3 + ObuDataPlane.HOLD_FRAMES)
+        routing.upstream = OBU1
+        self.assertEqual(dp.on_upstream_ready(2.6), [])

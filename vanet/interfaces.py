@@ -212,6 +212,10 @@ class IDataPlane(Interface):
     def on_downstream(view, now):
         """A downstream data message addressed to this node; return actions."""
 
+    def on_upstream_ready(now):
+        """The routing core chose an upstream where it had none: return
+        the actions for what was held for want of one."""
+
     def expire(now):
         """Housekeeping: forget what has aged out (e.g. learnt clients)."""
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import deque
+
 from zope.interface import implementer
 
 from vanet.dataplane._common import MIN_INNER_FRAME, DataPlaneBase
@@ -21,17 +23,58 @@ class ObuDataPlane(DataPlaneBase):
     (our upstream sent us upstream data: rank it last; returns actions). A relaying OBU never opens payloads (docs/protocol.md §8).
     """
 
+    #: TAP frames held while there is no upstream, and for how long (s):
+    #: a vehicle that just started (or lost its way up) sends its first
+    #: frames, an ARP request, say, before the next heartbeat gives it an
+    #: upstream; held, they go out then instead of waiting for the host's
+    #: retry a second later.
+    HOLD_FRAMES = 32
+
+    def __init__(self, mac: bytes, routing, codec, hold_s: float = 1.0) -> None:
+        super().__init__(mac, routing, codec)
+        self.hold_s = hold_s
+        self._held: deque[tuple[float, bytes]] = deque()
+
     def on_tap_frame(self, frame, now: float) -> list:
-        """A frame read from this vehicle's TAP: tunnel it upstream."""
+        """A frame read from this vehicle's TAP: tunnel it upstream (or
+        hold it until there is an upstream, ``on_upstream_ready``)."""
         self.counters["tap_frames"] += 1
         if len(frame) < MIN_INNER_FRAME:
             return self._drop("short_frame")
         upstream = self.routing.upstream
         if upstream is None:
-            return self._drop("no_upstream")
+            held = self._held
+            if len(held) >= self.HOLD_FRAMES:
+                held.popleft()
+                self._drop("no_upstream")
+            held.append((now, bytes(frame)))  # the TAP's buffer is reused
+            self.counters["held"] += 1
+            return []
         self.counters["tunnelled"] += 1
         payload = self.codec.seal(frame)
         return [SendUpstream(self.mac, payload, upstream)]
+
+    def on_upstream_ready(self, now: float) -> list:
+        """The routing core chose an upstream: send the frames held for
+        want of one, those not older than ``hold_s``."""
+        held = self._held
+        actions: list = []
+        while held and self.routing.upstream is not None:
+            at, frame = held.popleft()
+            if now - at > self.hold_s:
+                self._drop("no_upstream")
+                continue
+            self.counters["tap_frames"] -= 1  # counted when it was read
+            actions.extend(self.on_tap_frame(frame, now))
+        return actions
+
+    def expire(self, now: float) -> None:
+        """Drop held frames older than ``hold_s`` (an OBU learns no
+        clients)."""
+        held = self._held
+        while held and now - held[0][0] > self.hold_s:
+            held.popleft()
+            self._drop("no_upstream")
 
     def on_upstream(self, view, now: float) -> list:
         """An upstream message from a downstream neighbour: relay it
@@ -78,9 +121,6 @@ class ObuDataPlane(DataPlaneBase):
             return self._drop("loop")
         self.counters["downstream_forwarded"] += 1
         return [ForwardDownstream(view, next_hop)]
-
-    def expire(self, now: float) -> None:
-        """Nothing ages out: an OBU learns no clients."""
 
     def status(self, now: float) -> dict[str, dict]:
         """An OBU keeps no client table."""

@@ -113,6 +113,10 @@ class RsuDataPlane(DataPlaneBase):
         payload = self.codec.seal(frame)
         return [SendDownstream(origin, vehicle, payload, next_hop)]
 
+    def on_upstream_ready(self, now: float) -> list:
+        """An RSU has no upstream: nothing is ever held for one."""
+        return []
+
     def expire(self, now: float) -> None:
         """Forget clients not seen for ``client_ttl_s`` (housekeeping tick)."""
         self.clients.expire(now)

@@ -375,6 +375,9 @@ class NodeEngine:
             route_event=action.event,
             route_fields=action.fields,
         )
+        if action.event == "upstream_selected":
+            # A way up where there was none: what the TAP sent meanwhile.
+            self.execute(self.dataplane.on_upstream_ready(self.clock.seconds()))
 
     def _sender(self, write: FrameWriter) -> Callable:
         """The handler that sends one class of frames: its writer is bound

@@ -124,7 +124,10 @@ class NodeFactory:
                 relay_scope=routing_config.relay_scope,
                 name=config.node.name,
             )
-            dataplane = ObuDataPlane(mac, routing, self.codec)
+            # TAP frames wait up to two periods for a first upstream.
+            dataplane = ObuDataPlane(
+                mac, routing, self.codec, hold_s=2 * self.hello_period_s
+            )
         return NodeEngine(
             name=config.node.name,
             role=config.role,
