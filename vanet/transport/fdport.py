@@ -102,3 +102,36 @@ class DrainingReader(abstract.FileDescriptor):
         self.stopWriting()
         self.connected = 0
         self.disconnected = 1
+
+
+class BatchReader(abstract.FileDescriptor):
+    """Calls ``drain()`` on each wake-up: for ports that take a batch of
+    frames per wake-up themselves (a receive ring), bounded there."""
+
+    def __init__(
+        self,
+        fileno: int,
+        drain: Callable[[], object],
+        reactor=None,
+        description: str = "fd",
+    ) -> None:
+        super().__init__(reactor)
+        self._fileno = fileno
+        self._drain = drain
+        self._description = description
+        self.connected = 1
+
+    def fileno(self) -> int:
+        return self._fileno
+
+    def logPrefix(self) -> str:
+        return self._description
+
+    def doRead(self) -> None:
+        self._drain()
+
+    def stop(self) -> None:
+        """Stop reading; the owner closes the fd afterwards."""
+        self.stopReading()
+        self.connected = 0
+        self.disconnected = 1
