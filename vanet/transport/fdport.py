@@ -22,14 +22,14 @@ _WOULD_BLOCK = frozenset({errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR})
 
 DEFAULT_MAX_FRAMES_PER_WAKEUP = 256
 
-_VLAN_TAG = 4
+VLAN_TAG_LEN = 4
 
 
 def read_size(mtu: int) -> int:
     """Bytes to ask for per read on a device of this MTU: the payload, the
     Ethernet header and a VLAN tag (without offloads the kernel hands over
     no more; a larger buffer only costs time per read)."""
-    return max(2048, mtu + ETH_HLEN + _VLAN_TAG)
+    return max(2048, mtu + ETH_HLEN + VLAN_TAG_LEN)
 
 
 class DrainingReader(abstract.FileDescriptor):

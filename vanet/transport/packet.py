@@ -28,10 +28,11 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from vanet.interfaces import ILinkPort
-from vanet.mac import MAC_LEN, format_mac
+from vanet.mac import ETH_HLEN, MAC_LEN, format_mac
 from vanet.transport.counters import LinkCounters
 from vanet.transport.fdport import (
     DEFAULT_MAX_FRAMES_PER_WAKEUP,
+    VLAN_TAG_LEN,
     BatchReader,
     DrainingReader,
     read_size,
@@ -172,7 +173,9 @@ class PacketPort:
         rings = None
         if io != "socket":
             try:
-                rings = PacketRings.setup(sock, read_size(mtu))
+                # Slots for the MTU's frames exactly (with a VLAN tag): a
+                # larger slot only means fewer of them.
+                rings = PacketRings.setup(sock, mtu + ETH_HLEN + VLAN_TAG_LEN)
             except OSError as e:
                 if io == "ring":
                     sock.close()

@@ -1,21 +1,25 @@
-"""PACKET_MMAP rings on an AF_PACKET socket (``TPACKET_V3``), no reactor.
+"""PACKET_MMAP rings on an AF_PACKET socket, no reactor.
 
-Receive: the kernel fills fixed-size *blocks* of the receive ring with
-frames and hands a block to user space when it is full or when
-``RETIRE_TOV_MS`` passed since its first frame; one wake-up then yields
-every frame of every block handed over. ``PacketRings.drain`` walks them
-in place (a ``memoryview`` of each frame's bytes in the ring, no copy) and
-gives a block back to the kernel once its last frame was handled, so a
-frame's view is valid only during the call it is handed to.
+Receive: the kernel writes each arriving frame into the receive ring and
+marks it ours; one wake-up then takes every frame that is there.
+``PacketRings.drain`` walks them in place (a read-only ``memoryview`` of
+each frame's bytes in the ring, no copy) and gives each slot back to the
+kernel once its frame was handled, so a frame's view is valid only during
+the call it is handed to. Two formats: ``TPACKET_V2`` (the default) has one
+fixed-size slot a frame and wakes the reader per frame; ``TPACKET_V3`` packs
+frames into blocks and hands a block over when it is full or
+``RETIRE_TOV_MS`` after its first frame, so under light load every frame
+waits for that timeout at every ring on its way (``DEFAULT_VERSION`` says
+what that cost in the benchmark).
 
 Transmit: ``put`` copies a frame into the next free slot of the transmit
 ring and marks it for sending; ``flush`` has the kernel send every marked
 slot with one system call.
 
 Geometry (``RingGeometry.for_mtu``) follows the interface's MTU: a receive
-block holds at least one frame of that MTU, a transmit slot exactly one.
-A frame larger than that (the MTU was raised after the rings were made)
-arrives truncated: ``drain`` reports it so the port drops and counts it.
+slot (V3: block) and a transmit slot hold one frame of that MTU. A frame
+larger than that (the MTU was raised after the rings were made) arrives
+cut short: ``drain`` reports it so the port drops and counts it.
 
 The kernel keeps the count of frames it dropped because the receive ring
 was full (``PACKET_STATISTICS``, reset on each read): ``kernel_drops``.
@@ -38,6 +42,7 @@ PACKET_STATISTICS = 6
 PACKET_VERSION = 10
 PACKET_TX_RING = 13
 PACKET_LOSS = 14
+TPACKET_V2 = 1
 TPACKET_V3 = 2
 
 TP_STATUS_KERNEL = 0
@@ -58,16 +63,24 @@ _BLOCK_STATUS = 8
 # struct tpacket3_hdr: tp_next_offset, (sec, nsec), tp_snaplen, tp_len,
 # (status), tp_mac.
 _FRAME = struct.Struct("=I8xII4xH")
-# What the transmit side writes: tp_len at 16, tp_status at 20.
+# struct tpacket2_hdr: tp_status, tp_len, tp_snaplen, tp_mac.
+_V2_FRAME = struct.Struct("=IIIH")
+# Room in a V2 slot before a frame's bytes (tp_mac for SOCK_RAW: 66).
+_V2_RX_OVERHEAD = 96
 _U32 = struct.Struct("=I")
-_TX_LEN_AT = 16
-_TX_STATUS_AT = 20
-# Frame data in a transmit slot starts after struct tpacket3_hdr (48 bytes):
-# TPACKET3_HDRLEN minus sizeof(struct sockaddr_ll).
-TX_DATA_OFFSET = 48
+# A transmit slot, by version: where tp_len and tp_status are, and where the
+# frame starts (TPACKETn_HDRLEN minus sizeof(struct sockaddr_ll)).
+_TX_LEN_AT = {TPACKET_V2: 4, TPACKET_V3: 16}
+_TX_STATUS_AT = {TPACKET_V2: 0, TPACKET_V3: 20}
+_TX_DATA = {TPACKET_V2: 32, TPACKET_V3: 48}
 # struct tpacket_stats_v3: tp_packets, tp_drops, tp_freeze_q_cnt.
 _STATS = struct.Struct("=III")
 
+#: The ring format: V2 hands each frame over the moment it arrived (one
+#: wake-up still takes all that are there); V3 hands over whole blocks, when
+#: full or after ``RETIRE_TOV_MS``, which a lone frame waits for at every
+#: ring on its way (about +1 ms a hop measured, see benchmarks/README.md).
+DEFAULT_VERSION = TPACKET_V2
 #: How long a receive block with frames may wait before the kernel hands it
 #: over anyway (ms, the kernel's smallest): the latency a lone frame pays.
 RETIRE_TOV_MS = 1
@@ -96,22 +109,31 @@ def _pow2_at_least(n: int) -> int:
 
 @attrs.frozen
 class RingGeometry:
-    """Sizes of the two rings, in bytes."""
+    """Sizes of the two rings, in bytes, for one ring ``version``."""
 
+    version: int
     rx_block_size: int
     rx_block_nr: int
+    rx_frame_size: int  # a V2 slot; V3 frames take what they need in a block
     tx_frame_size: int
     tx_frame_nr: int
 
     @classmethod
-    def for_mtu(cls, frame_max: int) -> RingGeometry:
+    def for_mtu(cls, frame_max: int, version: int = TPACKET_V2) -> RingGeometry:
         """Rings for frames of at most ``frame_max`` bytes (link header
         included)."""
-        rx_block = max(64 * 1024, _pow2_at_least(frame_max + _RX_OVERHEAD))
-        tx_frame = max(2048, _pow2_at_least(frame_max + TX_DATA_OFFSET))
+        if version == TPACKET_V3:
+            rx_block = max(64 * 1024, _pow2_at_least(frame_max + _RX_OVERHEAD))
+            rx_frame = 2048  # checked by the kernel, not used by V3
+        else:
+            rx_frame = max(2048, _pow2_at_least(frame_max + _V2_RX_OVERHEAD))
+            rx_block = max(64 * 1024, rx_frame)
+        tx_frame = max(2048, _pow2_at_least(frame_max + _TX_DATA[version]))
         return cls(
+            version=version,
             rx_block_size=rx_block,
             rx_block_nr=max(4, RX_RING_BYTES // rx_block),
+            rx_frame_size=rx_frame,
             tx_frame_size=tx_frame,
             tx_frame_nr=TX_SLOTS,
         )
@@ -119,6 +141,10 @@ class RingGeometry:
     @property
     def rx_bytes(self) -> int:
         return self.rx_block_size * self.rx_block_nr
+
+    @property
+    def rx_frame_nr(self) -> int:
+        return self.rx_bytes // self.rx_frame_size
 
     @property
     def tx_block_size(self) -> int:
@@ -131,9 +157,11 @@ class RingGeometry:
     @property
     def frame_max(self) -> int:
         """The largest frame both rings carry whole."""
-        return min(
-            self.rx_block_size - _RX_OVERHEAD, self.tx_frame_size - TX_DATA_OFFSET
-        )
+        if self.version == TPACKET_V3:
+            rx = self.rx_block_size - _RX_OVERHEAD
+        else:
+            rx = self.rx_frame_size - _V2_RX_OVERHEAD
+        return min(rx, self.tx_frame_size - _TX_DATA[self.version])
 
 
 def kernel_drops(sock: socket.socket) -> int:
@@ -159,21 +187,35 @@ class PacketRings:
         self._map: mmap.mmap | None = None
         self._rw: memoryview | None = None
         self._ro: memoryview | None = None
-        # receive cursor: the block we are in, frames left in it, next frame
+        # receive cursor: V2 the next slot; V3 the block we are in, frames
+        # left in it and the next frame
+        self._slot = 0
         self._block = 0
         self._left = 0
         self._at = 0
         self._block_end = 0
-        # transmit cursor: next slot to fill; slots filled since the flush
+        # transmit: where a slot's fields are; next slot to fill; slots
+        # filled since the flush
+        self._tx_len_at = _TX_LEN_AT[geometry.version]
+        self._tx_status_at = _TX_STATUS_AT[geometry.version]
+        self._tx_data = _TX_DATA[geometry.version]
         self._tx_head = 0
         self._tx_pending = 0
         self._tx_pending_bytes = 0
-        #: a block said the kernel dropped frames: read ``kernel_drops``
+        #: a frame or block said the kernel dropped frames: read ``kernel_drops``
         self.losing = False
+        self.drain = (
+            self._drain_v3 if geometry.version == TPACKET_V3 else self._drain_v2
+        )
 
     @classmethod
-    def setup(cls, sock: socket.socket, frame_max: int) -> PacketRings:
-        rings = cls(sock, RingGeometry.for_mtu(frame_max))
+    def setup(
+        cls, sock: socket.socket, frame_max: int, version: int | None = None
+    ) -> PacketRings:
+        """Rings for frames of ``frame_max`` bytes, ``DEFAULT_VERSION``
+        unless ``version`` says otherwise."""
+        version = DEFAULT_VERSION if version is None else version
+        rings = cls(sock, RingGeometry.for_mtu(frame_max, version))
         rings._set_up()
         return rings
 
@@ -181,17 +223,12 @@ class PacketRings:
         g = self.geometry
         sock = self._sock
         # Both options are refused (EBUSY) once a ring exists.
-        sock.setsockopt(SOL_PACKET, PACKET_VERSION, TPACKET_V3)
+        sock.setsockopt(SOL_PACKET, PACKET_VERSION, g.version)
         # A slot the kernel cannot send is skipped, not a stuck ring.
         sock.setsockopt(SOL_PACKET, PACKET_LOSS, 1)
+        tov = RETIRE_TOV_MS if g.version == TPACKET_V3 else 0
         rx = _REQ3.pack(
-            g.rx_block_size,
-            g.rx_block_nr,
-            2048,  # unused by V3 receive beyond a sanity check
-            g.rx_block_nr * (g.rx_block_size // 2048),
-            RETIRE_TOV_MS,
-            0,
-            0,
+            g.rx_block_size, g.rx_block_nr, g.rx_frame_size, g.rx_frame_nr, tov, 0, 0
         )
         sock.setsockopt(SOL_PACKET, PACKET_RX_RING, rx)
         tx_block = g.tx_block_size
@@ -210,14 +247,49 @@ class PacketRings:
 
     # -- receive -----------------------------------------------------------
 
-    def drain(self, deliver: Callable[[memoryview, int], object], limit: int) -> int:
-        """Hand up to ``limit`` received frames to ``deliver(view, wire_len)``
-        in arrival order; return how many. ``wire_len`` > ``len(view)``
-        means the frame was truncated to fit the ring. ``deliver`` must not
-        raise; the view is valid only during the call."""
-        if self._rw is None:
-            return 0
+    # drain(deliver, limit) -> int, set per version in __init__:
+    #: Hand up to ``limit`` received frames to ``deliver(view, wire_len)`` in
+    #: arrival order and return how many. ``wire_len`` > ``len(view)`` means
+    #: the frame was cut to fit the ring. ``deliver`` must not raise; the
+    #: view is valid only during the call.
+    drain: Callable[[Callable[[memoryview, int], object], int], int]
+
+    def _drain_v2(
+        self, deliver: Callable[[memoryview, int], object], limit: int
+    ) -> int:
         ro = self._ro
+        if ro is None:
+            return 0
+        rw = self._rw
+        size = self.geometry.rx_frame_size
+        slots = self.geometry.rx_frame_nr
+        slot = self._slot
+        header = _V2_FRAME.unpack_from
+        count = 0
+        while count < limit:
+            base = slot * size
+            status, wire_len, snaplen, mac = header(ro, base)
+            if not status & TP_STATUS_USER:
+                break  # the kernel's: nothing more arrived
+            if status & TP_STATUS_LOSING:
+                self.losing = True
+            slot = self._slot = (slot + 1) % slots
+            start = base + mac
+            end = start + snaplen
+            if end <= base + size:
+                deliver(ro[start:end], wire_len)
+                count += 1
+                if self._rw is None:
+                    return count  # the handler closed the port
+            _U32.pack_into(rw, base, TP_STATUS_KERNEL)  # the slot back
+        return count
+
+    def _drain_v3(
+        self, deliver: Callable[[memoryview, int], object], limit: int
+    ) -> int:
+        ro = self._ro
+        if ro is None:
+            return 0
         rw = self._rw
         block_size = self.geometry.rx_block_size
         block_nr = self.geometry.rx_block_nr
@@ -274,17 +346,17 @@ class PacketRings:
         than a slot."""
         size = len(frame)
         g = self.geometry
-        if size > g.tx_frame_size - TX_DATA_OFFSET:
+        if size > g.tx_frame_size - self._tx_data:
             raise OSError(errno.EMSGSIZE, "frame larger than a transmit ring slot")
         rw = self._rw
         slot = g.rx_bytes + self._tx_head * g.tx_frame_size
-        if _U32.unpack_from(rw, slot + _TX_STATUS_AT)[0] & _TX_BUSY:
+        if _U32.unpack_from(rw, slot + self._tx_status_at)[0] & _TX_BUSY:
             return False
-        data = slot + TX_DATA_OFFSET
+        data = slot + self._tx_data
         rw[data : data + size] = frame
-        _U32.pack_into(rw, slot + _TX_LEN_AT, size)
+        _U32.pack_into(rw, slot + self._tx_len_at, size)
         # The status last: from here on the slot is the kernel's.
-        _U32.pack_into(rw, slot + _TX_STATUS_AT, TP_STATUS_SEND_REQUEST)
+        _U32.pack_into(rw, slot + self._tx_status_at, TP_STATUS_SEND_REQUEST)
         self._tx_head = (self._tx_head + 1) % g.tx_frame_nr
         self._tx_pending += 1
         self._tx_pending_bytes += size
@@ -312,15 +384,16 @@ class PacketRings:
         there next (the kernel's own position). Returns how many."""
         g = self.geometry
         rw = self._rw
+        status_at = self._tx_status_at
         first = (self._tx_head - frames) % g.tx_frame_nr
         for i in range(frames):
             index = (first + i) % g.tx_frame_nr
             slot = g.rx_bytes + index * g.tx_frame_size
-            status = _U32.unpack_from(rw, slot + _TX_STATUS_AT)[0]
+            status = _U32.unpack_from(rw, slot + status_at)[0]
             if status & _TX_BUSY == TP_STATUS_SEND_REQUEST:
                 for j in range(i, frames):
                     later = (first + j) % g.tx_frame_nr
-                    at = g.rx_bytes + later * g.tx_frame_size + _TX_STATUS_AT
+                    at = g.rx_bytes + later * g.tx_frame_size + status_at
                     _U32.pack_into(rw, at, TP_STATUS_AVAILABLE)
                 self._tx_head = index
                 return frames - i
