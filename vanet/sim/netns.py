@@ -40,7 +40,7 @@ from vanet.crypto import OVERHEAD as CRYPTO_OVERHEAD
 from vanet.mac import ETH_HLEN, format_mac
 from vanet.sim.api import ISimulation
 from vanet.sim.base import SimulationBase
-from vanet.sim.channel import ChannelMedium
+from vanet.sim.channel import RelayChannel
 from vanet.sim.topology import NodeSpec, Topology
 from vanet.sim.traffic import FlowStats
 from vanet.tap.linux import DEFAULT_MTU as TAP_DEFAULT_MTU
@@ -197,7 +197,7 @@ class _RelayPort:
 class _RelayProtocol(protocol.DatagramProtocol):
     noisy = False
 
-    def __init__(self, medium: ChannelMedium, port: _RelayPort) -> None:
+    def __init__(self, medium: RelayChannel, port: _RelayPort) -> None:
         self.medium = medium
         self.port = port
 
@@ -212,7 +212,10 @@ class NetnsSimulation(SimulationBase, service.Service):
     def __init__(self, topology: Topology, reactor) -> None:
         self.topology = topology
         self.reactor = reactor
-        self.medium = ChannelMedium(reactor, topology.sim.seed, dict(topology.links))
+        # Per-link timers, and frames on links without delay or loss relayed
+        # at once, straight from one port's receive ring to the other's
+        # transmit ring.
+        self.medium = RelayChannel(reactor, topology.sim.seed, dict(topology.links))
         self.flow_stats = FlowStats()  # no generators here: always empty
         self.workdir: str | None = None
         self.processes: dict[str, _NodeProcess] = {}
@@ -338,6 +341,7 @@ class NetnsSimulation(SimulationBase, service.Service):
             yield defer.DeferredList(ended)
             if timeout.active():
                 timeout.cancel()
+        self.medium.stop()
         for packet_port in self.relays.values():
             packet_port.stopListening()
         self.relays.clear()
