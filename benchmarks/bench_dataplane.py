@@ -8,7 +8,7 @@ Table 1, at TAP MTU 1436 and 9000, iperf3 TCP between two namespaces:
 - ``forwarder``: the reference, a bare single-process Python TAP<->TAP
   forwarder (read, write, nothing else; ``forward`` below);
 - ``overlay veth``: two twistd nodes (RSU, OBU) on a direct veth pair,
-  iperf3 through their TAPs;
+  iperf3 through their TAPs; again with ``[link] io = socket`` (no rings);
 - ``sim 1 hop`` and ``sim 3 hops``: the same through ``vanet-sim`` netns
   mode (RSU - OBU and RSU - OBU - OBU - OBU, no delay or loss);
 
@@ -373,7 +373,7 @@ class Bench:
             wait_ping(b, "10.76.0.1", 15)
             return iperf(a, b, "10.76.0.1", self.seconds)
 
-    def overlay_veth(self, mtu: int) -> float:
+    def overlay_veth(self, mtu: int, io: str = "auto") -> float:
         with self.scope():
             a, b = self.ns.add("rsu"), self.ns.add("obu")
             if_a, if_b = self.ns.veth(a, b, mtu + LINK_MARGIN)
@@ -385,7 +385,7 @@ class Bench:
                     self.workdir / f"{role}-{mtu}.ini",
                     {
                         "node": {"name": role},
-                        "link": {"transport": "packet", "interface": ifname},
+                        "link": {"transport": "packet", "interface": ifname, "io": io},
                         "tap": {"name": "vtap0", "address": address, "mtu": mtu},
                         "routing": {"hello_period_ms": 1000},
                         "control": {"listen": "none"},
@@ -529,6 +529,7 @@ def main(argv=None) -> int:
             ("bare veth pair", bench.veth),
             ("Python TAP forwarder", bench.forwarder),
             ("overlay, 1 hop, veth", bench.overlay_veth),
+            ("  the same, io = socket", lambda m: bench.overlay_veth(m, "socket")),
             ("vanet-sim netns, 1 hop", lambda m: bench.sim_chain(m, 1)),
             ("vanet-sim netns, 3 hops", lambda m: bench.sim_chain(m, 3)),
         ]
