@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import os
 import socket
 import struct
 
@@ -274,8 +275,7 @@ class PacketPort:
                 self.log.warn(
                     "packet:{interface}: {error}",
                     interface=self.interface,
-                    error=OSError(error, errno.errorcode.get(error, "")).strerror
-                    or error,
+                    error=os.strerror(error),
                 )
         if rings.losing:
             rings.losing = False
