@@ -247,6 +247,7 @@ class ValidConfigTests(ConfigFileCase):
                 ("link", "interface"),
                 ("link", "group"),
                 ("link", "port"),
+                ("link", "io"),
                 ("tap", "name"),
                 ("tap", "address"),
                 ("tap", "mtu"),
@@ -548,3 +549,22 @@ class CommandLineTests(ConfigFileCase):
         self.assertEqual((config.routing.hello_history, config.tap.mtu), (7, 1500))
         self.assertIn("hello-history", str(options))  # generated --help text
         self.assertIn("[default: 10]", str(options))
+
+
+class LinkIoConfigTests(SynchronousTestCase):
+    def test_io_defaults_to_auto_and_takes_the_three_modes(self):
+        base = {"node": {"name": "n"}, "link": {"interface": "eth0"}}
+        self.assertEqual(node_config_from_mapping(base, "x.ini", "obu").link.io, "auto")
+        for io in ("auto", "ring", "socket"):
+            mapping = {"node": {"name": "n"}, "link": {"interface": "eth0", "io": io}}
+            config = node_config_from_mapping(mapping, "x.ini", "obu")
+            self.assertEqual(config.link.io, io)
+
+    def test_a_bad_io_is_one_line_naming_file_section_and_key(self):
+        mapping = {"node": {"name": "n"}, "link": {"interface": "eth0", "io": "mmap"}}
+        with self.assertRaises(ConfigError) as caught:
+            node_config_from_mapping(mapping, "x.ini", "obu")
+        message = str(caught.exception)
+        self.assertEqual(
+            message, "x.ini: [link] io = 'mmap': expected one of auto, ring, socket"
+        )

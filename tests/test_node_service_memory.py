@@ -382,3 +382,25 @@ class ControlEndpointTests(SynchronousTestCase):
         resource = site.getResourceFor(request)
         resource.render(request)
         self.assertEqual(request.responseCode, 404)
+
+
+class KernelDropsTests(SynchronousTestCase):
+    render = ControlEndpointTests.render
+
+    def test_frames_the_kernel_dropped_show_under_drops(self):
+        # What a ring port counts (tp_drops of a full ring; frames cut to
+        # fit it) reaches /status and /metrics as the node serves them.
+        net = three_nodes(self)
+        counters = net.ports["rsu"].counters
+        counters.recv_dropped, counters.oversize = 7, 2
+        site = control_site(net.services["rsu"].status)
+        status = json.loads(self.render(site, b"/status")[0])
+        self.assertEqual(status["drops"]["link_recv_dropped"], 7)
+        self.assertEqual(status["drops"]["link_oversize"], 2)
+        text = self.render(site, b"/metrics")[0].decode()
+        (line,) = [
+            line
+            for line in text.splitlines()
+            if line.startswith("vanet_drops_total{") and "link_recv_dropped" in line
+        ]
+        self.assertTrue(line.endswith(" 7"), line)

@@ -46,7 +46,9 @@ class ILinkPort(Interface):
     """A link transport bound to one medium: packet, udp or memory.
 
     It delivers every received frame to its protocol's
-    ``datagramReceived(frame, addr)`` and knows nothing of routing.
+    ``datagramReceived(frame, addr)`` and knows nothing of routing. The
+    frame may be a read-only ``memoryview`` into a receive ring, valid only
+    during that call: a protocol that keeps it copies it first.
     """
 
     mac = Attribute("bytes: the 6-byte link address frames are sent from")

@@ -42,6 +42,7 @@ from vanet.node.control import DEFAULT_LISTEN
 from vanet.tap.linux import DEFAULT_MTU as TAP_DEFAULT_MTU
 from vanet.tap.linux import DEFAULT_NAME as TAP_DEFAULT_NAME
 from vanet.transport.ifname import ifname_problem
+from vanet.transport.packet import IO_MODES
 from vanet.transport.udp import DEFAULT_GROUP, DEFAULT_PORT, check_group, check_port
 
 ROLES = IDENTITY_ROLES
@@ -278,6 +279,14 @@ class LinkSection:
         _via(check_port, _integer),
         DEFAULT_PORT,
         "UDP port of the multicast group (transport udp).",
+    )
+    io: str = setting(
+        _choice(*IO_MODES),
+        "auto",
+        "How transport packet reads and writes: ring (PACKET_MMAP rings: a "
+        "wake-up takes every frame that arrived, a reactor turn's frames go "
+        "out in one system call), socket (one system call per frame), or "
+        "auto (ring where the kernel allows, else socket, said in the log).",
     )
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
+from collections import deque
 from collections.abc import Iterator
 from heapq import heappop as _heappop
 from heapq import heappush as _heappush
@@ -150,6 +151,9 @@ class _Link:
         # and what earlier attached spells were offered.
         "offered_base",
         "offered_before",
+        # RelayChannel: this link's own FIFO of (due, frame) and its timer
+        "queue",
+        "timer",
         *LINK_COUNTERS,
     )
 
@@ -174,6 +178,8 @@ class _Link:
         self.considered = 0
         self.offered_base = (0, 0)
         self.offered_before = (0, 0)
+        self.queue: deque[tuple[float, bytes]] = deque()
+        self.timer: IDelayedCall | None = None
         for name in LINK_COUNTERS:
             setattr(self, name, 0)
         self.set_params(params)
@@ -183,6 +189,31 @@ class _Link:
         self.latency_s = params.latency_ms / 1000.0
         self.jitter_s = params.jitter_ms / 1000.0
         self.loss = params.loss
+
+    def draw(self, now: float, rng: random.Random) -> float | None:
+        """A frame offered to (and not filtered by) this link: ``None`` if
+        it is lost (counted), else when it is due, FIFO behind the last."""
+        self.considered += 1
+        fading = self.fading
+        if fading is not None:
+            lost = fading.lost(now, rng)  # per-frame fading replaces loss
+        else:
+            loss = self.loss
+            lost = loss and rng.random() < loss
+        if lost:
+            self.frames_lost += 1
+            self.dst_counters.frames_lost += 1
+            return None
+        due = now + self.latency_s
+        jitter = self.jitter_s
+        if jitter:
+            due += rng.uniform(-jitter, jitter)
+            if due < now:
+                due = now
+        if due < self.last_due:
+            due = self.last_due  # FIFO: never overtake the previous frame
+        self.last_due = due
+        return due
 
     def set_receiver(self, receiver: Any) -> None:
         """Attach (a port) or detach (``None``) the receiving end."""
@@ -247,6 +278,25 @@ class _Sender:
             if link.receiver is not None:
                 by_mac.setdefault(bytes(link.receiver.mac), []).append(link)
         self.by_mac = by_mac
+
+
+def _deliver(receiver: Any, link: _Link, frame) -> None:
+    """Hand a due frame to the link's receiver, counted (``None``: it
+    detached while the frame was in flight, a drop)."""
+    if receiver is None:
+        link.frames_dropped += 1
+        link.dst_counters.frames_dropped += 1
+        return
+    size = len(frame)
+    link.frames_delivered += 1
+    link.bytes_delivered += size
+    counters = link.dst_counters
+    counters.frames_in += 1
+    counters.bytes_in += size
+    try:
+        receiver.receive(frame)
+    except Exception:
+        log.failure("port {port} failed to receive a frame", port=link.dst)
 
 
 @implementer(IMedium)
@@ -371,10 +421,10 @@ class ChannelMedium:
         for sender in senders:
             sender.index()
 
-    def transmit(self, sender: Any, frame: bytes) -> None:
-        if type(frame) is not bytes:
-            # the sender may reuse its buffer before we deliver
-            frame = bytes(frame)
+    def _offer(self, sender: Any, frame) -> list[_Link] | None:
+        """Count a frame ``sender`` sent and return the links that hear it
+        (``dst`` filter: a group address reaches every link, a unicast one
+        the links whose receiver has it), or ``None``."""
         size = len(frame)
         state = self._senders.get(sender.name)
         if state is None:
@@ -383,16 +433,21 @@ class ChannelMedium:
         counters.frames_out += 1
         counters.bytes_out += size
         if size < 6:
-            return
+            return None
         # Offered to every link with a receiver (see _Link.offered).
         state.frames_sent += 1
         state.bytes_sent += size
         if frame[0] & 1:
-            links = state.links  # group address: every neighbour hears it
-        else:
-            links = state.by_mac.get(frame[:6])
-            if links is None:
-                return  # filtered by every link
+            return state.links  # group address: every neighbour hears it
+        return state.by_mac.get(bytes(frame[:6]))  # None: filtered by every link
+
+    def transmit(self, sender: Any, frame: bytes) -> None:
+        if type(frame) is not bytes:
+            # the sender may reuse its buffer before we deliver
+            frame = bytes(frame)
+        links = self._offer(sender, frame)
+        if not links:
+            return
         rng = self._rng
         now = self._clock.seconds()
         heap = self._heap
@@ -400,26 +455,9 @@ class ChannelMedium:
         for link in links:
             if link.receiver is None:
                 continue  # nobody there to hear it
-            link.considered += 1
-            fading = link.fading
-            if fading is not None:
-                lost = fading.lost(now, rng)
-            else:
-                loss = link.loss
-                lost = loss and rng.random() < loss
-            if lost:
-                link.frames_lost += 1
-                link.dst_counters.frames_lost += 1
+            due = link.draw(now, rng)
+            if due is None:
                 continue
-            due = now + link.latency_s
-            jitter = link.jitter_s
-            if jitter:
-                due += rng.uniform(-jitter, jitter)
-                if due < now:
-                    due = now
-            if due < link.last_due:
-                due = link.last_due  # FIFO: never overtake the previous frame
-            link.last_due = due
             link.in_flight += 1
             _heappush(heap, (due, next(self._counter), link, frame))
         if not self._delivering and heap and heap[0][0] != earliest:
@@ -440,6 +478,7 @@ class ChannelMedium:
         heap = self._heap
         ports = self._ports
         clock = self._clock
+        deliver = _deliver
         self._delivering = True
         try:
             # Frames sent with zero delay by a receiver are due now too and
@@ -458,21 +497,7 @@ class ChannelMedium:
                         due_by = clock.seconds() + _EPSILON_S
                 _, _, link, frame = _heappop(heap)
                 link.in_flight -= 1
-                receiver = ports.get(link.dst)
-                if receiver is None:
-                    link.frames_dropped += 1
-                    link.dst_counters.frames_dropped += 1
-                    continue
-                size = len(frame)
-                link.frames_delivered += 1
-                link.bytes_delivered += size
-                counters = link.dst_counters
-                counters.frames_in += 1
-                counters.bytes_in += size
-                try:
-                    receiver.receive(frame)
-                except Exception:
-                    log.failure("port {port} failed to receive a frame", port=link.dst)
+                deliver(ports.get(link.dst), link, frame)
         finally:
             self._delivering = False
             if heap:
@@ -517,3 +542,72 @@ class ChannelMedium:
             entry.update(link.stats())
             table.append(entry)
         return table
+
+
+class RelayChannel(ChannelMedium):
+    """The channel model for a relay between real ports (netns mode): the
+    same links, filter, seeded loss, jitter and FIFO, scheduled per link.
+
+    Each link keeps its own FIFO of frames in flight and one reactor timer
+    for the frame at its head, instead of a heap entry per frame. A frame
+    due at once (no latency, jitter or loss, nothing queued before it on
+    the link) is handed to the receiver inside ``transmit``, with no copy
+    and no timer: a receiver must not call ``transmit`` from ``receive``
+    (a real port only writes to its device), and ``frame`` needs to be
+    valid only during ``transmit`` (a ring's slot is).
+    """
+
+    def transmit(self, sender: Any, frame) -> None:
+        links = self._offer(sender, frame)
+        if not links:
+            return
+        rng = self._rng
+        clock = self._clock
+        now = clock.seconds()
+        ports = self._ports
+        kept = None
+        for link in links:
+            if link.receiver is None:
+                continue  # nobody there to hear it
+            due = link.draw(now, rng)
+            if due is None:
+                continue
+            queue = link.queue
+            if due <= now and not queue:
+                _deliver(ports.get(link.dst), link, frame)
+                continue
+            if kept is None:
+                kept = frame if type(frame) is bytes else bytes(frame)
+            link.in_flight += 1
+            queue.append((due, kept))
+            if len(queue) == 1:
+                link.timer = clock.callLater(due - now, self._deliver_link, link)
+
+    def _deliver_link(self, link: _Link) -> None:
+        """The head of ``link``'s FIFO is due: deliver every frame that is,
+        then wait for the next."""
+        link.timer = None
+        queue = link.queue
+        clock = self._clock
+        due_by = clock.seconds() + _EPSILON_S
+        ports = self._ports
+        while queue and queue[0][0] <= due_by:
+            _, frame = queue.popleft()
+            link.in_flight -= 1
+            _deliver(ports.get(link.dst), link, frame)
+        if queue:
+            delay = max(0.0, queue[0][0] - clock.seconds())
+            link.timer = clock.callLater(delay, self._deliver_link, link)
+
+    @property
+    def in_flight(self) -> int:
+        return sum(len(link.queue) for link in self._links.values())
+
+    def stop(self) -> None:
+        """Cancel every link's timer; frames in flight are dropped."""
+        for link in self._links.values():
+            timer, link.timer = link.timer, None
+            if timer is not None and timer.active():
+                timer.cancel()
+            link.queue.clear()
+            link.in_flight = 0

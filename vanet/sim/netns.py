@@ -36,12 +36,15 @@ from twisted.web.client import Agent, HTTPConnectionPool, readBody
 from twisted.web.iweb import IAgentEndpointFactory
 from zope.interface import implementer
 
-from vanet.mac import format_mac
+from vanet.crypto import OVERHEAD as CRYPTO_OVERHEAD
+from vanet.mac import ETH_HLEN, format_mac
 from vanet.sim.api import ISimulation
 from vanet.sim.base import SimulationBase
-from vanet.sim.channel import ChannelMedium
+from vanet.sim.channel import RelayChannel
 from vanet.sim.topology import NodeSpec, Topology
 from vanet.sim.traffic import FlowStats
+from vanet.tap.linux import DEFAULT_MTU as TAP_DEFAULT_MTU
+from vanet.wire.layouts import DOWNSTREAM
 
 NAMESPACE_PREFIX = "vanet-"
 NODE_INTERFACE = "eth0"
@@ -96,9 +99,25 @@ def remove_stale(nodes: list[str]) -> list[str]:
     return removed
 
 
-def create_node_network(node: str, mac: bytes) -> None:
+def link_mtu(topology: Topology) -> int:
+    """The veth MTU that carries every node's largest message: a TAP of MTU
+    m makes downstream frames of m + 56 bytes after the Ethernet header
+    (docs/protocol.md §9), encrypted; at least Ethernet's 1500."""
+    largest = max(
+        (
+            int(spec.config.get("tap", {}).get("mtu", TAP_DEFAULT_MTU))
+            for spec in topology.nodes.values()
+        ),
+        default=TAP_DEFAULT_MTU,
+    )
+    # downstream header + inner Ethernet header + nonce and tag - outer header
+    margin = DOWNSTREAM.size + ETH_HLEN + CRYPTO_OVERHEAD - ETH_HLEN
+    return max(1500, largest + margin)
+
+
+def create_node_network(node: str, mac: bytes, mtu: int = 1500) -> None:
     """Namespace ``vanet-NODE`` with ``lo`` up and ``eth0`` (MAC ``mac``)
-    whose peer stays here, up."""
+    whose peer stays here, up; both ends of MTU ``mtu``."""
     from pyroute2 import netns
 
     ns = namespace_name(node)
@@ -109,7 +128,8 @@ def create_node_network(node: str, mac: bytes) -> None:
             "add",
             ifname=peer,
             kind="veth",
-            peer={"ifname": "vsim-tmp0", "address": format_mac(mac)},
+            mtu=mtu,
+            peer={"ifname": "vsim-tmp0", "address": format_mac(mac), "mtu": mtu},
         )
         inner = ip.link_lookup(ifname="vsim-tmp0")[0]
         ip.link("set", index=inner, net_ns_fd=ns)
@@ -177,7 +197,7 @@ class _RelayPort:
 class _RelayProtocol(protocol.DatagramProtocol):
     noisy = False
 
-    def __init__(self, medium: ChannelMedium, port: _RelayPort) -> None:
+    def __init__(self, medium: RelayChannel, port: _RelayPort) -> None:
         self.medium = medium
         self.port = port
 
@@ -192,7 +212,10 @@ class NetnsSimulation(SimulationBase, service.Service):
     def __init__(self, topology: Topology, reactor) -> None:
         self.topology = topology
         self.reactor = reactor
-        self.medium = ChannelMedium(reactor, topology.sim.seed, dict(topology.links))
+        # Per-link timers, and frames on links without delay or loss relayed
+        # at once, straight from one port's receive ring to the other's
+        # transmit ring.
+        self.medium = RelayChannel(reactor, topology.sim.seed, dict(topology.links))
         self.flow_stats = FlowStats()  # no generators here: always empty
         self.setup_mobility(reactor)
         self.workdir: str | None = None
@@ -222,8 +245,9 @@ class NetnsSimulation(SimulationBase, service.Service):
         os.chmod(self.workdir, 0o755)
         from vanet.transport.packet import PacketPort
 
+        mtu = link_mtu(self.topology)
         for name, spec in self.topology.nodes.items():
-            create_node_network(name, spec.mac)
+            create_node_network(name, spec.mac, mtu)
             packet_port = PacketPort.open(peer_name(name))
             relay = _RelayPort(name, spec.mac, packet_port)
             packet_port.startListening(_RelayProtocol(self.medium, relay), self.reactor)
@@ -322,6 +346,7 @@ class NetnsSimulation(SimulationBase, service.Service):
             yield defer.DeferredList(ended)
             if timeout.active():
                 timeout.cancel()
+        self.medium.stop()
         for packet_port in self.relays.values():
             packet_port.stopListening()
         self.relays.clear()

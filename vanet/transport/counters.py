@@ -25,6 +25,10 @@ class LinkCounters:
     runts: int = 0  # too short for an Ethernet header: not sent / not delivered
     read_errors: int = 0  # errors reading from the medium
     handler_errors: int = 0  # the protocol raised on a frame (logged)
+    # The kernel dropped arriving frames: the receive ring (or the socket's
+    # receive buffer) was full (PACKET_STATISTICS tp_drops).
+    recv_dropped: int = 0
+    oversize: int = 0  # larger than a receive slot or buffer: truncated, dropped
 
     def count_send(self, send, *args) -> None:
         """Call ``send(*args)`` (a socket send or ``os.write``) and count it:
@@ -40,7 +44,12 @@ class LinkCounters:
         self.sent += 1
         self.sent_bytes += sent
 
+    def refresh(self) -> None:
+        """Bring counts the kernel keeps up to date (a port that has such
+        counts overrides this); called before the counters are read."""
+
     def as_dict(self) -> dict[str, int]:
+        self.refresh()
         return attrs.asdict(self)
 
     # The mapping protocol, so ``dict(port.counters)`` works too.
@@ -61,4 +70,19 @@ class LinkCounters:
             + self.own_dropped
             + self.filtered
             + self.runts
+            + self.recv_dropped
+            + self.oversize
         )
+
+
+#: Counters of frames a device lost, reported under ``drops`` in a node's
+#: status (as ``link_<reason>`` / ``tap_<reason>``).
+DROP_REASONS = (
+    "runts",
+    "send_dropped",
+    "send_errors",
+    "read_errors",
+    "handler_errors",
+    "recv_dropped",
+    "oversize",
+)

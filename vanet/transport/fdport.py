@@ -22,14 +22,14 @@ _WOULD_BLOCK = frozenset({errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR})
 
 DEFAULT_MAX_FRAMES_PER_WAKEUP = 256
 
-_VLAN_TAG = 4
+VLAN_TAG_LEN = 4
 
 
 def read_size(mtu: int) -> int:
     """Bytes to ask for per read on a device of this MTU: the payload, the
     Ethernet header and a VLAN tag (without offloads the kernel hands over
     no more; a larger buffer only costs time per read)."""
-    return max(2048, mtu + ETH_HLEN + _VLAN_TAG)
+    return max(2048, mtu + ETH_HLEN + VLAN_TAG_LEN)
 
 
 class DrainingReader(abstract.FileDescriptor):
@@ -100,5 +100,38 @@ class DrainingReader(abstract.FileDescriptor):
         """Stop reading; the owner closes the fd afterwards."""
         self.stopReading()
         self.stopWriting()
+        self.connected = 0
+        self.disconnected = 1
+
+
+class BatchReader(abstract.FileDescriptor):
+    """Calls ``drain()`` on each wake-up: for ports that take a batch of
+    frames per wake-up themselves (a receive ring), bounded there."""
+
+    def __init__(
+        self,
+        fileno: int,
+        drain: Callable[[], object],
+        reactor=None,
+        description: str = "fd",
+    ) -> None:
+        super().__init__(reactor)
+        self._fileno = fileno
+        self._drain = drain
+        self._description = description
+        self.connected = 1
+
+    def fileno(self) -> int:
+        return self._fileno
+
+    def logPrefix(self) -> str:
+        return self._description
+
+    def doRead(self) -> None:
+        self._drain()
+
+    def stop(self) -> None:
+        """Stop reading; the owner closes the fd afterwards."""
+        self.stopReading()
         self.connected = 0
         self.disconnected = 1

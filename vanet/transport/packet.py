@@ -5,11 +5,22 @@ frame already starts with dst, src and the 0x3030 marker, so it is sent
 as-is and received as-is. Needs CAP_NET_RAW (docs/running.md):
 ``PacketPort.open`` is meant for ``privilegedStartService``, and
 ``startListening`` for ``startService``, after root was dropped.
+
+I/O (``io``, ``[link] io``): ``ring`` reads and writes through PACKET_MMAP
+rings (``vanet.transport.ring``): one wake-up hands up every frame that
+arrived, each as a read-only view into the ring, and the frames written
+during one reactor turn go out with one system call at its end. ``socket``
+is one ``recv``/``send`` per frame. ``auto`` is ``ring`` where the kernel
+sets the rings up, and says so in the log when it falls back to ``socket``.
+With the rings a refused send (ENETDOWN, ...) is found at the flush: it is
+counted and logged, not raised from ``write``.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
+import os
 import socket
 import struct
 
@@ -18,13 +29,16 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from vanet.interfaces import ILinkPort
-from vanet.mac import MAC_LEN, format_mac
+from vanet.mac import ETH_HLEN, MAC_LEN, format_mac
 from vanet.transport.counters import LinkCounters
 from vanet.transport.fdport import (
     DEFAULT_MAX_FRAMES_PER_WAKEUP,
+    VLAN_TAG_LEN,
+    BatchReader,
     DrainingReader,
     read_size,
 )
+from vanet.transport.ring import PacketRings, RingError, kernel_drops
 from vanet.transport.sockopts import DEFAULT_RCVBUF, raise_rcvbuf
 from vanet.wire import ETHERTYPE
 
@@ -33,6 +47,8 @@ SOL_PACKET = getattr(socket, "SOL_PACKET", 263)
 PACKET_IGNORE_OUTGOING = 23
 SIOCGIFMTU = 0x8921
 _IFREQ_MTU = struct.Struct("16si12x")
+
+IO_MODES = ("auto", "ring", "socket")
 
 
 def interface_mtu(sock: socket.socket, interface: str) -> int:
@@ -54,6 +70,20 @@ def _packet_socket(netns: str | None) -> socket.socket:
     )
 
 
+class _PacketCounters(LinkCounters):
+    """``LinkCounters`` that fetch the kernel's drop count when read."""
+
+    __slots__ = ("_sock",)
+
+    def refresh(self) -> None:
+        sock = getattr(self, "_sock", None)
+        if sock is not None and sock.fileno() >= 0:
+            try:
+                self.recv_dropped += kernel_drops(sock)
+            except OSError:
+                pass
+
+
 @implementer(ILinkPort)
 class PacketPort:
     """An ``ILinkPort`` over one Ethernet interface.
@@ -62,7 +92,7 @@ class PacketPort:
     None)``; frames whose ``src`` is our own MAC (echoes of what we sent) are
     dropped and counted. ``write`` drops and counts when the socket buffer is
     full (EAGAIN) and raises ``OSError`` for any other refusal (e.g. ENOBUFS,
-    ENETDOWN).
+    ENETDOWN); with ``rings`` see the module docstring.
     """
 
     log = Logger()
@@ -74,17 +104,28 @@ class PacketPort:
         mac: bytes,
         mtu: int,
         max_frames_per_wakeup: int = DEFAULT_MAX_FRAMES_PER_WAKEUP,
+        rings: PacketRings | None = None,
     ) -> None:
         self._sock = sock
         self.interface = interface
         self.mac = mac
         self.mtu = mtu
-        self.counters = LinkCounters()
+        self.counters = _PacketCounters()
+        self.counters._sock = sock
         self.max_frames_per_wakeup = max_frames_per_wakeup
         self.protocol = None
-        self._reader: DrainingReader | None = None
+        self._reader: DrainingReader | BatchReader | None = None
         self._closed = False
         self._recv_size = read_size(mtu)
+        self._rings = rings
+        self._reactor = None
+        self._flush_call = None
+        self._flush_failing = False
+
+    @property
+    def io(self) -> str:
+        """``ring`` or ``socket``: how this port reads and writes."""
+        return "socket" if self._rings is None else "ring"
 
     @classmethod
     def open(
@@ -93,13 +134,17 @@ class PacketPort:
         netns: str | None = None,
         rcvbuf: int = DEFAULT_RCVBUF,
         max_frames_per_wakeup: int = DEFAULT_MAX_FRAMES_PER_WAKEUP,
+        io: str = "auto",
     ) -> PacketPort:
         """Open a raw socket on ``interface`` (privileged step).
 
         ``netns`` names a network namespace to open it in (tests, tools);
-        ``None`` is the current one. Raises ``OSError`` with the interface
-        named if the socket cannot be opened or bound.
+        ``None`` is the current one. ``io`` is one of ``IO_MODES``. Raises
+        ``OSError`` with the interface named if the socket cannot be opened
+        or bound, or (``io="ring"``) the rings cannot be set up.
         """
+        if io not in IO_MODES:
+            raise ValueError(f"io must be one of {', '.join(IO_MODES)}, got {io!r}")
         try:
             sock = _packet_socket(netns)
         except PermissionError as e:
@@ -126,7 +171,29 @@ class PacketPort:
         if len(mac) != MAC_LEN:
             sock.close()
             raise OSError(f"interface {interface!r} has no 6-byte Ethernet address")
-        return cls(sock, interface, mac, mtu, max_frames_per_wakeup)
+        rings = None
+        if io != "socket":
+            try:
+                # Slots for the MTU's frames exactly (with a VLAN tag): a
+                # larger slot only means fewer of them.
+                rings = PacketRings.setup(sock, mtu + ETH_HLEN + VLAN_TAG_LEN)
+            except OSError as e:
+                if io == "ring":
+                    sock.close()
+                    raise RingError(
+                        e.errno,
+                        f"cannot set up PACKET_MMAP rings on {interface!r}: "
+                        f"{e.strerror or e}",
+                    ) from None
+                # A failed setsockopt leaves no ring behind: the socket is
+                # as before, so plain I/O works on it.
+                cls.log.warn(
+                    "packet transport on {interface}: no PACKET_MMAP rings "
+                    "({error}); falling back to socket I/O",
+                    interface=interface,
+                    error=e.strerror or e,
+                )
+        return cls(sock, interface, mac, mtu, max_frames_per_wakeup, rings)
 
     @property
     def rcvbuf(self) -> int:
@@ -145,23 +212,37 @@ class PacketPort:
         if reactor is None:
             from twisted.internet import reactor
         self.protocol = protocol
-        self._reader = DrainingReader(
-            self._sock.fileno(),
-            self._read_frame,
-            self._frame_received,
-            self.counters,
-            reactor,
-            self.max_frames_per_wakeup,
-            description=f"packet:{self.interface}",
-        )
+        self._reactor = reactor
+        description = f"packet:{self.interface}"
+        if self._rings is None:
+            self._reader = DrainingReader(
+                self._sock.fileno(),
+                self._read_frame,
+                self._frame_received,
+                self.counters,
+                reactor,
+                self.max_frames_per_wakeup,
+                description=description,
+            )
+            buffers = f"rcvbuf {self.rcvbuf}"
+        else:
+            self._reader = BatchReader(
+                self._sock.fileno(), self._drain_ring, reactor, description
+            )
+            g = self._rings.geometry
+            buffers = (
+                f"rings: rx {g.rx_block_nr} x {g.rx_block_size // 1024} KiB blocks, "
+                f"tx {g.tx_frame_nr} x {g.tx_frame_size} B slots"
+            )
         protocol.makeConnection(self)
         self._reader.startReading()
         self.log.info(
-            "packet transport on {interface} ({mac}, mtu {mtu}, rcvbuf {rcvbuf})",
+            "packet transport on {interface} ({mac}, mtu {mtu}, io {io}, {buffers})",
             interface=self.interface,
             mac=format_mac(self.mac),
             mtu=self.mtu,
-            rcvbuf=self.rcvbuf,
+            io=self.io,
+            buffers=buffers,
         )
 
     def doRead(self) -> None:
@@ -180,17 +261,114 @@ class PacketPort:
         self.counters.received_bytes += len(frame)
         self.protocol.datagramReceived(frame, None)
 
+    def _drain_ring(self) -> None:
+        """One wake-up with rings: every frame handed over, up to the bound."""
+        rings = self._rings
+        counters = self.counters
+        if not rings.drain(self._ring_frame, self.max_frames_per_wakeup):
+            # Woken with no frame: an error is pending on the socket (the
+            # interface went down: ENETDOWN). Reading it clears it; left
+            # there, it would wake the reactor again and again.
+            error = self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if error:
+                counters.read_errors += 1
+                self.log.warn(
+                    "packet:{interface}: {error}",
+                    interface=self.interface,
+                    error=os.strerror(error),
+                )
+        if rings.losing:
+            rings.losing = False
+            counters.refresh()
+
+    def _ring_frame(self, frame: memoryview, wire_len: int) -> None:
+        counters = self.counters
+        if wire_len > len(frame):
+            counters.oversize += 1  # cut to fit the ring: not a frame any more
+            return
+        if frame[6:12] == self.mac:
+            counters.own_dropped += 1
+            return
+        counters.received += 1
+        counters.received_bytes += wire_len
+        try:
+            self.protocol.datagramReceived(frame, None)
+        except Exception:
+            counters.handler_errors += 1
+            self.log.failure(
+                "packet:{interface}: frame handler raised", interface=self.interface
+            )
+
     def write(self, frame) -> None:
         """Send one whole frame (bytes, bytearray or memoryview)."""
-        self.counters.count_send(self._sock.send, frame)
+        rings = self._rings
+        if rings is None:
+            self.counters.count_send(self._sock.send, frame)
+            return
+        if self._closed:
+            raise OSError(errno.EBADF, f"packet port on {self.interface!r} is closed")
+        try:
+            queued = rings.put(frame)
+            if not queued:
+                self.flush()  # every slot in flight: push them out, try once more
+                queued = rings.put(frame)
+        except OSError:
+            self.counters.send_errors += 1
+            raise
+        if not queued:
+            self.counters.send_dropped += 1
+            return
+        if self._flush_call is None:
+            if self._reactor is None:
+                self.flush()
+            else:
+                # At the end of this reactor turn: all it wrote, one syscall.
+                self._flush_call = self._reactor.callLater(0, self.flush)
+
+    def flush(self) -> None:
+        """Send what ``write`` put into the transmit ring (rings only; the
+        reactor calls this once per turn in which something was written)."""
+        call, self._flush_call = self._flush_call, None
+        if call is not None and call.active():
+            call.cancel()
+        rings = self._rings
+        if rings is None or self._closed:
+            return
+        counters = self.counters
+        try:
+            frames, size = rings.flush()
+        except OSError as error:
+            unsent = getattr(error, "unsent", 0)
+            if error.errno in (errno.EAGAIN, errno.ENOBUFS):
+                counters.send_dropped += unsent
+            else:
+                counters.send_errors += unsent
+            if not self._flush_failing:
+                self.log.warn(
+                    "packet:{interface}: sending failed, {unsent} frames lost: {error}",
+                    interface=self.interface,
+                    unsent=unsent,
+                    error=error.strerror or error,
+                )
+            self._flush_failing = True
+            return
+        self._flush_failing = False
+        counters.sent += frames
+        counters.sent_bytes += size
 
     def stopListening(self) -> None:
         """Stop reading, close the socket and stop the protocol."""
         if self._closed:
             return
+        if self._rings is not None:
+            self.flush()
         self._closed = True
         if self._reader is not None:
             self._reader.stop()
+        self.counters.refresh()
+        self.counters._sock = None
+        if self._rings is not None:
+            self._rings.close()
         self._sock.close()
         if self.protocol is not None:
             self.protocol.doStop()

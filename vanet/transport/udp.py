@@ -27,6 +27,7 @@ from vanet.transport.sockopts import DEFAULT_RCVBUF, raise_rcvbuf
 
 DEFAULT_GROUP = "239.255.48.48"
 DEFAULT_PORT = 12336  # 0x3030, the overlay's EtherType (docs/protocol.md §2)
+MAX_DATAGRAM = 65535  # the largest UDP datagram: every frame is read whole
 
 # Linux: without this, a socket gets datagrams of every group anyone on the
 # host joined for this port.
@@ -163,8 +164,16 @@ class UdpPort:
         if reactor is None:
             from twisted.internet import reactor
         # Bound to the group address, the socket sees only that group's traffic.
+        # Twisted's port drains the socket on each wake-up (recvfrom until
+        # EAGAIN, at most maxThroughput bytes, so one busy socket cannot
+        # starve the reactor); its default 8 KiB buffer per read would cut
+        # the frames of a 9000-byte TAP MTU short.
         listener = reactor.listenMulticast(
-            self.port, _Receiver(self), interface=self.group, listenMultiple=True
+            self.port,
+            _Receiver(self),
+            interface=self.group,
+            maxPacketSize=MAX_DATAGRAM,
+            listenMultiple=True,
         )
         sock = listener.socket
         try:

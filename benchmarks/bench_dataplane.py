@@ -1,0 +1,594 @@
+"""The data path, every figure side by side in one run (needs root).
+
+    sudo python benchmarks/bench_dataplane.py [--quick] [--seconds S]
+
+Table 1, at TAP MTU 1436 and 9000, iperf3 TCP between two namespaces:
+
+- ``veth``: a bare veth pair (the kernel's ceiling);
+- ``forwarder``: the reference, a bare single-process Python TAP<->TAP
+  forwarder (read, write, nothing else; ``forward`` below);
+- ``overlay veth``: two twistd nodes (RSU, OBU) on a direct veth pair,
+  iperf3 through their TAPs; again with ``[link] io = socket`` (no rings);
+- ``sim 1 hop`` and ``sim 3 hops``: the same through ``vanet-sim`` netns
+  mode (RSU - OBU and RSU - OBU - OBU - OBU, no delay or loss);
+
+each overlay figure with its ratio to the forwarder.
+
+Table 2, the seed's recipe through ``vanet-sim`` netns mode (1 RSU, 5 OBUs
+in a star, 1 ms links): one iperf3 flow; ``ping -i 0.001 -c 10000`` (loss,
+p50, p99); five parallel iperf3 flows, one from each OBU (sum, minimum,
+Jain's fairness index); all of it with encryption off and on, and the
+ratio on/off.
+
+Absolute figures move with the load on a shared machine; the ratios within
+one run much less. ``--quick`` is a smoke run (1 s flows, 300 pings).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import secrets
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+MTUS = (1436, 9000)
+# What a TAP frame of MTU m needs on the link (docs/protocol.md §9).
+LINK_MARGIN = 56
+
+
+def sh(
+    *args: str, check: bool = True, timeout: float = 120
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        args, check=check, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def tag() -> str:
+    return secrets.token_hex(2)
+
+
+def twistd() -> list[str]:
+    return [sys.executable, "-c", "from twisted.scripts.twistd import run; run()"]
+
+
+# -- measurements ------------------------------------------------------------
+
+
+def iperf_server(ns: str, address: str, port: int = 5201) -> subprocess.Popen:
+    server = subprocess.Popen(
+        [
+            "ip",
+            "netns",
+            "exec",
+            ns,
+            "iperf3",
+            "-s",
+            "-1",
+            "-B",
+            address,
+            "-p",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(0.3)
+    return server
+
+
+def iperf_client(
+    ns: str, address: str, seconds: float, port: int = 5201
+) -> subprocess.Popen:
+    return subprocess.Popen(
+        [
+            "ip",
+            "netns",
+            "exec",
+            ns,
+            "iperf3",
+            "-c",
+            address,
+            "-p",
+            str(port),
+            "-t",
+            str(seconds),
+            "-J",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+
+
+def received_mbps(client: subprocess.Popen, seconds: float) -> float:
+    out, _ = client.communicate(timeout=seconds + 30)
+    try:
+        report = json.loads(out)
+        return report["end"]["sum_received"]["bits_per_second"] / 1e6
+    except (ValueError, KeyError):
+        return 0.0
+
+
+def iperf(server_ns: str, client_ns: str, address: str, seconds: float) -> float:
+    """Receiver-side TCP throughput, Mbit/s (0 when the flow failed)."""
+    server = iperf_server(server_ns, address)
+    try:
+        return received_mbps(iperf_client(client_ns, address, seconds), seconds)
+    finally:
+        server.kill()
+        server.wait()
+
+
+def parallel_iperf(
+    server_ns: str, clients: list[str], address: str, seconds: float
+) -> list[float]:
+    """One flow from each namespace in ``clients`` at once, Mbit/s each."""
+    servers = [iperf_server(server_ns, address, 5201 + i) for i in range(len(clients))]
+    try:
+        running = [
+            iperf_client(ns, address, seconds, 5201 + i) for i, ns in enumerate(clients)
+        ]
+        return [received_mbps(c, seconds) for c in running]
+    finally:
+        for server in servers:
+            server.kill()
+            server.wait()
+
+
+def jain(values: list[float]) -> float:
+    """Jain's fairness index: 1 when all are equal, 1/n when one has all."""
+    total = sum(values)
+    squares = sum(v * v for v in values)
+    return total * total / (len(values) * squares) if squares else 0.0
+
+
+def ping(ns: str, address: str, count: int) -> dict:
+    """``ping -i 0.001``: loss and round-trip percentiles (ms)."""
+    result = sh(
+        "ip",
+        "netns",
+        "exec",
+        ns,
+        "ping",
+        "-i",
+        "0.001",
+        "-c",
+        str(count),
+        "-W",
+        "1",
+        address,
+        check=False,
+        timeout=count * 0.01 + 60,
+    )
+    times = sorted(float(t) for t in re.findall(r"time=([\d.]+) ms", result.stdout))
+    if not times:
+        return {"loss": 1.0, "p50": float("nan"), "p99": float("nan")}
+    return {
+        "loss": 1 - len(times) / count,
+        "p50": times[len(times) // 2],
+        "p99": times[min(len(times) - 1, int(len(times) * 0.99))],
+    }
+
+
+def wait_ping(ns: str, address: str, timeout: float = 40) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (
+            sh(
+                "ip",
+                "netns",
+                "exec",
+                ns,
+                "ping",
+                "-c",
+                "1",
+                "-W",
+                "1",
+                address,
+                check=False,
+            ).returncode
+            == 0
+        ):
+            return
+        time.sleep(0.3)
+    raise RuntimeError(f"{address} not reachable from {ns} within {timeout:.0f} s")
+
+
+# -- set-ups -----------------------------------------------------------------
+
+
+class Namespaces:
+    """Namespaces made here; all deleted on close."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def add(self, prefix: str) -> str:
+        name = f"vbd-{prefix}{tag()}"
+        sh("ip", "netns", "add", name)
+        self.names.append(name)
+        sh("ip", "-n", name, "link", "set", "lo", "up")
+        return name
+
+    def veth(self, a: str, b: str, mtu: int, addresses=(None, None)) -> tuple[str, str]:
+        t = tag()
+        if_a, if_b = f"vbda{t}", f"vbdb{t}"
+        sh(
+            "ip",
+            "link",
+            "add",
+            if_a,
+            "netns",
+            a,
+            "mtu",
+            str(mtu),
+            "type",
+            "veth",
+            "peer",
+            "name",
+            if_b,
+            "netns",
+            b,
+            "mtu",
+            str(mtu),
+        )
+        for ns, dev, address in ((a, if_a, addresses[0]), (b, if_b, addresses[1])):
+            if address:
+                sh("ip", "-n", ns, "addr", "add", address, "dev", dev)
+            sh("ip", "-n", ns, "link", "set", dev, "up")
+        return if_a, if_b
+
+    def close(self) -> None:
+        for name in self.names:
+            sh("ip", "netns", "del", name, check=False)
+        self.names.clear()
+
+
+class Processes:
+    """Processes started here (each in its own group); all ended on close."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.running: list[tuple[subprocess.Popen, object]] = []
+
+    def start(self, argv: list[str], log_name: str) -> subprocess.Popen:
+        log = open(self.workdir / log_name, "wb")  # noqa: SIM115 - closed in close()
+        process = subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=self.workdir,
+        )
+        self.running.append((process, log))
+        return process
+
+    def close(self) -> None:
+        for process, _ in self.running:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process, log in self.running:
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+            log.close()
+        self.running.clear()
+
+
+def forward(fd_a: int, fd_b: int) -> None:
+    """The reference forwarder: a frame read from one TAP is written to the
+    other, nothing else (one read and one write system call a frame)."""
+    peer = {fd_a: fd_b, fd_b: fd_a}
+    poller = select.epoll()
+    poller.register(fd_a, select.EPOLLIN)
+    poller.register(fd_b, select.EPOLLIN)
+    read, write = os.read, os.write
+    while True:
+        for fd, _ in poller.poll():
+            for _ in range(64):
+                try:
+                    frame = read(fd, 65536)
+                except BlockingIOError:
+                    break
+                try:
+                    write(peer[fd], frame)
+                except OSError:
+                    pass
+
+
+def forwarder_main(ns_a: str, ns_b: str, mtu: int) -> None:
+    """In a child process: a TAP in each namespace, then ``forward``."""
+    from pyroute2 import netns
+
+    from vanet.tap.linux import LinuxTap
+
+    taps = []  # kept open while forwarding
+    for ns, address in ((ns_a, "10.76.0.1/24"), (ns_b, "10.76.0.2/24")):
+        netns.setns(ns)
+        taps.append(LinuxTap.open("vtapf", mtu, address))
+    forward(*(tap.fileno() for tap in taps))
+
+
+def write_ini(path: Path, sections: dict[str, dict[str, object]]) -> Path:
+    path.write_text(
+        "".join(
+            f"[{name}]\n" + "".join(f"{k} = {v}\n" for k, v in keys.items()) + "\n"
+            for name, keys in sections.items()
+        )
+    )
+    return path
+
+
+class Bench:
+    def __init__(self, seconds: float, pings: int, workdir: Path) -> None:
+        self.seconds = seconds
+        self.pings = pings
+        self.workdir = workdir
+        self.ns = Namespaces()
+        self.procs = Processes(workdir)
+        self.key = workdir / "vanet.key"
+        self.key.write_bytes(os.urandom(32))
+        self.key.chmod(0o600)
+
+    def close(self) -> None:
+        self.procs.close()
+        self.ns.close()
+
+    @contextlib.contextmanager
+    def scope(self):
+        try:
+            yield
+        finally:
+            self.close()
+
+    # Table 1 -----------------------------------------------------------------
+
+    def veth(self, mtu: int) -> float:
+        with self.scope():
+            a, b = self.ns.add("a"), self.ns.add("b")
+            self.ns.veth(a, b, mtu, ("10.79.0.1/24", "10.79.0.2/24"))
+            return iperf(a, b, "10.79.0.1", self.seconds)
+
+    def forwarder(self, mtu: int) -> float:
+        with self.scope():
+            a, b = self.ns.add("a"), self.ns.add("b")
+            self.procs.start(
+                [sys.executable, __file__, "--forwarder", a, b, str(mtu)],
+                f"forwarder-{mtu}.log",
+            )
+            wait_ping(b, "10.76.0.1", 15)
+            return iperf(a, b, "10.76.0.1", self.seconds)
+
+    def overlay_veth(self, mtu: int, io: str = "auto") -> float:
+        with self.scope():
+            a, b = self.ns.add("rsu"), self.ns.add("obu")
+            if_a, if_b = self.ns.veth(a, b, mtu + LINK_MARGIN)
+            for ns, role, ifname, address in (
+                (a, "rsu", if_a, "10.75.0.1/24"),
+                (b, "obu", if_b, "10.75.0.2/24"),
+            ):
+                ini = write_ini(
+                    self.workdir / f"{role}-{mtu}.ini",
+                    {
+                        "node": {"name": role},
+                        "link": {"transport": "packet", "interface": ifname, "io": io},
+                        "tap": {"name": "vtap0", "address": address, "mtu": mtu},
+                        "routing": {"hello_period_ms": 1000},
+                        "control": {"listen": "none"},
+                    },
+                )
+                self.procs.start(
+                    [
+                        "ip",
+                        "netns",
+                        "exec",
+                        ns,
+                        *twistd(),
+                        "-n",
+                        "--pidfile=",
+                        f"vanet-{role}",
+                        "--config",
+                        str(ini),
+                    ],
+                    f"{role}-{mtu}.log",
+                )
+            wait_ping(b, "10.75.0.1")
+            return iperf(a, b, "10.75.0.1", self.seconds)
+
+    def sim(self, nodes: dict[str, dict], links: list[tuple[str, str, float]]) -> str:
+        """Start ``vanet-sim`` netns mode; returns its HTTP base URL."""
+        sections: dict[str, dict[str, object]] = {"sim": {"mode": "netns", "seed": 1}}
+        for name, keys in nodes.items():
+            sections[f"node:{name}"] = {"routing.hello_period_ms": 1000, **keys}
+        for a, b, latency in links:
+            sections[f"link:{a}<>{b}"] = {"latency_ms": latency}
+        ini = write_ini(self.workdir / f"sim-{tag()}.ini", sections)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.procs.start(
+            [
+                sys.executable,
+                "-m",
+                "vanet.sim.cli",
+                "--config",
+                str(ini),
+                "--http",
+                f"tcp:{port}:interface=127.0.0.1",
+            ],
+            f"{ini.stem}.log",
+        )
+        return f"http://127.0.0.1:{port}"
+
+    def sim_chain(self, mtu: int, hops: int) -> float:
+        t = tag()
+        names = [f"r{t}"] + [f"o{t}{i}" for i in range(1, hops + 1)]
+        with self.scope():
+            nodes = {
+                name: {
+                    "role": "rsu" if i == 0 else "obu",
+                    "tap.address": f"10.74.0.{i + 1}/24",
+                    "tap.mtu": mtu,
+                }
+                for i, name in enumerate(names)
+            }
+            links = [(names[i], names[i + 1], 0) for i in range(hops)]
+            self.sim(nodes, links)
+            # Only neighbours hear each other: the last OBU is `hops` away.
+            last = f"vanet-{names[-1]}"
+            wait_ping(last, "10.74.0.1", 60)
+            return iperf(f"vanet-{names[0]}", last, "10.74.0.1", self.seconds)
+
+    # Table 2 -----------------------------------------------------------------
+
+    def recipe(self, encryption: bool) -> dict:
+        t = tag()
+        rsu = f"r{t}"
+        obus = [f"o{t}{i}" for i in range(1, 6)]
+        security = (
+            {"security.encryption": "yes", "security.key_file": str(self.key)}
+            if encryption
+            else {}
+        )
+        with self.scope():
+            nodes = {rsu: {"role": "rsu", "tap.address": "10.73.0.1/24", **security}}
+            for i, name in enumerate(obus):
+                nodes[name] = {
+                    "role": "obu",
+                    "tap.address": f"10.73.0.{i + 11}/24",
+                    **security,
+                }
+            self.sim(nodes, [(rsu, name, 1) for name in obus])
+            for name in obus:
+                wait_ping(f"vanet-{name}", "10.73.0.1", 60)
+            one = iperf(f"vanet-{rsu}", f"vanet-{obus[0]}", "10.73.0.1", self.seconds)
+            pinged = ping(f"vanet-{obus[0]}", "10.73.0.1", self.pings)
+            five = parallel_iperf(
+                f"vanet-{rsu}", [f"vanet-{n}" for n in obus], "10.73.0.1", self.seconds
+            )
+            return {"one": one, **pinged, "five": five}
+
+
+def ratio(value: float, reference: float) -> str:
+    return f"{value / reference:6.2f}" if reference else "     -"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run: 1 s flows")
+    parser.add_argument("--seconds", type=float, help="iperf3 run length (default 5)")
+    parser.add_argument("--pings", type=int, help="pings in the recipe (default 10000)")
+    parser.add_argument("--forwarder", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.forwarder:
+        ns_a, ns_b, mtu = args.forwarder
+        forwarder_main(ns_a, ns_b, int(mtu))
+        return 0
+    if os.geteuid() != 0:
+        print("needs root (network namespaces, TAP devices)", file=sys.stderr)
+        return 2
+    for tool in ("iperf3", "ip", "ping"):
+        if shutil.which(tool) is None:
+            print(
+                f"needs {tool} (apt-get install iperf3 iproute2 iputils-ping)",
+                file=sys.stderr,
+            )
+            return 2
+    seconds = args.seconds or (1.0 if args.quick else 5.0)
+    pings = args.pings or (300 if args.quick else 10000)
+    workdir = Path(tempfile.mkdtemp(prefix="vanet-bench-dp-"))
+    os.chmod(workdir, 0o755)
+    bench = Bench(seconds, pings, workdir)
+    failed = False
+    try:
+        commit = sh("git", "rev-parse", "--short", "HEAD", check=False).stdout.strip()
+        print(
+            f"bench_dataplane: commit {commit or '?'}, iperf3 TCP {seconds:g} s a flow"
+            ", receiver side, Mbit/s; ratio = overlay / forwarder"
+        )
+        print()
+        print(
+            f"{'path':<28}"
+            + "".join(f"{'MTU ' + str(m):>12}{'ratio':>8}" for m in MTUS)
+        )
+        rows = [
+            ("bare veth pair", bench.veth),
+            ("Python TAP forwarder", bench.forwarder),
+            ("overlay, 1 hop, veth", bench.overlay_veth),
+            ("  the same, io = socket", lambda m: bench.overlay_veth(m, "socket")),
+            ("vanet-sim netns, 1 hop", lambda m: bench.sim_chain(m, 1)),
+            ("vanet-sim netns, 3 hops", lambda m: bench.sim_chain(m, 3)),
+        ]
+        reference: dict[int, float] = {}
+        for index, (label, run) in enumerate(rows):
+            cells = []
+            for mtu in MTUS:
+                try:
+                    value = run(mtu)
+                except (RuntimeError, subprocess.SubprocessError) as error:
+                    print(f"  {label} at MTU {mtu}: {error}", file=sys.stderr)
+                    value, failed = 0.0, True
+                if index == 1:
+                    reference[mtu] = value
+                shown = ratio(value, reference.get(mtu, 0)) if index >= 2 else "      "
+                cells.append(f"{value:12.0f}  {shown}")
+            print(f"{label:<28}" + "".join(cells), flush=True)
+        print()
+        print(
+            "seed recipe: vanet-sim netns, 1 RSU + 5 OBUs (star), 1 ms links "
+            "(round trip 2 ms), TAP MTU 1436"
+        )
+        print(
+            f"{'encryption':<12}{'1 flow':>9}{'ping loss':>11}{'p50 ms':>8}"
+            f"{'p99 ms':>8}{'5 flows sum':>13}{'min':>7}{'Jain':>7}"
+        )
+        results = {}
+        for encryption in (False, True):
+            try:
+                r = bench.recipe(encryption)
+            except (RuntimeError, subprocess.SubprocessError) as error:
+                print(f"  recipe, encryption {encryption}: {error}", file=sys.stderr)
+                failed = True
+                continue
+            results[encryption] = r
+            print(
+                f"{'on' if encryption else 'off':<12}{r['one']:9.0f}"
+                f"{r['loss'] * 100:10.2f}%{r['p50']:8.2f}{r['p99']:8.2f}"
+                f"{sum(r['five']):13.0f}{min(r['five']):7.0f}{jain(r['five']):7.2f}",
+                flush=True,
+            )
+        if len(results) == 2 and results[False]["one"] and sum(results[False]["five"]):
+            on, off = results[True], results[False]
+            print(
+                f"encryption on / off: 1 flow {on['one'] / off['one']:.2f}, "
+                f"5 flows {sum(on['five']) / sum(off['five']):.2f}"
+            )
+        print(
+            f"(pings: {pings} at 1 ms intervals; median of nothing: one run each, "
+            "figures are noisy on a shared machine)"
+        )
+    finally:
+        bench.close()
+        if failed:
+            print(f"logs kept in {workdir}", file=sys.stderr)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
