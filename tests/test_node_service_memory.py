@@ -393,7 +393,7 @@ class KernelDropsTests(SynchronousTestCase):
         net = three_nodes(self)
         counters = net.ports["rsu"].counters
         counters.recv_dropped, counters.oversize = 7, 2
-        site = control_site(net.services["rsu"].status)
+        site = control_site(net.services["rsu"].engine.status)
         status = json.loads(self.render(site, b"/status")[0])
         self.assertEqual(status["drops"]["link_recv_dropped"], 7)
         self.assertEqual(status["drops"]["link_oversize"], 2)

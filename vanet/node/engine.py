@@ -39,6 +39,7 @@ from vanet.routing.actions import (
     SendUpstream,
     Transmit,
 )
+from vanet.transport.counters import DROP_REASONS
 from vanet.wire import LAYOUTS, parse, writer_for
 
 #: the control messages, plain and signed: with authentication all pass the gate
@@ -52,17 +53,6 @@ CONTROL_KINDS = (
 #: how often the cores' housekeeping runs, per heartbeat period; four ticks
 #: a period keep failover well inside the two-period bound.
 TICKS_PER_PERIOD = 4
-
-#: device counters (``LinkCounters``) that count lost frames, reported under
-#: ``drops`` as ``link_<reason>`` / ``tap_<reason>``.
-_DEVICE_DROP_REASONS = (
-    "runts",
-    "send_dropped",
-    "send_errors",
-    "read_errors",
-    "handler_errors",
-)
-
 
 #: how many of its latest route events a node's status shows
 #: (``recent_events``): enough to see a failover, bounded however busy.
@@ -504,7 +494,10 @@ class NodeEngine:
                 drops.update(
                     {
                         f"{prefix}_{reason}": device_dict[reason]
-                        for reason in _DEVICE_DROP_REASONS
+                        # device counters that count lost frames
+                        # (vanet.transport.counters), under ``drops``
+                        # as link_<reason> / tap_<reason>
+                        for reason in DROP_REASONS
                         if device_dict.get(reason)
                     }
                 )

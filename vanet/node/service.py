@@ -26,7 +26,6 @@ from vanet.node.config import NodeConfig
 from vanet.node.control import control_site
 from vanet.node.factory import NodeFactory
 from vanet.tap.arp import announcement
-from vanet.transport.counters import DROP_REASONS
 from vanet.transport.ring import RingError
 
 # How often, in heartbeat periods, the node checks whether its way into the
@@ -175,7 +174,7 @@ class NodeService(service.MultiService):
         self._install_sighup()
         if config.control.listen:
             endpoint = serverFromString(self.reactor, config.control.listen)
-            endpoint.listen(control_site(self.status)).addCallbacks(
+            endpoint.listen(control_site(engine.status)).addCallbacks(
                 self._control_listening, self._control_failed
             )
         self.log.info(
@@ -190,23 +189,6 @@ class NodeService(service.MultiService):
             authentication="on" if config.security.authenticate else "off",
         )
         super().startService()
-
-    def status(self) -> dict:
-        """The engine's status, with every device drop reason of
-        ``vanet.transport.counters.DROP_REASONS`` under ``drops``.
-
-        The engine reports a fixed older list of reasons; until it reads
-        ``DROP_REASONS`` itself, the ones it misses (the kernel's
-        ``recv_dropped``, ``oversize``) are added here."""
-        status = self.engine.status()
-        drops = status["drops"]
-        counters = status["counters"]
-        for prefix in ("link", "tap"):
-            for reason in DROP_REASONS:
-                key = f"{prefix}_{reason}"
-                if counters.get(key) and key not in drops:
-                    drops[key] = counters[key]
-        return status
 
     def _install_sighup(self) -> None:
         if not self._reload_on_sighup or self.factory.trust is None:
