@@ -250,6 +250,8 @@ class NodeService(service.MultiService):
         via = self.engine.routing.upstream  # None at an RSU (IRoutingCore)
         if via == self._announced_via:
             return
+        if via is None and self.engine.role == "obu":
+            return  # no way up yet: announce when there is one
         self._announced_via = via
         self.engine.tap_frame(frame)
         self.log.info(
