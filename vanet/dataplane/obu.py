@@ -41,6 +41,9 @@ class ObuDataPlane(DataPlaneBase):
         self.counters["tap_frames"] += 1
         if len(frame) < MIN_INNER_FRAME:
             return self._drop("short_frame")
+        return self._tunnel(frame, now)
+
+    def _tunnel(self, frame, now: float) -> list:
         upstream = self.routing.upstream
         if upstream is None:
             held = self._held
@@ -64,8 +67,7 @@ class ObuDataPlane(DataPlaneBase):
             if now - at > self.hold_s:
                 self._drop("no_upstream")
                 continue
-            self.counters["tap_frames"] -= 1  # counted when it was read
-            actions.extend(self.on_tap_frame(frame, now))
+            actions.extend(self._tunnel(frame, now))
         return actions
 
     def expire(self, now: float) -> None:

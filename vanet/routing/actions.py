@@ -48,8 +48,9 @@ class SendHeartbeat(Transmit):
 
 @attrs.frozen(slots=True)
 class RelayHeartbeat(Transmit):
-    """Rebroadcast a received ``heartbeat`` with ``hops`` (the received
-    count + 1) and ``src`` = this node."""
+    """Rebroadcast a received ``heartbeat`` with ``hops`` (one more than the
+    distance this node advertises: docs/protocol.md §4.8) and ``src`` =
+    this node."""
 
     kind: ClassVar[str] = "heartbeat_forward"
     heartbeat: Any  # HeartbeatView

@@ -52,12 +52,5 @@ class Adverts:
             held[:] = [(u, d) for u, d in held if u > now]
         return min((d for _, d in held), default=INFINITE)
 
-    def changes_at(self) -> float:
-        """When the feasibility distance may next change by itself (rise:
-        the nearest advertisement stops counting). No held advertisement
-        counts both nearer and longer than another, so the nearest is the
-        first to end."""
-        return min((u for u, _ in self._held), default=INFINITE)
-
     def __len__(self) -> int:
         return len(self._held)

@@ -278,11 +278,6 @@ class ObuRoutingCore(HeartbeatRelay, ReplyRelay, Liveness):
                 ),
                 default=float("inf"),
             )
-        # Our feasibility distance rises by itself when an advertisement
-        # stops counting: every RSU's feasible set may grow then.
-        changes = self._adverts.changes_at()
-        if changes < self._recheck_at:
-            self._recheck_at = changes
         if routes and (
             self._pending_targets or self._logs_dirty or self._all_routes_dirty
         ):
@@ -393,11 +388,6 @@ class ObuRoutingCore(HeartbeatRelay, ReplyRelay, Liveness):
         until = now + self._deadline(state) + self._period_of(state) / 2
         self._adverts.add(hops, until)
         return fell
-
-    def feasibility_distance(self, now: float) -> float:
-        """Our feasibility distance (docs/protocol.md §4.8); ``inf`` when
-        nothing we advertised still counts."""
-        return self._adverts.distance(now)
 
     # -- queries --------------------------------------------------------
 
