@@ -104,8 +104,18 @@ def reference_upstream(core, source, now):
         for n, (hops, at) in heard.arrivals.items()
         if n in live
     ]
+    # loss: the share of the held seq range the neighbour did not deliver
+    window = max(state.seqs) - min(state.seqs) + 1
+    delivered = {
+        n: sum(n in heard.arrivals for heard in state.seqs.values()) for n in live
+    }
     return [
-        attrs.evolve(c, min_ms=c.min_ms - base, avg_ms=c.avg_ms - base)
+        attrs.evolve(
+            c,
+            min_ms=c.min_ms - base,
+            avg_ms=c.avg_ms - base,
+            loss=1 - delivered[c.next_hop] / window,
+        )
         for c in summarize(source, observations)
     ]
 

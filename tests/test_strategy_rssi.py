@@ -3,17 +3,25 @@ with positions, a gateway change that needs +3 dB."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
+import attrs
+from twisted.logger import formatEvent
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
 from vanet.discovery import available_strategies, load_strategy
 from vanet.interfaces import IRoutingStrategy
+from vanet.plugins import rssi as rssi_plugin
+from vanet.plugins.rssi import RssiStrategy
 from vanet.routing.candidates import Candidate
 from vanet.routing.strategies import LatencyStrategy
+from vanet.sim.api import SimulationAPI
 from vanet.sim.clock import VirtualClock
 from vanet.sim.inprocess import Simulation
 from vanet.sim.loader import load_topology
 
+from .test_sim_inprocess_api import call
 from .test_sim_mobility import TopologyFiles, upstreams
 
 RSU_A, RSU_B = bytes.fromhex("020000000001"), bytes.fromhex("020000000002")
@@ -21,18 +29,29 @@ NEAR, FAR = bytes.fromhex("0200000000a1"), bytes.fromhex("0200000000a2")
 RSSI = {RSU_A: -70.0, RSU_B: -72.0, NEAR: -40.0, FAR: -80.0}
 
 
-def candidate(next_hop, hops=1, target=RSU_A, ms=None):
-    return Candidate(target, next_hop, hops, ms, ms, 1 if ms is not None else 0)
+def candidate(next_hop, hops=1, target=RSU_A, ms=None, rssi=None):
+    """As the core builds one; ``rssi``: a dBm, else the RSSI table's."""
+    return Candidate(
+        target,
+        next_hop,
+        hops,
+        ms,
+        ms,
+        1 if ms is not None else 0,
+        rssi_dbm=RSSI.get(next_hop) if rssi is None else rssi,
+    )
+
+
+def unmeasured_rssi(c):
+    return attrs.evolve(c, rssi_dbm=None)
 
 
 class RankingTests(SynchronousTestCase):
     def setUp(self) -> None:
-        self.unbound = load_strategy("rssi")
-        self.strategy = self.unbound.with_link_quality(RSSI.get)
+        self.strategy = load_strategy("rssi")
 
     def test_found_as_a_plugin(self) -> None:
         self.assertIn("rssi", available_strategies())
-        verifyObject(IRoutingStrategy, self.unbound)
         verifyObject(IRoutingStrategy, self.strategy)
 
     def test_score_weights_latency_and_rssi(self) -> None:
@@ -54,42 +73,69 @@ class RankingTests(SynchronousTestCase):
         self.assertEqual(self.strategy.rank_upstream([relay, direct]), [direct, relay])
 
     def test_upstream_hysteresis(self) -> None:
-        strategy = self.unbound.with_link_quality({NEAR: -60.0, FAR: -62.0}.get)
-        current, best = candidate(FAR, 2), candidate(NEAR, 2)
+        current, best = candidate(FAR, 2, rssi=-62.0), candidate(NEAR, 2, rssi=-60.0)
         # 2 dB is 0.8 * 2/75 = 0.021 better: inside the 0.05 band
-        self.assertIsNone(strategy.upstream_switch_reason(current, best))
-        strategy = self.unbound.with_link_quality({NEAR: -60.0, FAR: -70.0}.get)
+        self.assertIsNone(self.strategy.upstream_switch_reason(current, best))
+        current = candidate(FAR, 2, rssi=-70.0)
         self.assertEqual(
-            strategy.upstream_switch_reason(current, best), "stronger_link"
+            self.strategy.upstream_switch_reason(current, best), "stronger_link"
         )
         self.assertEqual(
-            strategy.upstream_switch_reason(candidate(NEAR, 3), candidate(FAR, 2)),
+            self.strategy.upstream_switch_reason(candidate(NEAR, 3), candidate(FAR, 2)),
             "fewer_hops",
         )
 
     def test_gateway_change_needs_3_db_or_a_weak_current(self) -> None:
         def reason(current_dbm, best_dbm):
-            strategy = self.unbound.with_link_quality(
-                {RSU_A: current_dbm, RSU_B: best_dbm}.get
-            )
-            return strategy.gateway_switch_reason(
-                candidate(RSU_A, target=RSU_A), candidate(RSU_B, target=RSU_B), 0.1
+            return self.strategy.gateway_switch_reason(
+                candidate(RSU_A, target=RSU_A, rssi=current_dbm),
+                candidate(RSU_B, target=RSU_B, rssi=best_dbm),
+                0.1,
             )
 
         self.assertIsNone(reason(-70.0, -67.5))
         self.assertEqual(reason(-70.0, -67.0), "stronger_gateway")
         self.assertEqual(reason(-96.0, -95.5), "weak_gateway")
 
-    def test_unbound_ranks_as_latency(self) -> None:
+    def test_without_rssi_it_ranks_as_latency_and_says_so_once(self) -> None:
         latency = LatencyStrategy()
-        cands = [candidate(FAR, 2, ms=1.0), candidate(NEAR, 2, ms=30.0)]
+        cands = [
+            unmeasured_rssi(candidate(FAR, 2, ms=1.0)),
+            unmeasured_rssi(candidate(NEAR, 2, ms=30.0)),
+        ]
+        strategy = RssiStrategy()  # a fresh one: its log line not said yet
+        with capture_log() as said:
+            ranked = strategy.rank_upstream(list(reversed(cands)))
+            strategy.rank_gateways(cands)
+        self.assertEqual(ranked, latency.rank_upstream(cands))
         self.assertEqual(
-            self.unbound.rank_upstream(cands), latency.rank_upstream(cands)
-        )
-        self.assertEqual(
-            self.unbound.upstream_switch_reason(cands[1], cands[0]),
+            strategy.upstream_switch_reason(cands[1], cands[0]),
             latency.upstream_switch_reason(cands[1], cands[0]),
         )
+        self.assertEqual(
+            strategy.gateway_switch_reason(cands[1], cands[0], 0.1),
+            latency.gateway_switch_reason(cands[1], cands[0], 0.1),
+        )
+        lines = [event for event in said if "no RSSI" in formatEvent(event)]
+        self.assertEqual(len(lines), 1, [formatEvent(e) for e in said])
+        self.assertIn("ranking by latency", formatEvent(lines[0]))
+
+    def test_with_rssi_it_says_nothing(self) -> None:
+        strategy = RssiStrategy()
+        with capture_log() as said:
+            strategy.rank_upstream([candidate(NEAR, 2), candidate(FAR, 2)])
+        self.assertEqual(said, [])
+
+
+@contextmanager
+def capture_log():
+    events: list[dict] = []
+    publisher = rssi_plugin.log.observer
+    rssi_plugin.log.observer = events.append
+    try:
+        yield events
+    finally:
+        rssi_plugin.log.observer = publisher
 
 
 TWO_RSUS = """
@@ -133,3 +179,20 @@ class SimulationTests(TopologyFiles, SynchronousTestCase):
         # 400 m and 200 m: 6 dB
         simulation.set_position("car", 400, 0)
         self.assertEqual(run(5), ("rsu-b", 1))
+
+    def test_rssi_reaches_the_strategy_through_the_core(self) -> None:
+        simulation = Simulation(load_topology(self.write(TWO_RSUS)), VirtualClock())
+        simulation.startService()
+        self.addCleanup(simulation.stopService)
+        simulation.clock.run_until(5)
+        # the core's upstream candidate carries the radio's RSSI and the
+        # loss it saw (no fading at snr0 150 dB: none lost)
+        core = simulation.nodes["car"].engine.routing
+        (chosen,) = core.status(5.0)["candidates"]
+        self.assertEqual(chosen["rssi_dbm"], -69.248)  # 290 m
+        self.assertEqual(chosen["loss"], 0.0)
+        # and /node_info (the older shape) shows it on the upstream
+        older = call(SimulationAPI(simulation), "GET", "/node_info").json()
+        upstream = older["car"]["upstream"]
+        self.assertEqual(upstream["node_name"], "rsu-a")
+        self.assertEqual(upstream["rssi_dbm"], round(chosen["rssi_dbm"], 2))

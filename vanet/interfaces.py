@@ -100,8 +100,11 @@ class IRoutingStrategy(Interface):
 
     Every method receives ``vanet.routing.candidates.Candidate`` values
     (``target``, ``next_hop``, ``hops``, ``min_ms``, ``avg_ms``, ``samples``,
-    ``measured``, ``score``), built from live observations only, never
-    including the node itself. Methods must be pure: same input, same
+    ``measured``, ``score``, and the link's quality: ``loss`` and
+    ``rssi_dbm``), built from live observations only, never including the
+    node itself. ``rssi_dbm`` comes from the node's ``ILinkQuality`` and is
+    ``None`` where no radio reports it (real nodes today): a strategy that
+    uses it must rank such candidates some other way. Methods must be pure: same input, same
     answer, no state kept between calls (one instance serves every core).
 
     A ranking is ``sorted(candidates, key=...)`` with one of the three keys
@@ -135,6 +138,21 @@ class IRoutingStrategy(Interface):
     def route_key(candidate):
         """Sort key of a next hop toward one downstream vehicle: the lowest
         is the route used (docs/protocol.md §4)."""
+
+
+class ILinkQuality(Interface):
+    """What a node's radio reports of its links, which the routing core
+    puts on its candidates (``Candidate.rssi_dbm``).
+
+    The simulator's radio from positions provides one per node
+    (``vanet.sim.mobility.driver``); real nodes have none today, and
+    their candidates carry ``rssi_dbm = None``. The core asks it whenever
+    it re-ranks, so an answer must be cheap (a table lookup).
+    """
+
+    def rssi_dbm(neighbour):
+        """The received signal strength (dBm) of the link from the
+        neighbour with MAC ``neighbour`` (bytes), or ``None`` if unknown."""
 
 
 class IRoutingCore(Interface):

@@ -33,8 +33,12 @@ class NodeFactory:
         strategy=None,
         identity: Identity | None = None,
         trust: TrustStore | None = None,
+        link_quality=None,
     ) -> None:
         self.config = config
+        # The node's ILinkQuality (the simulator's radio), which the OBU
+        # core puts on its candidates; None on real nodes, which have none.
+        self.link_quality = link_quality
         # Fail at construction, naming what to fix: unknown strategy names
         # (listing the installed ones) and unreadable keys. ``strategy``:
         # the plugin already loaded for that name (the simulator looks each
@@ -123,6 +127,7 @@ class NodeFactory:
                 max_hops=routing_config.max_hops,
                 relay_scope=routing_config.relay_scope,
                 name=config.node.name,
+                link_quality=self.link_quality,
             )
             # TAP frames wait up to two periods for a first upstream.
             dataplane = ObuDataPlane(

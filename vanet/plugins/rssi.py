@@ -16,21 +16,22 @@ current selection works.
 - Routes toward vehicles: as the latency strategy (fewest hops, then
   latency).
 
-RSSI is a link's, seen by this node: a strategy instance bound to a node's
-radio (``with_link_quality``) reads it per neighbour MAC. The simulator
-binds it with ``[mobility]`` (vanet/sim/inprocess.py); where no radio
-supplies RSSI (real nodes today, fixed-link simulations) the unbound
-strategy ranks exactly as ``latency`` does, and the simulator logs so.
+RSSI is a link's, seen by this node: the routing core puts it on each
+candidate (``Candidate.rssi_dbm``) from the node's ``ILinkQuality``, which
+the simulator's radio from positions supplies (``[mobility]``). Where no
+radio supplies it (real nodes today, fixed-link simulations) a candidate's
+``rssi_dbm`` is ``None``: such candidates rank exactly as ``latency``
+ranks them, and the plugin logs that once per process.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
+from twisted.logger import Logger
 from twisted.plugin import IPlugin
 from zope.interface import implementer
 
 from vanet.interfaces import IRoutingStrategy
+from vanet.mac import format_mac
 from vanet.routing.candidates import Candidate
 from vanet.routing.strategies import BaseStrategy, LatencyStrategy
 
@@ -48,6 +49,7 @@ GATEWAY_GAIN_DB = 3.0
 #: ... or the current one weaker than RSSI_WORST_DBM
 
 _LATENCY = LatencyStrategy()
+log = Logger()
 
 
 def rssi_distance(rssi_dbm: float) -> float:
@@ -58,8 +60,8 @@ def rssi_distance(rssi_dbm: float) -> float:
 
 @implementer(IPlugin, IRoutingStrategy)
 class RssiStrategy(BaseStrategy):
-    """See the module docstring. ``rssi_of(mac) -> dBm | None``: the RSSI
-    of this node's link to a neighbour, ``None`` when unknown."""
+    """See the module docstring. It keeps no state for ranking; the one
+    flag it keeps only stops the "no RSSI" log line from repeating."""
 
     name = "rssi"
     description = (
@@ -68,23 +70,26 @@ class RssiStrategy(BaseStrategy):
         "else ranks as latency"
     )
 
-    def __init__(self, rssi_of: Callable[[bytes], float | None] | None = None) -> None:
-        self.rssi_of = rssi_of
-
-    def with_link_quality(
-        self, rssi_of: Callable[[bytes], float | None]
-    ) -> RssiStrategy:
-        """An instance for one node, reading its links' RSSI."""
-        return RssiStrategy(rssi_of)
+    def __init__(self) -> None:
+        self._said_no_rssi = False
 
     # -- scores --------------------------------------------------------------
 
-    def _rssi(self, candidate: Candidate) -> float | None:
-        return None if self.rssi_of is None else self.rssi_of(candidate.next_hop)
+    def _no_rssi(self, candidate: Candidate) -> None:
+        # Once per process: a node without a radio asks on every ranking.
+        if not self._said_no_rssi:
+            self._said_no_rssi = True
+            log.warn(
+                "strategy rssi: no RSSI for next hop {next_hop}: this node has "
+                "no radio that reports it (real nodes today; in the simulator "
+                "only the radio from positions, [mobility], does) or the "
+                "neighbour is out of its range; ranking by latency instead",
+                next_hop=format_mac(candidate.next_hop),
+            )
 
     def score(self, candidate: Candidate) -> float | None:
         """The weighted score (lower is better), ``None`` without RSSI."""
-        rssi = self._rssi(candidate)
+        rssi = candidate.rssi_dbm
         if rssi is None:
             return None
         distance = rssi_distance(rssi)
@@ -98,6 +103,7 @@ class RssiStrategy(BaseStrategy):
     def upstream_key(self, candidate: Candidate):
         score = self.score(candidate)
         if score is None:
+            self._no_rssi(candidate)
             return (1, _LATENCY.upstream_key(candidate))
         return (0, (candidate.hops, score, candidate.next_hop, candidate.target))
 
@@ -114,8 +120,9 @@ class RssiStrategy(BaseStrategy):
         return None
 
     def gateway_key(self, candidate: Candidate):
-        rssi = self._rssi(candidate)
+        rssi = candidate.rssi_dbm
         if rssi is None:
+            self._no_rssi(candidate)
             return (1, _LATENCY.gateway_key(candidate))
         return (0, (candidate.hops, -rssi, candidate.target, candidate.next_hop))
 
@@ -124,7 +131,7 @@ class RssiStrategy(BaseStrategy):
     ) -> str | None:
         if best.target == current.target:
             return None
-        best_rssi, current_rssi = self._rssi(best), self._rssi(current)
+        best_rssi, current_rssi = best.rssi_dbm, current.rssi_dbm
         if best_rssi is None or current_rssi is None:
             return _LATENCY.gateway_switch_reason(current, best, threshold)
         if current_rssi < RSSI_WORST_DBM:

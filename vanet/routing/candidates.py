@@ -3,7 +3,10 @@
 For a target ``T`` the cores gather the live observations "T through next
 hop X, at h hops, latency L" and summarize them per next hop
 (``vanet.routing.summary``): ``min`` and ``avg`` of the measured latencies
-and the hop count.
+and the hop count. Toward an RSU (the upstream candidates) they also carry
+the link's quality: ``loss``, the share of the RSU's recent heartbeats the
+next hop did not deliver, and ``rssi_dbm``, what the node's radio reports of
+the link to it (``vanet.interfaces.ILinkQuality``; ``None`` without one).
 """
 
 from __future__ import annotations
@@ -23,6 +26,12 @@ class Candidate:
     min_ms: float | None = None
     avg_ms: float | None = None
     samples: int = 0
+    #: share of the held heartbeat seqs this next hop did not deliver
+    #: (0 to 1), over the RSU's history; ``None`` for routes toward vehicles
+    loss: float | None = None
+    #: the link's received signal strength as this node's radio reports it,
+    #: ``None`` where none does (real nodes today)
+    rssi_dbm: float | None = None
 
     @property
     def measured(self) -> bool:
@@ -45,6 +54,8 @@ class Candidate:
             "avg_ms": _round(self.avg_ms),
             "score": _round(self.score),
             "samples": self.samples,
+            "loss": _round(self.loss),
+            "rssi_dbm": _round(self.rssi_dbm),
         }
 
 

@@ -59,6 +59,9 @@ class ObuRoutingCore(HeartbeatRelay, ReplyRelay, Liveness):
       this many hops (0: no limit, the protocol's default). It bounds each
       RSU's flood, and the replies that come back from it, in large
       networks.
+    - ``link_quality``: the node's ``ILinkQuality`` (its radio's RSSI per
+      neighbour), put on the upstream candidates; ``None`` where no radio
+      reports one (real nodes today): their ``rssi_dbm`` is ``None``.
     - ``relay_scope``: rebroadcast an RSU's heartbeats only while that RSU
       is at most this many hops farther than the nearest RSU this OBU hears
       (``None``: every RSU's, the protocol's default). With many RSUs each
@@ -84,6 +87,7 @@ class ObuRoutingCore(HeartbeatRelay, ReplyRelay, Liveness):
         name: str | None = None,
         max_hops: int = 0,
         relay_scope: int | None = None,
+        link_quality=None,
     ) -> None:
         if max_hops < 0:
             raise ValueError("max_hops must be 0 (no limit) or more")
@@ -99,6 +103,7 @@ class ObuRoutingCore(HeartbeatRelay, ReplyRelay, Liveness):
             raise ValueError("default_period must be positive (seconds)")
         self.mac = bytes(mac)
         self.strategy = strategy
+        self.link_quality = link_quality
         self.hello_history = hello_history
         self.cached_candidates = cached_candidates
         self.neighbour_timeout = neighbour_timeout
@@ -304,7 +309,7 @@ class ObuRoutingCore(HeartbeatRelay, ReplyRelay, Liveness):
             if logs != (state.logs or []):
                 self._logs_dirty = True
             state.logs = logs
-            cands = state.candidates(source, live)
+            cands = state.candidates(source, live, self.link_quality)
             state.fewest_hops = min((c.hops for c in cands), default=None)
             cands = self._feasible(state, cands, distance, now)
             if cands:

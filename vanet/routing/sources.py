@@ -234,13 +234,30 @@ class Source:
                         a.add(hops, offset)
         return agg
 
-    def candidates(self, target: bytes, live) -> list[Candidate]:
+    def candidates(self, target: bytes, live, quality=None) -> list[Candidate]:
         """The upstream candidates toward this RSU (``target``) through the
         ``live`` neighbours. Latency: the one-way delay in excess of the
         fastest arrival held (``duration`` is on the RSU's clock; see
-        vanet.routing.strategies)."""
+        vanet.routing.strategies). Loss: the share of the seqs from the
+        oldest held to the newest that the neighbour did not deliver (a
+        seq nobody delivered counts as lost for all). ``quality``: the
+        node's ``ILinkQuality``, for each one's ``rssi_dbm`` (``None``:
+        none)."""
         if not live:
             return []
         agg = self.aggregate()
         base = min(a.low for a in agg.values())
-        return [a.candidate(target, n, base) for n, a in agg.items() if n in live]
+        ordered = self.sorted_seqs()
+        window = ordered[-1][0] - ordered[0][0] + 1
+        if quality is None:
+            return [
+                a.candidate(target, n, base, 1.0 - a.count / window)
+                for n, a in agg.items()
+                if n in live
+            ]
+        rssi = quality.rssi_dbm
+        return [
+            a.candidate(target, n, base, 1.0 - a.count / window, rssi(n))
+            for n, a in agg.items()
+            if n in live
+        ]

@@ -51,12 +51,20 @@ class Summary:
         self.count -= 1
         return value == self.low
 
-    def candidate(self, target: bytes, next_hop: bytes, base: float = 0.0) -> Candidate:
+    def candidate(
+        self,
+        target: bytes,
+        next_hop: bytes,
+        base: float = 0.0,
+        loss: float | None = None,
+        rssi_dbm: float | None = None,
+    ) -> Candidate:
         """The ``Candidate`` it summarizes, with ``base`` taken off the
-        latencies (the OBU's upstream offsets are relative to the fastest)."""
+        latencies (the OBU's upstream offsets are relative to the fastest)
+        and the link quality given."""
         count = self.count
         if not count:
-            return Candidate(target, next_hop, self.hops)
+            return Candidate(target, next_hop, self.hops, loss=loss, rssi_dbm=rssi_dbm)
         if base:
             return Candidate(
                 target,
@@ -65,9 +73,18 @@ class Summary:
                 self.low - base,
                 self.total / count - base,
                 count,
+                loss,
+                rssi_dbm,
             )
         return Candidate(
-            target, next_hop, self.hops, self.low, self.total / count, count
+            target,
+            next_hop,
+            self.hops,
+            self.low,
+            self.total / count,
+            count,
+            loss,
+            rssi_dbm,
         )
 
     def __repr__(self) -> str:

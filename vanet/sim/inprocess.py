@@ -98,9 +98,12 @@ class Simulation(SimulationBase, service.MultiService):
                     raise SimConfigError(
                         f"{source} routing.strategy: {error}"
                     ) from None
-            strategy = self._bind_link_quality(strategy, spec.name, source)
             factory = NodeFactory(
-                config, strategy=strategy, identity=identity, trust=trust
+                config,
+                strategy=strategy,
+                identity=identity,
+                trust=trust,
+                link_quality=self._link_quality(spec.name),
             )
         except (ConfigError, ValueError) as error:
             raise SimConfigError(str(error)) from None
@@ -124,22 +127,17 @@ class Simulation(SimulationBase, service.MultiService):
         node.setServiceParent(self)
         self.nodes[spec.name] = node
 
-    def _bind_link_quality(self, strategy, name: str, source: str):
-        """A strategy that ranks by RSSI (``rssi``) gets this node's links'
-        from the radio; without ``[mobility]`` there is none to give."""
-        bind = getattr(strategy, "with_link_quality", None)
-        if bind is None:
-            return strategy
+    def _link_quality(self, name: str):
+        """The node's ``ILinkQuality``: the radio from positions with
+        ``[mobility]``; without it no radio reports RSSI (``None``)."""
         if self.mobility is None:
-            self.log.warn(
-                "{source}: strategy {strategy} needs RSSI, which only the radio "
-                "from positions ([mobility]) reports; it ranks by latency here",
-                source=source,
-                strategy=strategy.name,
-            )
-            return strategy
-        names_by_mac = {spec.mac: n for n, spec in self.topology.nodes.items()}
-        return bind(self.mobility.rssi_reader(name, names_by_mac))
+            return None
+        names = getattr(self, "_link_names", None)
+        if names is None:
+            names = self._link_names = {
+                spec.mac: n for n, spec in self.topology.nodes.items()
+            }
+        return self.mobility.link_quality_of(name, names)
 
     # -- running -------------------------------------------------------------
 

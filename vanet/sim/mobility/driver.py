@@ -19,8 +19,9 @@ from collections.abc import Callable, Iterable
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
+from zope.interface import implementer
 
-from vanet.interfaces import IMobilityModel
+from vanet.interfaces import ILinkQuality, IMobilityModel
 from vanet.sim.channel import ChannelMedium
 from vanet.sim.mobility.position import Position, distance, pairs_within
 from vanet.sim.radio import NakagamiFading, RadioSettings, rssi_dbm
@@ -155,17 +156,13 @@ class MobilityDriver:
         d = distance(positions[a], positions[b])
         return {"distance_m": round(d, 2), "rssi_dbm": round(rssi_dbm(d), 2)}
 
-    def rssi_reader(
+    def link_quality_of(
         self, node: str, names_by_mac: dict[bytes, str]
-    ) -> Callable[[bytes], float | None]:
-        """``mac -> dBm | None``: the RSSI of ``node``'s link to the
-        neighbour with that MAC as of the last update (``None`` out of
-        range), for a strategy that ranks by it."""
-
-        def rssi_of(mac: bytes) -> float | None:
-            return self._rssi.get((node, names_by_mac.get(bytes(mac), "")))
-
-        return rssi_of
+    ) -> RadioLinkQuality:
+        """``node``'s ``ILinkQuality``: the RSSI of its link to each
+        neighbour as of the last update, which its routing core puts on
+        its candidates."""
+        return RadioLinkQuality(self, node, names_by_mac)
 
     def describe(self) -> dict[str, object]:
         """``GET /fading``: the radio's model and parameters, and the
@@ -177,3 +174,24 @@ class MobilityDriver:
             "links_made": self.links_made,
             "links_cut": self.links_cut,
         }
+
+
+@implementer(ILinkQuality)
+class RadioLinkQuality:
+    """One node's view of the radio: the RSSI of its link to a neighbour
+    (by MAC) as of the driver's last update; ``None`` out of range."""
+
+    __slots__ = ("_driver", "_node", "_names")
+
+    def __init__(
+        self, driver: MobilityDriver, node: str, names_by_mac: dict[bytes, str]
+    ) -> None:
+        self._driver = driver
+        self._node = node
+        self._names = names_by_mac
+
+    def rssi_dbm(self, neighbour: bytes) -> float | None:
+        name = self._names.get(bytes(neighbour))
+        if name is None:
+            return None
+        return self._driver._rssi.get((self._node, name))
