@@ -6,11 +6,16 @@ placed on the road by the model, round-robin over the lanes, ``spacing_m``
 apart from ``start_m`` on; RSUs without a position stand every
 ``rsu_spacing_m`` from ``rsu_start_m`` on, ``rsu_y_m`` beside the road.
 With ``model = static`` every node needs a position and stays there until
-moved through the API.
+moved through the API. With ``model = osm`` vehicles drive on the road graph
+of a local ``osm_cache`` JSON file (``vanet.sim.mobility.osm``); a node's
+``position`` is metres on that graph's plane (a vehicle starts at the road
+node nearest it), and RSUs without one stand at road nodes drawn from the
+seed.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import re
 from collections.abc import Mapping, Sequence
@@ -23,12 +28,31 @@ from vanet.node.config import _choice, _number, _text, _whole, setting
 from vanet.sim.mobility.highway import Highway, StaticPositions
 from vanet.sim.mobility.idm import IdmParams
 from vanet.sim.mobility.position import Position
-from vanet.sim.sections import finite, positive, speed_range
+from vanet.sim.sections import Invalid, finite, positive, speed_range
 
-MODELS = ("highway", "static", "sumo")
+MODELS = ("highway", "static", "sumo", "osm")
 SUMO_KEYS = ("sumo_config", "sumo_net", "sumo_routes", "sumo_osm")
+OSM_KEYS = ("osm_cache", "osm_bbox")
 EXITS = ("wrap", "leave")
 _IDM = IdmParams()  # the IDM's defaults, declared once there
+
+
+def bbox(value: str) -> tuple[float, float, float, float]:
+    """``MIN_LAT, MIN_LON, MAX_LAT, MAX_LON`` in degrees."""
+    try:
+        box = tuple(float(v) for v in value.split(","))
+    except ValueError:
+        box = ()
+    if (
+        len(box) != 4
+        or not all(math.isfinite(v) for v in box)
+        or not (-90 <= box[0] < box[2] <= 90 and -180 <= box[1] < box[3] <= 180)
+    ):
+        raise Invalid(
+            "expected MIN_LAT, MIN_LON, MAX_LAT, MAX_LON in degrees, e.g. "
+            "41.14, -8.66, 41.175, -8.59"
+        )
+    return box  # type: ignore[return-value]
 
 
 class MobilityError(ValueError):
@@ -50,7 +74,8 @@ class MobilitySettings:
         "highway",
         "highway: a straight multi-lane road with IDM car following; "
         "static: every node at its position; sumo: vehicles driven by SUMO "
-        "(pip install 'vanet[sumo]')",
+        "(pip install 'vanet[sumo]'); osm: vehicles on the road graph of an "
+        "osm_cache JSON file, IDM along each way",
     )
     step_ms: int = setting(
         _whole(1, 1000), 100, "the model advances this often, on the simulation clock"
@@ -106,6 +131,27 @@ class MobilitySettings:
         "random routes with randomTrips.py",
     )
 
+    osm_cache: str | None = setting(
+        _text,
+        None,
+        'model = osm: the road graph, a local JSON file {"nodes": [{"id", '
+        '"lat", "lon"}], "ways": [{"id", "node_ids", "oneway"}]} (the older '
+        "implementation's osm_cache); nothing is downloaded",
+    )
+    osm_bbox: tuple[float, float, float, float] | None = setting(
+        bbox,
+        None,
+        "model = osm: MIN_LAT, MIN_LON, MAX_LAT, MAX_LON: only the graph's "
+        "nodes inside are kept, and positions are metres from its middle "
+        "(default: the middle of the graph)",
+    )
+    min_trip_m: float = setting(
+        _number(0),
+        1500.0,
+        "model = osm: a vehicle's next destination is at least this far by "
+        "road (else the farthest it can reach)",
+    )
+
     @property
     def idm(self) -> IdmParams:
         return IdmParams(
@@ -122,6 +168,10 @@ def check_model(
 ) -> None:
     """What ``build_model`` would complain of, without starting anything
     (SUMO): ``MobilityError`` naming the key."""
+    if settings.model != "osm":
+        for key in OSM_KEYS:
+            if getattr(settings, key) is not None:
+                raise MobilityError(key, "only with model = osm")
     if settings.model != "sumo":
         for key in SUMO_KEYS:
             if getattr(settings, key) is not None:
@@ -154,6 +204,8 @@ def build_model(
                 node=missing[0],
             )
         return StaticPositions({n: Position(*positions[n]) for n in roles})
+    if settings.model == "osm":
+        return _osm_model(settings, roles, positions, seed, base)
     vehicles, fixed = _vehicles_and_fixed(settings, roles, positions)
     describe = {
         key: list(value) if isinstance(value, tuple) else value
@@ -294,3 +346,67 @@ def _place(
         x = front - rank * settings.spacing_m + stagger * lane
         placed.append((name, lane, x, rng.uniform(low, high)))
     return placed
+
+
+def _osm_model(
+    settings: MobilitySettings,
+    roles: Mapping[str, str],
+    positions: Mapping[str, tuple[float, float]],
+    seed: int | None,
+    base: Path | None,
+) -> IMobilityModel:
+    from vanet.sim.mobility.osm import (
+        OsmCacheError,
+        OsmRoads,
+        RoadGraph,
+        read_osm_cache,
+    )
+
+    if settings.osm_cache is None:
+        raise MobilityError(
+            "osm_cache",
+            "model = osm needs osm_cache = FILE, a local road graph (JSON); "
+            "nothing is downloaded",
+        )
+    path = Path(settings.osm_cache).expanduser()
+    if not path.is_absolute() and base is not None:
+        path = base / path
+    try:
+        graph = RoadGraph(*read_osm_cache(path), bbox=settings.osm_bbox)
+    except OsmCacheError as e:
+        raise MobilityError("osm_cache", str(e)) from None
+    if not graph.starts:
+        raise MobilityError(
+            "osm_cache",
+            f"{path}: no way with two nodes"
+            + (" inside osm_bbox" if settings.osm_bbox else "")
+            + ": no road to drive on",
+        )
+    rng = random.Random(f"vanet.sim.mobility:{seed}")
+    low, high = settings.speed_mps
+    vehicles = []
+    fixed: dict[str, Position] = {}
+    for name, role in roles.items():
+        if role == "obu":
+            vehicles.append((name, positions.get(name), rng.uniform(low, high)))
+        elif name in positions:
+            fixed[name] = Position(*positions[name])
+        else:
+            node = graph.starts[rng.randrange(len(graph.starts))]
+            fixed[name] = Position(*graph.xy[node])
+    describe = {
+        "osm_cache": str(path),
+        "osm_bbox": None if settings.osm_bbox is None else list(settings.osm_bbox),
+        "min_trip_m": settings.min_trip_m,
+        "speed_mps": list(settings.speed_mps),
+    }
+    return OsmRoads(
+        graph,
+        vehicles=vehicles,
+        fixed=fixed,
+        idm=settings.idm,
+        vehicle_length_m=settings.vehicle_length_m,
+        min_trip_m=settings.min_trip_m,
+        seed=seed,
+        describe=describe,
+    )
