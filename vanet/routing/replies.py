@@ -103,18 +103,24 @@ class ReplyRelay:
         send a vehicle's downstream frames to a relay whose own route to
         it ran out (at 30% loss a reply from 2 hops out gets through one
         period in four). Data never makes a route here."""
-        summary = next(
-            (s for hop, s in self._table.rows.get(origin, ()) if hop == via), None
-        )
-        if summary is None:
+        rows = self._table.rows.get(origin)
+        if rows is None:
             return
         state = self._sources.get(self._choice.gateway)
         if state is None or not state.seqs:
             return
-        log = state.seqs[state.newest()].replies
-        stored = log.record(origin, via, (summary.hops, None), self.max_observations)
-        if stored > KEPT and log.live:
-            self._pending_targets.add(origin)
+        log = state.sorted_seqs()[-1][1].replies
+        vias = log.by_target.get(origin)
+        if vias is not None and via in vias:
+            return  # noted this period already (a reply, or earlier data)
+        for hop, summary in rows:
+            if hop == via:
+                stored = log.record(
+                    origin, via, (summary.hops, None), self.max_observations
+                )
+                if stored > KEPT and log.live:
+                    self._pending_targets.add(origin)
+                return
 
     def _update_routes(self, targets, events: list[Action]) -> None:
         logs = None

@@ -166,6 +166,10 @@ class RsuRoutingCore:
         last = self._last_seq
         if last is None:
             return []
+        log = self._sent[last].replies
+        vias = log.by_target.get(origin)
+        if vias is not None and via in vias:
+            return []  # noted this period already (a reply, or earlier data)
         rows = self._table.rows.get(origin)
         if rows:
             summary = next((s for hop, s in rows if hop == via), None)
@@ -176,7 +180,6 @@ class RsuRoutingCore:
             hops = 1 if via == origin else 2
         else:
             return []
-        log = self._sent[last].replies
         stored = log.record(origin, via, (hops, None), self.max_observations)
         if stored > KEPT and log.live:
             self._pending.add(origin)
