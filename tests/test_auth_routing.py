@@ -263,6 +263,22 @@ class EngineTests(SynchronousTestCase):
         first = min(parse(f)[0].seq for f in self.hub.captured if f[15] == 2)
         self.assertEqual(first, first_seq(1_764_500_000.25, 1.0))
 
+    def test_data_makes_routes_only_without_authentication(self):
+        # docs/protocol.md §4.5: data is not signed, so a signing RSU takes
+        # routes from verified replies only; a plain one also from data.
+        now = self.clock.seconds()
+        signed = self.engines["rsu"].routing
+        self.assertEqual(signed.on_data_seen(OUTSIDER, OUTSIDER, now), [])
+        self.assertIsNone(signed.route_to(OUTSIDER, now))
+        factory = NodeFactory(node_config("rsu", RSU, "rsu", False))
+        plain = factory.build_engine(RSU, self.clock).routing
+        plain.heartbeat(now)
+        self.assertEqual(
+            [e.event for e in plain.on_data_seen(OUTSIDER, OUTSIDER, now)],
+            ["route_discovered"],
+        )
+        self.assertEqual(plain.route_to(OUTSIDER, now), OUTSIDER)
+
     def test_a_plain_node_and_a_signed_one_do_not_route_for_each_other(self):
         plain = self.engines["plain"].status()
         self.assertIsNone(plain["upstream"])

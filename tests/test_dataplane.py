@@ -78,6 +78,9 @@ class FakeObuRouting:
         self.asked.append((destination, now))
         return self.routes.get(destination)
 
+    def on_data_seen(self, origin, via, now):
+        self.__dict__.setdefault("data_seen", []).append((origin, via))
+
     def on_upstream_loop(self, neighbour, now):
         # The real core ranks ``neighbour`` last; with no other candidate
         # the upstream stays (tests set ``promote`` to give one).
@@ -102,6 +105,12 @@ class FakeRsuRouting:
 
     def on_data_seen(self, origin, via, now):
         self.data_seen.append((origin, via))
+        return []
+
+    @property
+    def routes_version(self):
+        # Moves whenever the routes do, as the real core's counter.
+        return tuple(sorted(self.routes.items()))
 
     @property
     def data_seen(self):
@@ -410,6 +419,75 @@ class RsuFromVehicleTests(SynchronousTestCase):
         msg = downstream_msg(RSU, OBU1, ether(BROADCAST, HOST1), OBU1, RSU)
         self.assertEqual(self.dp.on_downstream(msg, 1.0), [])
         self.assertEqual(self.dp.drops["unexpected_downstream"], 1)
+
+
+class RsuHoldTests(SynchronousTestCase):
+    """A unicast frame for a vehicle without a route waits for one, up to
+    ``hold_s`` (docs/protocol.md §7.3)."""
+
+    def setUp(self):
+        self.routing = FakeRsuRouting({OBU1: OBU1})
+        self.dp = RsuDataPlane(RSU, self.routing, IdentityCodec(), hold_s=2.0)
+
+    def learn(self, host, origin, via, now):
+        """``host`` speaks from behind ``origin``, through ``via``."""
+        msg = upstream_msg(origin, ether(BROADCAST, host), via, RSU)
+        return self.dp.on_upstream(msg, now)
+
+    def test_frame_for_a_known_client_waits_for_its_route(self):
+        self.learn(HOST2, OBU2, OBU1, 1.0)  # OBU2 has no route yet
+        frame = ether(HOST2, HOST_RSU)
+        self.assertEqual(self.dp.on_tap_frame(frame, 1.5), [])
+        self.assertEqual((self.dp.counters["held"], self.dp.drops["no_route"]), (1, 0))
+        self.routing.routes[OBU2] = OBU1
+        # The next frame through the RSU finds the route: the held one goes.
+        later = ether(HOST2, HOST_RSU, b"later")
+        actions = self.dp.on_tap_frame(later, 2.0)
+        self.assertEqual(sent(actions), [(OBU2, frame), (OBU2, later)])
+        self.assertEqual(self.dp.counters["released"], 1)
+
+    def test_unknown_unicast_is_flooded_then_sent_where_it_is_learnt(self):
+        frame = ether(HOST3, HOST_RSU)
+        self.assertEqual(sent(self.dp.on_tap_frame(frame, 1.0)), [(OBU1, frame)])
+        self.routing.routes[OBU3] = OBU3
+        actions = self.learn(HOST3, OBU3, OBU3, 1.5)
+        self.assertIn((OBU3, frame), sent(actions))
+
+    def test_a_vehicle_that_had_the_flooded_copy_gets_no_second(self):
+        frame = ether(HOST1, HOST_RSU)
+        self.dp.on_tap_frame(frame, 1.0)  # flooded: OBU1 had its copy
+        self.assertNotIn((OBU1, frame), sent(self.learn(HOST1, OBU1, OBU1, 1.5)))
+
+    def test_held_frames_expire_as_no_route(self):
+        self.learn(HOST2, OBU2, OBU1, 1.0)
+        frame = ether(HOST2, HOST_RSU)
+        self.dp.on_tap_frame(frame, 1.0)
+        self.dp.expire(2.9)
+        self.assertEqual(self.dp.drops["no_route"], 0)
+        self.dp.expire(3.1)
+        self.assertEqual(self.dp.drops["no_route"], 1)
+        self.routing.routes[OBU2] = OBU1
+        self.assertNotIn((OBU2, frame), sent(self.learn(HOST1, OBU1, OBU1, 3.2)))
+
+    def test_the_hold_is_bounded(self):
+        self.learn(HOST2, OBU2, OBU1, 1.0)
+        for _ in range(RsuDataPlane.HOLD_FRAMES + 5):
+            self.dp.on_tap_frame(ether(HOST2, HOST_RSU), 1.0)
+        self.assertEqual(self.dp.drops["no_route"], 5)
+
+    def test_without_a_hold_the_frame_is_dropped(self):
+        dp = RsuDataPlane(RSU, self.routing, IdentityCodec())
+        dp.on_upstream(upstream_msg(OBU2, ether(BROADCAST, HOST2), OBU1, RSU), 1.0)
+        self.assertEqual(dp.on_tap_frame(ether(HOST2, HOST_RSU), 1.0), [])
+        self.assertEqual(dp.drops["no_route"], 1)
+
+
+def sent(actions, src: bytes = RSU) -> list[tuple[bytes, bytes]]:
+    """(destination vehicle, inner frame) of every copy, in order."""
+    return [
+        (view.destination, bytes(view.payload))
+        for view in (render(a, src) for a in actions if isinstance(a, Transmit))
+    ]
 
 
 class RsuFromTapTests(SynchronousTestCase):

@@ -324,3 +324,45 @@ class RelayScopeTests(SynchronousTestCase):
 
     def test_negative_relay_scope_is_refused(self) -> None:
         self.assertRaises(ValueError, obu, relay_scope=-1)
+
+
+class DataKeepsRoutesTests(SynchronousTestCase):
+    """Upstream data an OBU relays keeps its live route back to the data's
+    origin live, as at the RSU (docs/protocol.md §4.5)."""
+
+    def setUp(self):
+        self.core = obu()
+        self.core.on_message(heartbeat_view(N1, RSU, 4, hops=2, duration_ms=4000), 4.0)
+        # V, behind N2, answered that heartbeat: a route to V through N2.
+        self.core.on_message(
+            reply_view(N2, ME, RSU, 4, V, hops=3, duration_ms=4000), 4.01
+        )
+        self.assertEqual(self.core.route_to(V, 4.01), N2)
+
+    def run_periods(self, data_via=None):
+        for seq in range(5, 9):
+            now = float(seq)
+            self.core.on_message(
+                heartbeat_view(N1, RSU, seq, hops=2, duration_ms=seq * 1000), now
+            )
+            if data_via is not None:
+                self.core.on_data_seen(V, data_via, now + 0.5)
+            self.core.tick(now + 0.6)
+        return self.core.route_to(V, 8.6)
+
+    def test_without_replies_the_route_lapses(self):
+        self.assertIsNone(self.run_periods())
+
+    def test_data_through_the_route_s_next_hop_keeps_it(self):
+        self.assertEqual(self.run_periods(data_via=N2), N2)
+        route = self.core.status(8.6)["routes"]["02:00:00:00:00:21"]
+        self.assertEqual(route["hops"], 1)  # the hops the reply taught
+
+    def test_data_through_another_neighbour_keeps_nothing(self):
+        self.assertIsNone(self.run_periods(data_via=N1))
+
+    def test_data_makes_no_route(self):
+        other = bytes.fromhex("020000000031")
+        self.core.on_data_seen(other, N2, 4.5)
+        self.core.tick(4.6)
+        self.assertIsNone(self.core.route_to(other, 4.6))

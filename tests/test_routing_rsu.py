@@ -115,3 +115,53 @@ class DataKeepsRoutesTests(SynchronousTestCase):
             self.rsu.heartbeat(float(n))
             self.rsu.on_data_seen(OBU2, OBU3, n + 0.5)
         self.assertIsNone(self.rsu.route_to(OBU2, 3.6))
+
+
+class DataGivesAFirstRouteTests(SynchronousTestCase):
+    """Without authentication (``data_routes``), upstream data gives a
+    vehicle without a route a first one (docs/protocol.md §4.5)."""
+
+    def setUp(self):
+        self.rsu = RsuRoutingCore(RSU, load_strategy(), started=0.0, data_routes=True)
+        self.rsu.heartbeat(0.0)
+
+    def test_relayed_data_gives_a_route_at_two_hops(self):
+        actions = self.rsu.on_data_seen(OBU3, OBU1, 0.5)
+        (event,) = route_events(actions)
+        self.assertEqual(
+            (event.event, event.fields["target"], event.fields["hops"]),
+            ("route_discovered", "02:00:00:00:00:13", 2),
+        )
+        self.assertEqual(self.rsu.route_to(OBU3, 0.5), OBU1)
+        self.assertEqual(self.rsu.counters["route_from_data"], 1)
+
+    def test_data_from_a_neighbour_itself_is_one_hop(self):
+        self.rsu.on_data_seen(OBU1, OBU1, 0.5)
+        route = self.rsu.status(0.5)["routes"]["02:00:00:00:00:11"]
+        self.assertEqual((route["next_hop"], route["hops"]), ("02:00:00:00:00:11", 1))
+
+    def test_replies_teach_the_hops_and_the_route_lapses_without_data(self):
+        self.rsu.on_data_seen(OBU3, OBU1, 0.5)
+        self.rsu.heartbeat(1.0)  # seq 1
+        self.rsu.on_message(
+            reply_view(OBU1, RSU, RSU, 1, OBU3, hops=3, duration_ms=1000), 1.01
+        )
+        self.rsu.tick(1.02)
+        route = self.rsu.status(1.02)["routes"]["02:00:00:00:00:13"]
+        self.assertEqual(route["hops"], 3)
+        for n in range(2, 5):
+            self.rsu.heartbeat(float(n))
+        self.assertIsNone(self.rsu.route_to(OBU3, 4.0))
+
+    def test_data_adds_no_next_hop_to_a_held_route(self):
+        self.rsu.on_data_seen(OBU3, OBU1, 0.5)
+        self.rsu.on_data_seen(OBU3, OBU2, 0.6)
+        self.rsu.tick(0.7)
+        candidates = self.rsu.status(0.7)["candidates"]["02:00:00:00:00:13"]
+        self.assertEqual(len(candidates), 1)
+
+    def test_no_first_route_from_data_by_default(self):
+        rsu = RsuRoutingCore(RSU, load_strategy(), started=0.0)
+        rsu.heartbeat(0.0)
+        self.assertEqual(rsu.on_data_seen(OBU3, OBU1, 0.5), [])
+        self.assertIsNone(rsu.route_to(OBU3, 0.5))

@@ -107,6 +107,23 @@ def test_a_lossless_chain_is_sampled_every_period_and_never_loops():
     assert run["samples"] == 10
     assert run["samples_with_cycle"] == 0
     assert run["cycles_at_end"] == []
+    assert set(run["data_drops"]) == {"rsu", "obu"}
+
+
+def test_data_drops_are_counted_by_role_and_reason():
+    # A vehicle whose only link is cut sends into the void: its frames
+    # wait for an upstream that never comes, and are dropped for want of one.
+    topology = _topology(
+        {"rsu": "rsu", "a": "obu", "b": "obu"},
+        {("rsu", "a"): 0.0, ("a", "b"): 1.0},
+        flows=[("b", "rsu")],
+    )
+    import attrs
+
+    topology = attrs.evolve(topology, sim=attrs.evolve(topology.sim, duration_s=30))
+    run = run_seed(topology, 1, 1.0)
+    assert run["data_drops"]["obu"].get("no_upstream", 0) > 0
+    assert run["flows"]["b-to-rsu"]["received"] == 0
 
 
 # -- the command line --------------------------------------------------------------
@@ -124,6 +141,8 @@ def test_seeds_print_one_cycles_row_per_seed_and_the_flows_apart():
         ["4", "16"],
         ["5", "16"],
     ]
+    drops = out.split("Data frames dropped")[1].split("\n\n")[0].splitlines()
+    assert drops[1].split() == ["SEED", "RSU", "OBU"]
     judged = out.split("Flows within one RSU")[1].split("\n\n")[0]
     assert "obu1-to-obu4" in judged and "obu4-to-obu6" not in judged
     apart = out.split("Flows across RSUs")[1]

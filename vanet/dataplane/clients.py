@@ -29,14 +29,17 @@ class ClientTable:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def learn(self, client: bytes, behind: bytes, now: float) -> None:
-        """``client`` was just seen entering at ``behind`` (an OBU or the RSU)."""
+    def learn(self, client: bytes, behind: bytes, now: float) -> bool:
+        """``client`` was just seen entering at ``behind`` (an OBU or the
+        RSU). Whether that is news: the client was not known there."""
         entries = self._entries
+        old = entries.get(client)
         entries[client] = (behind, now)
         entries.move_to_end(client)
         if len(entries) > self.capacity:
             entries.popitem(last=False)
             self.evicted += 1
+        return old is None or old[0] != behind
 
     def lookup(self, client: bytes, now: float) -> bytes | None:
         """Where ``client`` lives, or ``None`` if unknown or expired."""

@@ -88,6 +88,8 @@ class ObuDataPlane(DataPlaneBase):
         if bytes(view.origin) == self.mac:
             # Our own traffic came back: the upstream chain is a loop.
             return self._drop("loop")
+        # It keeps our route back to its origin live (docs/protocol.md §4.5).
+        self.routing.on_data_seen(bytes(view.origin), bytes(view.src), now)
         upstream = self.routing.upstream
         if upstream is None:
             return self._drop("no_upstream")

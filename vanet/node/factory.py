@@ -113,8 +113,14 @@ class NodeFactory:
                 started=now,
                 name=config.node.name,
                 first_seq=0 if gate is None else first_seq(now, self.hello_period_s),
+                # Data is not signed: only verified replies make routes then
+                # (docs/protocol.md §4.5, §2.7).
+                data_routes=gate is None,
             )
-            dataplane = RsuDataPlane(mac, routing, self.codec)
+            # Frames for a vehicle without a route wait up to two periods.
+            dataplane = RsuDataPlane(
+                mac, routing, self.codec, hold_s=2 * self.hello_period_s
+            )
         else:
             routing = ObuRoutingCore(
                 mac,

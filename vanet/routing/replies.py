@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from vanet.mac import bad_address, format_mac
 from vanet.routing.actions import Action, ForwardReply
-from vanet.routing.routes import CHANGED, REFUSED, ReplyLog
+from vanet.routing.routes import CHANGED, KEPT, REFUSED, ReplyLog
 from vanet.routing.sources import Source
 
 
@@ -93,6 +93,34 @@ class ReplyRelay:
             if any(target not in next_hop for target in touched):
                 actions.extend(self._refresh(now, routes=True))
         return actions
+
+    def on_data_seen(self, origin: bytes, via: bytes, now: float) -> None:
+        """Upstream data from vehicle ``origin`` came from neighbour ``via``
+        to be relayed (docs/protocol.md §4.5): as at the RSU, a live route
+        to ``origin`` through ``via`` stays live, as if ``via`` had brought
+        a reply to the newest heartbeat of our gateway, at the route's hop
+        count and unmeasured. Without it the RSU, which data keeps, would
+        send a vehicle's downstream frames to a relay whose own route to
+        it ran out (at 30% loss a reply from 2 hops out gets through one
+        period in four). Data never makes a route here."""
+        rows = self._table.rows.get(origin)
+        if rows is None:
+            return
+        state = self._sources.get(self._choice.gateway)
+        if state is None or not state.seqs:
+            return
+        log = state.sorted_seqs()[-1][1].replies
+        vias = log.by_target.get(origin)
+        if vias is not None and via in vias:
+            return  # noted this period already (a reply, or earlier data)
+        for hop, summary in rows:
+            if hop == via:
+                stored = log.record(
+                    origin, via, (summary.hops, None), self.max_observations
+                )
+                if stored > KEPT and log.live:
+                    self._pending_targets.add(origin)
+                return
 
     def _update_routes(self, targets, events: list[Action]) -> None:
         logs = None

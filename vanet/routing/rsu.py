@@ -41,6 +41,8 @@ class RsuRoutingCore:
       its MAC).
     - ``first_seq``: the seq of the first heartbeat (0, docs/protocol.md
       §3.1; an authenticating RSU starts at its clock, ``vanet.auth``).
+    - ``data_routes``: upstream data gives a vehicle without a route a
+      first one (docs/protocol.md §4.5); off while authenticating.
     """
 
     role = "rsu"
@@ -59,6 +61,7 @@ class RsuRoutingCore:
         max_observations: int = 256,
         name: str | None = None,
         first_seq: int = 0,
+        data_routes: bool = False,
     ) -> None:
         if hello_history < 1:
             raise ValueError("hello_history must be at least 1")
@@ -72,6 +75,10 @@ class RsuRoutingCore:
         self.started = started
         self.neighbour_timeout = neighbour_timeout
         self.max_observations = max_observations
+        self.data_routes = data_routes
+        # Moves whenever a route appears, changes or goes: the data plane
+        # then looks again at the frames it holds for want of one.
+        self.routes_version = 0
         self._next_seq = first_seq
         self._last_seq: int | None = None
         self._sent: dict[int, _Sent] = {}  # in sending order
@@ -144,26 +151,43 @@ class RsuRoutingCore:
         self.counters["send_failed"] += 1
         return self._refresh(everything=True)
 
-    def on_data_seen(self, origin: bytes, via: bytes, now: float) -> None:
+    def on_data_seen(self, origin: bytes, via: bytes, now: float) -> list[Action]:
         """Upstream data from vehicle ``origin`` came through neighbour
-        ``via`` (docs/protocol.md §4.5): a route to ``origin`` through
-        ``via`` that replies taught and that is still live stays live, as
-        if ``via`` had brought a reply to the newest heartbeat (at the
-        route's hop count, unmeasured). Data only keeps a route: it never
-        makes one, nor changes its hops."""
-        ranked = self._table.ranked.get(origin)
-        if not ranked or self._last_seq is None:
-            return
-        for candidate in ranked:
-            if candidate.next_hop == via:
-                break
+        ``via`` (docs/protocol.md §4.5). It counts as if ``via`` had brought
+        a reply to the newest heartbeat, at the route's hop count and
+        unmeasured, when ``via`` is a next hop of a live route to
+        ``origin`` that replies taught: the route stays live. With
+        ``data_routes`` (not while authenticating: data is not signed), a
+        vehicle without any route gets a first one through ``via``, at 1
+        hop if ``via`` is the vehicle itself, else at 2 (the fewest a
+        relayed frame can have come), until replies teach better. Data
+        never adds a next hop to a held route nor changes its hops. The
+        route events of a first route, if any."""
+        last = self._last_seq
+        if last is None:
+            return []
+        log = self._sent[last].replies
+        vias = log.by_target.get(origin)
+        if vias is not None and via in vias:
+            return []  # noted this period already (a reply, or earlier data)
+        rows = self._table.rows.get(origin)
+        if rows:
+            summary = next((s for hop, s in rows if hop == via), None)
+            if summary is None:
+                return []
+            hops = summary.hops
+        elif self.data_routes and origin != self.mac:
+            hops = 1 if via == origin else 2
         else:
-            return
-        log = self._sent[self._last_seq].replies
-        value = (candidate.hops, None)
-        stored = log.record(origin, via, value, self.max_observations)
+            return []
+        stored = log.record(origin, via, (hops, None), self.max_observations)
         if stored > KEPT and log.live:
             self._pending.add(origin)
+            if not rows:
+                # The first downstream frames must not wait for the tick.
+                self.counters["route_from_data"] += 1
+                return self._refresh()
+        return []
 
     def _on_reply(self, reply, now: float) -> list[Action]:
         rec = self._recorder
@@ -230,7 +254,11 @@ class RsuRoutingCore:
         if hops < 2:
             return False
         own = log.by_target.get(via)
-        return own is None or hops > min(h for h, _ in own.values())
+        if own is None:
+            return True
+        # Only M's own replies place it (they are measured); what data
+        # noted (§4.5) is unmeasured and says nothing about M's distance.
+        return hops > min((h for h, ms in own.values() if ms is not None), default=0)
 
     def _newer(self, seq: int, than: int) -> bool:
         return than < 0 or serial_diff(seq, than) > 0
@@ -260,6 +288,8 @@ class RsuRoutingCore:
             self._live_reply_sets() if window_moved or everything else None,
             everything=everything,
         )
+        if events:
+            self.routes_version += 1
         if self._demoted:
             # Nothing routes through a demoted hop any more: forget it.
             in_use = {via for rows in self._table.rows.values() for via, _ in rows}

@@ -12,6 +12,7 @@ judged this way.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -159,6 +160,11 @@ def run_seed(topology: Topology, seed: int, sample_s: float) -> dict[str, Any]:
     run_virtual(simulation, topology.sim.duration_s, step_s=sample_s, progress=sample)
     flows = simulation.flow_stats.summary()
     statuses = simulation.node_statuses()
+    # Where data frames were thrown away, by the role of the node and the
+    # reason (docs/protocol.md §7): what a flow lost besides its links.
+    data_drops: dict[str, Counter[str]] = {"rsu": Counter(), "obu": Counter()}
+    for name, spec in topology.nodes.items():
+        data_drops[spec.role].update(simulation.engine(name).dataplane.drops)
     simulation.stopService()
     with_cycle = [cycles for cycles in samples if cycles]
     return {
@@ -178,6 +184,10 @@ def run_seed(topology: Topology, seed: int, sample_s: float) -> dict[str, Any]:
         "loop_drops": sum(
             statuses[name].get("drops", {}).get("loop", 0) for name in vehicles
         ),
+        "data_drops": {
+            role: dict(sorted((k, v) for k, v in drops.items() if v))
+            for role, drops in data_drops.items()
+        },
         "flows": {
             name: {
                 "sent": flow["sent"],
@@ -270,6 +280,19 @@ def format_study(study: Mapping[str, Any]) -> str:
         )
         row["path"] = ">".join(plan["path"])
         judged.append(row)
+    drops = [
+        {
+            "seed": run["seed"],
+            **{
+                role.upper(): " ".join(
+                    f"{reason}:{count}" for reason, count in by_reason.items()
+                )
+                or "-"
+                for role, by_reason in run["data_drops"].items()
+            },
+        }
+        for run in runs
+    ]
     verdict = study["verdict"]
     tolerance = round(100 * study["tolerance"])
     text = [
@@ -288,6 +311,9 @@ def format_study(study: Mapping[str, Any]) -> str:
         "",
         "Flows across RSUs (need a backbone between RSUs; not judged)",
         table(apart),
+        "",
+        "Data frames dropped by the nodes, by role and reason (all flows)",
+        table(drops),
         "",
         f"cycles: {verdict['samples_with_cycle']} of {verdict['samples']} samples"
         f" ({'none' if verdict['no_cycles'] else 'NOT none'}); delivery within "
