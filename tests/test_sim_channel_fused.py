@@ -89,10 +89,12 @@ stops_strategy = st.lists(
 )
 
 
-def run(links, sends, stops, seed, fused, sink=True):
+def run(links, sends, stops, seed, fused, sink=True, slots_per_s=None):
     """One scenario on one path; what was delivered, when, and the counters."""
     clock = VirtualClock()
     medium = ChannelMedium(clock, seed=seed, links=links)
+    if slots_per_s is not None:
+        medium.slots_per_s = slots_per_s
     log: list = []
     ports = {}
     protocol_class = SinkRecorder if sink else Recorder
@@ -148,6 +150,21 @@ class EquivalenceTests(SynchronousTestCase):
         fused = run(links, sends, stops, seed, fused=True)
         self.assertEqual(fused[0], general[0])
         self.assertEqual(fused[1], general[1])
+
+    @settings(max_examples=150, deadline=None)
+    @given(
+        links=links_strategy,
+        sends=sends_strategy,
+        stops=stops_strategy,
+        seed=st.integers(0, 2**32),
+        slots_per_s=st.sampled_from([1e4, 1e3, 1e6, 1e9]),
+    )
+    def test_slots_change_nothing(self, links, sends, stops, seed, slots_per_s):
+        # 1e-12 slots a second: every frame in one slot, so one heap of
+        # every frame in flight, as the channel had before the slots.
+        one_heap = run(links, sends, stops, seed, fused=True, slots_per_s=1e-12)
+        slotted = run(links, sends, stops, seed, fused=True, slots_per_s=slots_per_s)
+        self.assertEqual(slotted, one_heap)
 
     def test_a_protocol_without_a_frame_sink(self) -> None:
         links = {(a, b): ChannelParams(1, 0.5, 0.2) for a in NAMES for b in NAMES}
