@@ -16,7 +16,7 @@ tuple and one heap push, whatever the reactor's own timer structure costs
 holds only the frames due in the current 0.1 ms slot (or before): later
 ones wait unsorted in a list per slot, heapified when their slot comes. A
 pop from one heap of every frame in flight (thousands in a large
-simulation) was a twentieth of its run, most of it cache misses.
+simulation) was a twentieth of its run.
 
 A unicast frame goes straight to the links whose receiver has its ``dst``
 (a per-sender index by MAC) instead of visiting every link leaving the
