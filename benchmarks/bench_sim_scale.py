@@ -4,6 +4,7 @@
     python benchmarks/bench_sim_scale.py --obus 100 --rsus 2 --duration 20
     python benchmarks/bench_sim_scale.py --obus 100 --rsus 2 --duration 5 --profile
     python benchmarks/bench_sim_scale.py --authenticate both   # signed vs plain
+    python benchmarks/bench_sim_scale.py --link both --repeat 3  # fused link vs MemoryPort
 
 Vehicles sit on a square grid, each hearing its four neighbours (2–10 ms
 links); RSUs replace grid points spread over the grid. Heartbeats every
@@ -12,7 +13,11 @@ RSU is heard (``--relay-scope``, ``none`` for the protocol's unbounded
 flood). It prints the wall time, the ratio of simulated to wall time (the
 target is faster than real time: at most 60 s wall for 60 s simulated), the
 peak resident memory, how many OBUs ended with an upstream, and the frames
-the channel model carried. ``--authenticate both`` runs the same grid
+the channel model carried, with the wall and CPU time per frame carried.
+``--link memory`` wires every node through a ``MemoryPort`` instead of the
+channel's fused ``ChannelPort`` (the same frames at the same virtual
+times); ``--link both`` alternates the two ``--repeat`` times and prints
+medians. ``--authenticate both`` runs the same grid
 without and with ``[sim] authenticate`` (signed heartbeats and replies,
 docs/protocol.md §2.7), alternating ``--repeat`` times, and prints the
 median wall times side by side and their ratio.
@@ -155,14 +160,25 @@ def main(argv=None) -> int:
         "and replies; both: run without and with, side by side",
     )
     parser.add_argument(
+        "--link",
+        choices=("fused", "memory", "both"),
+        default="fused",
+        help="the nodes' link ports: the channel's fused ChannelPort (the "
+        "simulator's default), a MemoryPort on the channel, or both, "
+        "alternating",
+    )
+    parser.add_argument(
         "--repeat",
         type=int,
         default=1,
-        help="with --authenticate both: runs of each, alternating (medians)",
+        help="with --authenticate both or --link both: runs of each, "
+        "alternating (medians)",
     )
     args = parser.parse_args(argv)
     if args.authenticate == "both":
         return compare(args)
+    if args.link == "both":
+        return compare_links(args)
     wall_s, _ = run_once(args, args.authenticate == "yes", verbose=True)
     target = wall_s <= args.duration
     print(f"target (faster than real time): {'yes' if target else 'NO'}")
@@ -201,6 +217,54 @@ def compare(args) -> int:
     return 0 if target else 1
 
 
+def compare_links(args) -> int:
+    """The fused link against MemoryPorts, alternating; medians."""
+    runs: dict[str, list[tuple[float, float]]] = {"fused": [], "memory": []}
+    frames: dict[str, set[int]] = {"fused": set(), "memory": set()}
+    authenticate = args.authenticate == "yes"
+    for _ in range(max(1, args.repeat)):
+        for link in ("memory", "fused"):
+            args.link = link
+            cpu = time.process_time()
+            wall_s, carried = run_once(args, authenticate, verbose=False)
+            cpu_s = time.process_time() - cpu
+            runs[link].append((wall_s, cpu_s))
+            frames[link].add(carried)
+            print(
+                f"  link={link:6}  wall {wall_s:7.2f} s  cpu {cpu_s:7.2f} s  "
+                f"frames {carried}",
+                flush=True,
+            )
+    print(
+        f"grid: {args.obus} OBUs, {args.rsus} RSUs; {args.duration:.0f} s simulated "
+        f"at {args.period_ms} ms heartbeats; relay_scope {args.relay_scope}"
+    )
+    carried = max(frames["memory"])
+    print(f"{'':22}{'memory':>10}{'fused':>10}{'ratio':>8}")
+    medians = {}
+    for i, what in enumerate(("wall", "cpu")):
+        memory, fused = (
+            statistics.median(run[i] for run in runs[link])
+            for link in ("memory", "fused")
+        )
+        medians[what] = fused
+        print(
+            f"{what + ' (median)':22}{memory:>9.2f}s{fused:>9.2f}s{fused / memory:>7.2f}x"
+        )
+        print(
+            f"{what + ' per frame':22}{memory / carried * 1e6:>8.1f}us"
+            f"{fused / carried * 1e6:>8.1f}us"
+        )
+    print(
+        f"{'frames carried':22}{'/'.join(map(str, sorted(frames['memory']))):>10}"
+        f"{'/'.join(map(str, sorted(frames['fused']))):>10}"
+    )
+    print(f"speed (fused, median): {args.duration / medians['wall']:.2f}x real time")
+    same = len(frames["memory"] | frames["fused"]) == 1
+    print(f"same frames carried: {'yes' if same else 'NO'}")
+    return 0 if same else 1
+
+
 def run_once(args, authenticate: bool, verbose: bool) -> tuple[float, int]:
     built = time.perf_counter()
     topology = grid_topology(
@@ -210,7 +274,9 @@ def run_once(args, authenticate: bool, verbose: bool) -> tuple[float, int]:
         topology = attrs.evolve(
             topology, sim=attrs.evolve(topology.sim, authenticate=True)
         )
-    simulation = Simulation(topology, VirtualClock())
+    simulation = Simulation(
+        topology, VirtualClock(), fused_link=getattr(args, "link", "fused") != "memory"
+    )
     build_s = time.perf_counter() - built
 
     profiler = None
@@ -220,8 +286,10 @@ def run_once(args, authenticate: bool, verbose: bool) -> tuple[float, int]:
         profiler = cProfile.Profile()
         profiler.enable()
     started = time.perf_counter()
+    cpu_started = time.process_time()
     run_virtual(simulation, args.duration)
     wall_s = time.perf_counter() - started
+    cpu_s = time.process_time() - cpu_started
     if profiler is not None:
         import pstats
 
@@ -251,7 +319,12 @@ def run_once(args, authenticate: bool, verbose: bool) -> tuple[float, int]:
     print(f"peak memory:      {peak_mib:.0f} MiB (max RSS)")
     print(f"OBUs w/ upstream: {with_upstream}/{args.obus}")
     print(f"authenticate:     {'yes' if authenticate else 'no'}")
+    print(f"link ports:       {'fused' if simulation.fused_link else 'memory'}")
     print(f"frames carried:   {carried} ({carried / wall_s:,.0f}/s wall)")
+    print(
+        f"per frame:        {wall_s / carried * 1e6:.1f} us wall, "
+        f"{cpu_s / carried * 1e6:.1f} us CPU ({cpu_s:.2f} s CPU)"
+    )
     return wall_s, carried
 
 

@@ -91,6 +91,28 @@ class IMedium(Interface):
         receivers by calling their ``receive(frame)``, now or later."""
 
 
+class IDirectMedium(IMedium):
+    """A medium that opens its own ports: the in-process simulator's fused
+    link (``vanet.sim.channel.ChannelPort``). A frame such a port writes
+    goes into the medium's scheduling with no lookup by name, and a frame
+    due at it goes straight to its protocol's ``IFrameSink`` handler, not
+    through ``receive`` and ``datagramReceived``. Same semantics as a port
+    attached with ``attach``, which stays for other ports."""
+
+    def open_port(name, mac):
+        """Return an ``ILinkPort`` for node ``name`` with link address
+        ``mac`` (6 bytes), attached to this medium while it listens."""
+
+
+class IFrameSink(Interface):
+    """A link protocol an in-process medium may hand frames to by a plain
+    call (``IDirectMedium``'s ports look for it)."""
+
+    def frame_sink():
+        """Return ``handle(frame)``, which does what
+        ``datagramReceived(frame, None)`` does (the frame is bytes)."""
+
+
 class IRoutingStrategy(Interface):
     """Orders route candidates; the routing cores keep all the state.
 

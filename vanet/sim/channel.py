@@ -9,11 +9,14 @@ to every directed link leaving that port's node; on each link it is
 3. delayed by ``latency_ms`` plus a uniform jitter in ``±jitter_ms``, clamped
    at 0, and never earlier than the previous frame on the same link (FIFO).
 
-Deliveries sit in one heap for the whole medium, ordered by (due time,
-insertion counter), and a single reactor timer is armed for the earliest.
-That keeps per-frame cost at one tuple and one heap push, whatever the
-reactor's own timer structure costs (``task.Clock`` re-sorts its whole list
-on every ``callLater``).
+Deliveries are taken in (due time, insertion counter) order, and a single
+reactor timer is armed for the earliest. That keeps per-frame cost at one
+tuple and one heap push, whatever the reactor's own timer structure costs
+(``task.Clock`` re-sorts its whole list on every ``callLater``). The heap
+holds only the frames due in the current 0.1 ms slot (or before): later
+ones wait unsorted in a list per slot, heapified when their slot comes. A
+pop from one heap of every frame in flight (thousands in a large
+simulation) was a twentieth of its run.
 
 A unicast frame goes straight to the links whose receiver has its ``dst``
 (a per-sender index by MAC) instead of visiting every link leaving the
@@ -21,6 +24,14 @@ sender. Frames are not counted link by link as offered: each sender counts
 what it sent, each link remembers that count when its receiver attached,
 and a link's ``frames_sent``/``bytes_sent`` and ``frames_filtered`` are
 derived when asked for.
+
+``ChannelPort`` is the fused link the in-process simulator uses
+(``ChannelMedium.open_port``, ``IDirectMedium``): its ``write`` runs the
+channel model for the frame at once (no lookup of the sender by name),
+and a frame due at it goes straight to its protocol's frame handler
+(``IFrameSink``), counted on the port as ``MemoryPort.receive`` counts,
+instead of through ``receive`` and ``datagramReceived``. The channel
+model, its random draws and their order are the same for every port.
 """
 
 from __future__ import annotations
@@ -30,6 +41,7 @@ import math
 import random
 from collections import deque
 from collections.abc import Iterator
+from heapq import heapify as _heapify
 from heapq import heappop as _heappop
 from heapq import heappush as _heappush
 from typing import Any
@@ -37,10 +49,11 @@ from typing import Any
 import attrs
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
-from zope.interface import implementer
+from zope.interface import implementer, implementer_only
 
-from vanet.interfaces import IMedium
+from vanet.interfaces import IDirectMedium, IFrameSink, ILinkPort, IMedium
 from vanet.mac import format_mac
+from vanet.transport.counters import LinkCounters
 
 log = Logger()
 
@@ -139,6 +152,10 @@ class _Link:
         "params",
         "latency_s",
         "jitter_s",
+        # random.uniform(-jitter_s, jitter_s) is low + span * random():
+        # kept so the hot path draws the same numbers without the call.
+        "jitter_low",
+        "jitter_span",
         "loss",
         "fading",
         "receiver",
@@ -187,7 +204,11 @@ class _Link:
     def set_params(self, params: ChannelParams) -> None:
         self.params = params
         self.latency_s = params.latency_ms / 1000.0
-        self.jitter_s = params.jitter_ms / 1000.0
+        self.jitter_s = jitter = params.jitter_ms / 1000.0
+        # Exactly what random.uniform(-jitter, jitter) computes around its
+        # draw, so a seed gives the same delays on every path.
+        self.jitter_low = -jitter
+        self.jitter_span = jitter - -jitter
         self.loss = params.loss
 
     def draw(self, now: float, rng: random.Random) -> float | None:
@@ -205,9 +226,8 @@ class _Link:
             self.dst_counters.frames_lost += 1
             return None
         due = now + self.latency_s
-        jitter = self.jitter_s
-        if jitter:
-            due += rng.uniform(-jitter, jitter)
+        if self.jitter_s:
+            due += self.jitter_low + self.jitter_span * rng.random()
             if due < now:
                 due = now
         if due < self.last_due:
@@ -299,15 +319,21 @@ def _deliver(receiver: Any, link: _Link, frame) -> None:
         log.failure("port {port} failed to receive a frame", port=link.dst)
 
 
-@implementer(IMedium)
+@implementer(IDirectMedium)
 class ChannelMedium:
     """Connects ports by configured directed links; see the module docstring.
 
     Ports are objects with ``.name`` (the node name links refer to),
-    ``.mac`` (6 bytes) and ``.receive(frame)``. A pair of nodes without a
-    configured link cannot hear each other. Links may be configured before
-    or after their ports attach.
+    ``.mac`` (6 bytes) and ``.receive(frame)``, or the ``ChannelPort``s
+    ``open_port`` makes. A pair of nodes without a configured link cannot
+    hear each other. Links may be configured before or after their ports
+    attach.
     """
+
+    #: Frames in flight are kept by slot, int(due * slots_per_s): at 0.1 ms
+    #: a slot holds a few dozen of them in a large simulation (links of a
+    #: few ms). Any value gives the same deliveries in the same order.
+    slots_per_s = 10_000.0
 
     def __init__(
         self,
@@ -318,14 +344,26 @@ class ChannelMedium:
         self._clock = clock
         self.seed = seed
         self._rng = random.Random(seed)
+        self._random = self._rng.random
+        self._seconds = clock.seconds
         self._ports: dict[str, Any] = {}
+        # node name -> (ChannelPort: its frame handler and its counters, the
+        # medium counting for it; else the port, whose receive() is looked
+        # up per frame, and None)
+        self._sinks: dict[str, tuple[Any, LinkCounters | None]] = {}
         self._links: dict[tuple[str, str], _Link] = {}
         self._nodes: dict[str, _NodeCounters] = {}
         self._senders: dict[str, _Sender] = {}
         # node name -> configured links toward it (to attach its port, and
         # to sum what they filtered)
         self._incoming: dict[str, list[_Link]] = {}
+        # Frames in flight, (due, counter, link, frame): those in slots up
+        # to _heap_slot in _heap, later ones in _later by slot, whose slot
+        # numbers are in the heap _later_slots.
         self._heap: list[tuple[float, int, _Link, bytes]] = []
+        self._heap_slot: float = float("-inf")
+        self._later: dict[int, list[tuple[float, int, _Link, bytes]]] = {}
+        self._later_slots: list[int] = []
         self._counter = itertools.count()
         self._timer: IDelayedCall | None = None
         self._delivering = False
@@ -402,6 +440,10 @@ class ChannelMedium:
         if name in self._ports and self._ports[name] is not port:
             raise ValueError(f"a port named {name!r} is already attached")
         self._ports[name] = port
+        if isinstance(port, ChannelPort) and port.medium is self:
+            self._sinks[name] = (port.sink, port.counters)
+        else:
+            self._sinks[name] = (port, None)
         self._node(name)
         self._set_receiver(name, port)
 
@@ -410,7 +452,12 @@ class ChannelMedium:
         if self._ports.get(name) is not port:
             return
         del self._ports[name]
+        del self._sinks[name]
         self._set_receiver(name, None)
+
+    def open_port(self, name: str, mac: bytes) -> ChannelPort:
+        """The fused link's port for node ``name`` (``IDirectMedium``)."""
+        return ChannelPort(self, name, mac)
 
     def _set_receiver(self, name: str, port: Any) -> None:
         senders = set()
@@ -445,25 +492,98 @@ class ChannelMedium:
         if type(frame) is not bytes:
             # the sender may reuse its buffer before we deliver
             frame = bytes(frame)
-        links = self._offer(sender, frame)
+        state = self._senders.get(sender.name)
+        if state is None:
+            state = self._sender(sender.name)
+        self._send(state, frame)
+
+    def _send(self, state: _Sender, frame: bytes) -> None:
+        """What ``transmit`` does once it has the sender's state: count,
+        filter (``_offer``), draw (``_Link.draw``) and schedule, inlined
+        because it runs once a frame and once a link (the simulator's
+        ``ChannelPort`` calls it directly). The draws are ``draw``'s, in
+        the same order."""
+        size = len(frame)
+        counters = state.counters
+        counters.frames_out += 1
+        counters.bytes_out += size
+        if size < 6:
+            return
+        # Offered to every link with a receiver (see _Link.offered).
+        state.frames_sent += 1
+        state.bytes_sent += size
+        # group address: every neighbour hears it; unicast: the links whose
+        # receiver has it (None: filtered by every link)
+        links = state.links if frame[0] & 1 else state.by_mac.get(frame[:6])
         if not links:
             return
-        rng = self._rng
-        now = self._clock.seconds()
+        random = self._random
+        now = self._seconds()
+        delivering = self._delivering
+        earliest = None if delivering else self._head()
         heap = self._heap
-        earliest = heap[0][0] if heap else None
+        heap_slot = self._heap_slot
+        slots_per_s = self.slots_per_s
+        later = self._later
+        order = self._counter
         for link in links:
             if link.receiver is None:
                 continue  # nobody there to hear it
-            due = link.draw(now, rng)
-            if due is None:
+            link.considered += 1
+            fading = link.fading
+            if fading is None:
+                loss = link.loss
+                lost = loss and random() < loss
+            else:
+                lost = fading.lost(now, self._rng)  # replaces the loss draw
+            if lost:
+                link.frames_lost += 1
+                link.dst_counters.frames_lost += 1
                 continue
+            due = now + link.latency_s
+            if link.jitter_s:
+                due += link.jitter_low + link.jitter_span * random()
+                if due < now:
+                    due = now
+            if due < link.last_due:
+                due = link.last_due  # FIFO: never overtake the previous frame
+            link.last_due = due
             link.in_flight += 1
-            _heappush(heap, (due, next(self._counter), link, frame))
-        if not self._delivering and heap and heap[0][0] != earliest:
+            entry = (due, next(order), link, frame)
+            slot = int(due * slots_per_s)
+            if slot <= heap_slot:
+                _heappush(heap, entry)
+            else:
+                waiting = later.get(slot)
+                if waiting is None:
+                    later[slot] = [entry]
+                    _heappush(self._later_slots, slot)
+                else:
+                    waiting.append(entry)
+        if not delivering and self._head() != earliest:
             self._arm(now)
 
     # -- delivery ----------------------------------------------------------
+
+    def _head(self) -> float | None:
+        """When the earliest frame in flight is due (``None``: none is); the
+        next slot's frames move to the heap if it is empty."""
+        heap = self._heap
+        if not heap:
+            if not self._later_slots:
+                return None
+            heap = self._next_slot()
+        return heap[0][0]
+
+    def _next_slot(self) -> list:
+        """The heap is empty: make the earliest waiting slot's frames the
+        heap. Every frame still waiting is in a later slot, so it is due
+        after all of them (a slot number never decreases with time)."""
+        slot = _heappop(self._later_slots)
+        heap = self._heap = self._later.pop(slot)
+        _heapify(heap)
+        self._heap_slot = slot
+        return heap
 
     def _arm(self, now: float) -> None:
         delay = max(0.0, self._heap[0][0] - now)
@@ -476,9 +596,8 @@ class ChannelMedium:
     def _deliver_due(self) -> None:
         self._timer = None
         heap = self._heap
-        ports = self._ports
+        sinks = self._sinks
         clock = self._clock
-        deliver = _deliver
         self._delivering = True
         try:
             # Frames sent with zero delay by a receiver are due now too and
@@ -488,7 +607,12 @@ class ChannelMedium:
             # On a virtual clock, go on to the next frame while nothing else
             # is due before it, instead of scheduling a call per frame.
             run_ahead = getattr(clock, "run_ahead", None)
-            while heap:
+            later_slots = self._later_slots
+            while True:
+                if not heap:
+                    if not later_slots:
+                        break
+                    heap = self._next_slot()
                 if heap[0][0] > due_by:
                     due_by = clock.seconds() + _EPSILON_S
                     if heap[0][0] > due_by:
@@ -497,10 +621,38 @@ class ChannelMedium:
                         due_by = clock.seconds() + _EPSILON_S
                 _, _, link, frame = _heappop(heap)
                 link.in_flight -= 1
-                deliver(ports.get(link.dst), link, frame)
+                # _deliver and the port's receive, inlined (once a frame)
+                sink = sinks.get(link.dst)
+                if sink is None:  # detached while the frame was in flight
+                    link.frames_dropped += 1
+                    link.dst_counters.frames_dropped += 1
+                    continue
+                size = len(frame)
+                link.frames_delivered += 1
+                link.bytes_delivered += size
+                counters = link.dst_counters
+                counters.frames_in += 1
+                counters.bytes_in += size
+                target, port_counters = sink
+                if port_counters is None:
+                    try:
+                        target.receive(frame)  # a port attached by attach()
+                    except Exception:
+                        log.failure(
+                            "port {port} failed to receive a frame", port=link.dst
+                        )
+                    continue
+                port_counters.received += 1
+                port_counters.received_bytes += size
+                try:
+                    target(frame)  # a ChannelPort's protocol's handler
+                except Exception:
+                    # A receiver's bug must not unwind into the channel.
+                    port_counters.handler_errors += 1
+                    log.failure("{port}: frame handler raised", port=link.dst)
         finally:
             self._delivering = False
-            if heap:
+            if self._head() is not None:
                 self._arm(clock.seconds())
 
     # -- introspection -----------------------------------------------------
@@ -508,7 +660,7 @@ class ChannelMedium:
     @property
     def in_flight(self) -> int:
         """Frames scheduled and not yet delivered."""
-        return len(self._heap)
+        return len(self._heap) + sum(map(len, self._later.values()))
 
     def ports(self) -> dict[str, Any]:
         return dict(self._ports)
@@ -544,6 +696,73 @@ class ChannelMedium:
         return table
 
 
+@implementer(ILinkPort)
+class ChannelPort:
+    """The fused link: an ``ILinkPort`` that is one end of a
+    ``ChannelMedium`` (``ChannelMedium.open_port``).
+
+    As ``MemoryPort`` on the same medium, counters included, with two
+    layers fewer each way: ``write`` runs the channel model with the
+    sender's state found once, when the port was made; a due frame goes
+    to its protocol's ``IFrameSink.frame_sink()`` handler (a protocol
+    without one gets ``datagramReceived(frame, None)``). It is attached
+    while it listens, so every frame delivered to it is ``received``.
+    """
+
+    log = Logger()
+
+    def __init__(self, medium: ChannelMedium, name: str, mac: bytes) -> None:
+        self.name = name
+        self.mac = bytes(mac)
+        self.medium = medium
+        self.counters = LinkCounters()
+        self.protocol = None
+        self.listening = False
+        self.sink: Any = None  # the protocol's frame handler while listening
+        self._state = medium._sender(name)
+        self._send = medium._send
+
+    def __repr__(self) -> str:
+        return f"<ChannelPort {self.name} {self.mac.hex(':')}>"
+
+    def startListening(self, protocol, reactor=None) -> None:
+        """Connect ``protocol`` and attach to the medium (``reactor`` unused)."""
+        if self.listening:
+            raise RuntimeError(f"channel port {self.name} already listening")
+        self.protocol = protocol
+        self.listening = True
+        protocol.makeConnection(self)
+        if IFrameSink.providedBy(protocol):
+            self.sink = protocol.frame_sink()
+        else:
+            received = protocol.datagramReceived
+
+            def sink(frame: bytes) -> None:
+                received(frame, None)
+
+            self.sink = sink
+        self.medium.attach(self)
+
+    def write(self, frame) -> None:
+        """Transmit one frame into the medium."""
+        # One copy, and none for bytes: the caller may reuse its buffer.
+        data = frame if type(frame) is bytes else bytes(frame)
+        counters = self.counters
+        counters.sent += 1
+        counters.sent_bytes += len(data)
+        self._send(self._state, data)
+
+    def stopListening(self) -> None:
+        """Detach from the medium and stop the protocol."""
+        if not self.listening:
+            return
+        self.listening = False
+        self.medium.detach(self)
+        self.sink = None
+        self.protocol.doStop()
+
+
+@implementer_only(IMedium)
 class RelayChannel(ChannelMedium):
     """The channel model for a relay between real ports (netns mode): the
     same links, filter, seeded loss, jitter and FIFO, scheduled per link.
@@ -602,6 +821,10 @@ class RelayChannel(ChannelMedium):
     @property
     def in_flight(self) -> int:
         return sum(len(link.queue) for link in self._links.values())
+
+    def open_port(self, name: str, mac: bytes) -> ChannelPort:
+        """Not here: the relay's ports are real ones, attached."""
+        raise NotImplementedError("RelayChannel schedules attached real ports only")
 
     def stop(self) -> None:
         """Cancel every link's timer; frames in flight are dropped."""

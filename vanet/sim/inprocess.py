@@ -2,7 +2,8 @@
 model, built from the same components as the twistd services.
 
 Each node is a ``NodeService`` (the very class ``twistd vanet-rsu`` runs)
-whose link port is a ``MemoryPort`` on the ``ChannelMedium`` and whose TAP
+whose link port is the ``ChannelMedium``'s own ``ChannelPort`` (the fused
+link; a ``MemoryPort`` on it with ``fused_link=False``) and whose TAP
 is a ``MemoryTap``; traffic generators inject test frames into TAPs and
 count what comes out of the others.
 """
@@ -45,9 +46,15 @@ WARMUP_PERIODS = 2.5
 class Simulation(SimulationBase, service.MultiService):
     """A running in-process simulation of a ``Topology``."""
 
-    def __init__(self, topology: Topology, clock: IReactorTime) -> None:
+    def __init__(
+        self, topology: Topology, clock: IReactorTime, fused_link: bool = True
+    ) -> None:
+        """``fused_link``: each node's port is the channel's own
+        ``ChannelPort`` (the fast path); ``False``: a ``MemoryPort``
+        attached to it (the general path, same frames at the same times)."""
         super().__init__()
         self.topology = topology
+        self.fused_link = fused_link
         self.clock = clock
         self.medium = ChannelMedium(clock, topology.sim.seed, dict(topology.links))
         self.flow_stats = FlowStats()
@@ -108,6 +115,13 @@ class Simulation(SimulationBase, service.MultiService):
         except (ConfigError, ValueError) as error:
             raise SimConfigError(str(error)) from None
         medium = self.medium
+        if self.fused_link:
+            open_port = medium.open_port  # the fused link (ChannelPort)
+        else:
+
+            def open_port(name: str, mac: bytes) -> MemoryPort:
+                return MemoryPort(name, mac, medium)
+
         stats = self.flow_stats
         clock = self.clock
         mac = config.node.mac
@@ -119,7 +133,7 @@ class Simulation(SimulationBase, service.MultiService):
         node = NodeService(
             factory,
             reactor=clock,
-            open_port=lambda config: MemoryPort(config.node.name, mac, medium),
+            open_port=lambda config: open_port(config.node.name, mac),
             open_tap=lambda config: MemoryTap(
                 config.tap.name, own_tap_mac, on_tap_write
             ),
