@@ -151,16 +151,19 @@ class RsuRoutingCore:
         if ``via`` had brought a reply to the newest heartbeat (at the
         route's hop count, unmeasured). Data only keeps a route: it never
         makes one, nor changes its hops."""
-        ranked = self._table.ranked.get(origin)
-        if not ranked or self._last_seq is None:
+        # Read off the table's rows: ``ranked`` would build every target's
+        # candidates, per data frame (bench_node_path.py).
+        rows = self._table.rows.get(origin)
+        if not rows or self._last_seq is None:
             return
-        for candidate in ranked:
-            if candidate.next_hop == via:
+        for next_hop, summary in rows:
+            if next_hop == via:
+                hops = summary.hops
                 break
         else:
             return
         log = self._sent[self._last_seq].replies
-        value = (candidate.hops, None)
+        value = (hops, None)
         stored = log.record(origin, via, value, self.max_observations)
         if stored > KEPT and log.live:
             self._pending.add(origin)
