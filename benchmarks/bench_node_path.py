@@ -206,6 +206,18 @@ def paths(engines: dict, mtu: int) -> list[tuple]:
         (action,) = [a for a in decide[0](*decide[1:]) if hasattr(a, "next_hop")] or [
             None
         ]
+        # Where the engine takes a data plane's fast path, that is what
+        # it asks (vanet.dataplane.obu, "fast paths").
+        fast_name = (
+            "tunnel_now"
+            if kind == "tap"
+            else {"upstream": "relay_upstream", "downstream": "relay_downstream"}[
+                view.kind
+            ]
+        )
+        fast = getattr(dp, fast_name, None)
+        if fast is not None and fast(*decide[1:]) is not None:
+            decide = (fast, *decide[1:])
         if sent == "forward":
             write = (fwd_w, buf, view, engine.mac, action.next_hop)
         elif kind == "tap":

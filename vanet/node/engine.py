@@ -214,6 +214,27 @@ class NodeEngine:
             "upstream": dataplane.on_upstream,
             "downstream": dataplane.on_downstream,
         }
+        # The data plane's fast paths, where it has them (an OBU's): a
+        # relayed data frame is written straight from the received view,
+        # with no action objects (vanet.dataplane.obu, "fast paths").
+        relay_up = getattr(dataplane, "relay_upstream", None)
+        if relay_up is not None:
+            self._handlers["upstream"] = self._relay(
+                relay_up,
+                dataplane.on_upstream,
+                ForwardUpstream,
+                writer_for("upstream_forward", writer_path).write,
+            )
+        relay_down = getattr(dataplane, "relay_downstream", None)
+        if relay_down is not None:
+            self._handlers["downstream"] = self._relay(
+                relay_down,
+                dataplane.on_downstream,
+                ForwardDownstream,
+                writer_for("downstream_forward", writer_path).write,
+            )
+        self._tunnel_now = getattr(dataplane, "tunnel_now", None)
+        self._write_upstream = writer_for("upstream", writer_path).write
         if gate is not None:
             # Authenticating: every control message passes the gate, which
             # lets through the signed ones that verify (as the views the
@@ -331,10 +352,75 @@ class NodeEngine:
 
         return drop
 
+    def _relay(
+        self,
+        next_hop_of: Callable,
+        general: Callable,
+        action_class: type,
+        write: Callable,
+    ) -> Callable:
+        """The handler of a data message the data plane may simply relay:
+        ``next_hop_of(msg, now)`` gives the next hop (the frame is written
+        from the view and sent) or ``None`` (``general(msg, now)`` decides,
+        with actions). The same frame, counts and failure handling as
+        through ``action_class``."""
+        mac = self.mac
+
+        def relay(msg, now: float):
+            hop = next_hop_of(msg, now)
+            if hop is None:
+                return general(msg, now)
+            try:
+                n = write(self._buf, msg, mac, hop)
+            except BufferError:
+                n = self._write_fresh(write, msg, mac, hop)
+            self._send_written(n, action_class, msg, hop)
+            return ()
+
+        return relay
+
+    def _write_fresh(self, write: Callable, *args) -> int:
+        """A frame larger than the buffer: the standing view pins its size,
+        so the writer grows a fresh buffer instead (viewed once grown)."""
+        buf = self._buf = bytearray(len(self._buf))
+        n = write(buf, *args)
+        self._view = memoryview(buf)
+        return n
+
+    def _send_written(self, n: int, action_class: type, *fields) -> None:
+        """Hand the ``n`` bytes just written to the port; on a failed send,
+        what a failed ``action_class(*fields)`` does."""
+        port = self.port
+        if port is None:
+            self.drops["no_link"] += 1
+            return
+        try:
+            port.write(self._view[:n])
+        except OSError as error:
+            self._send_failed(action_class(*fields), error, True)
+            return
+        self.frames_out += 1
+        self.bytes_out += n
+
     def tap_frame(self, frame) -> None:
         """One frame read from the TAP."""
         self.tap_in += 1
-        self.execute(self.dataplane.on_tap_frame(frame, self.clock.seconds()))
+        now = self.clock.seconds()
+        tunnel_now = self._tunnel_now
+        if tunnel_now is not None:
+            sealed = tunnel_now(frame, now)
+            if sealed is not None:
+                # The fast path: straight into the send buffer.
+                payload, hop = sealed
+                mac = self.mac
+                write = self._write_upstream
+                try:
+                    n = write(self._buf, mac, payload, mac, hop)
+                except BufferError:
+                    n = self._write_fresh(write, mac, payload, mac, hop)
+                self._send_written(n, SendUpstream, mac, payload, hop)
+                return
+        self.execute(self.dataplane.on_tap_frame(frame, now))
 
     def send_heartbeat(self) -> None:
         self.execute(self.routing.heartbeat(self.clock.seconds()))
