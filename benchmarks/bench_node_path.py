@@ -208,16 +208,16 @@ def paths(engines: dict, mtu: int) -> list[tuple]:
         ]
         # Where the engine takes a data plane's fast path, that is what
         # it asks (vanet.dataplane.obu, "fast paths").
-        fast_name = (
-            "tunnel_now"
-            if kind == "tap"
-            else {"upstream": "relay_upstream", "downstream": "relay_downstream"}[
-                view.kind
-            ]
-        )
-        fast = getattr(dp, fast_name, None)
-        if fast is not None and fast(*decide[1:]) is not None:
-            decide = (fast, *decide[1:])
+        if kind == "tap":
+            names = ("tunnel_now",)
+        elif view.kind == "upstream":
+            names = ("relay_upstream", "upstream_or_frame")
+        else:
+            names = ("relay_downstream",)
+        for fast in filter(None, (getattr(dp, name, None) for name in names)):
+            result = fast(*decide[1:])
+            if result is not None and type(result) is not list:
+                decide = (fast, *decide[1:])
         if sent == "forward":
             write = (fwd_w, buf, view, engine.mac, action.next_hop)
         elif kind == "tap":

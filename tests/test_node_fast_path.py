@@ -16,7 +16,7 @@ from twisted.internet import task
 from twisted.trial.unittest import SynchronousTestCase
 
 from vanet.crypto import AesGcmCodec, IdentityCodec
-from vanet.dataplane import ObuDataPlane
+from vanet.dataplane import ObuDataPlane, RsuDataPlane
 from vanet.node.engine import NodeEngine
 from vanet.wire import parse, writer_for
 
@@ -210,3 +210,105 @@ class FastPathTests(SynchronousTestCase):
         # dst, src, tag, origin (22 bytes), then the whole inner frame
         self.assertEqual([len(f) for f in fast.port.sent], [22 + 9014, 22 + 9014])
         self.assertSame(fast, slow)
+
+
+# -- the RSU: upstream data whose inner frame is for a host behind its TAP
+
+
+class RsuRouting:
+    def __init__(self) -> None:
+        self.routes = {DOWN: DOWN, FAR: DOWN}
+        self.seen: list = []
+        self.counters: dict = {}
+        self.drops: dict = {}
+
+    def route_to(self, target, now):
+        return self.routes.get(bytes(target))
+
+    def vehicles(self, now):
+        return sorted(self.routes)
+
+    def on_data_seen(self, origin, via, now):
+        self.seen.append((origin, via, now))
+
+    def on_send_failed(self, next_hop, now):
+        return []
+
+    def on_message(self, msg, now):
+        return []
+
+    def status(self, now):
+        return {}
+
+
+class SlowRsuDataPlane(RsuDataPlane):
+    upstream_or_frame = None
+
+
+HOST_RSU = bytes.fromhex("0a0000000001")
+HOST_FAR = bytes.fromhex("0a0000000041")
+clients = st.sampled_from(
+    [HOST_RSU, HOST_FAR, HOST, GROUP, bytes.fromhex("0b0000000099")]
+)
+rsu_inputs = st.one_of(
+    st.tuples(
+        st.just("upstream"),
+        st.sampled_from([DOWN, FAR, ZERO, GROUP, ME]),
+        clients,
+        clients,
+        sizes,
+    ),
+    st.tuples(st.just("tap"), st.just(b""), clients, clients, sizes),
+)
+
+
+class RsuFastPathTests(SynchronousTestCase):
+    def run_both(self, frames):
+        nodes = []
+        for dataplane_class in (RsuDataPlane, SlowRsuDataPlane):
+            routing = RsuRouting()
+            node = NodeEngine(
+                name="rsu",
+                role="rsu",
+                mac=ME,
+                routing=routing,
+                dataplane=dataplane_class(ME, routing, IdentityCodec()),
+                clock=task.Clock(),
+                hello_period_s=1.0,
+            )
+            node.attach(Port(set()), Tap())
+            for kind, origin, dst, src, size in frames:
+                inner = (dst + src + b"\x08\x00" + bytes(range(256)) * 40)[:size]
+                if kind == "tap":
+                    node.tap_frame(inner)
+                else:
+                    buf = bytearray()
+                    n = writer_for("upstream").write(buf, origin, inner, DOWN, ME)
+                    node.frame_received(bytes(buf[:n]))
+                node.clock.advance(1)
+            nodes.append(node)
+        return nodes
+
+    def assertSame(self, fast, slow) -> None:
+        self.assertEqual(fast.port.sent, slow.port.sent)
+        self.assertEqual(fast.tap.written, slow.tap.written)
+        self.assertEqual(fast.status()["counters"], slow.status()["counters"])
+        self.assertEqual(fast.status()["drops"], slow.status()["drops"])
+        self.assertEqual(fast.status()["clients"], slow.status()["clients"])
+        self.assertEqual(fast.routing.seen, slow.routing.seen)
+
+    def test_a_frame_for_a_host_behind_the_rsu_goes_to_the_tap(self) -> None:
+        frames = [
+            ("tap", b"", HOST_FAR, HOST_RSU, 60),  # learns HOST_RSU behind us
+            ("upstream", FAR, HOST_RSU, HOST_FAR, 1450),
+        ]
+        fast, slow = self.run_both(frames)
+        self.assertEqual(len(fast.tap.written), 1)
+        self.assertEqual(fast.tap.written[0][:12], HOST_RSU + HOST_FAR)
+        self.assertEqual(fast.status()["counters"]["delivered_to_tap"], 1)
+        self.assertSame(fast, slow)
+
+    @settings(max_examples=150, deadline=None)
+    @given(st.lists(rsu_inputs, max_size=12))
+    def test_same_frames_counters_and_drops(self, frames) -> None:
+        self.assertSame(*self.run_both(frames))

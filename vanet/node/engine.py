@@ -233,6 +233,9 @@ class NodeEngine:
                 ForwardDownstream,
                 writer_for("downstream_forward", writer_path).write,
             )
+        to_tap = getattr(dataplane, "upstream_or_frame", None)
+        if to_tap is not None:
+            self._handlers["upstream"] = self._to_tap(to_tap)
         self._tunnel_now = getattr(dataplane, "tunnel_now", None)
         self._write_upstream = writer_for("upstream", writer_path).write
         if gate is not None:
@@ -378,6 +381,21 @@ class NodeEngine:
             return ()
 
         return relay
+
+    def _to_tap(self, decide: Callable) -> Callable:
+        """The handler of a data message whose usual outcome is one inner
+        frame for the TAP: ``decide(msg, now)`` returns that frame (written
+        here, no action object) or the list of actions."""
+        deliver = self._tap_write
+
+        def handle(msg, now: float):
+            result = decide(msg, now)
+            if type(result) is list:
+                return result
+            deliver(result)
+            return ()
+
+        return handle
 
     def _write_fresh(self, write: Callable, *args) -> int:
         """A frame larger than the buffer: the standing view pins its size,
@@ -526,7 +544,9 @@ class NodeEngine:
         return self.routing.route_to(action.message.destination, now)
 
     def _deliver(self, action: DeliverToTap) -> None:
-        frame = action.frame
+        self._tap_write(action.frame)
+
+    def _tap_write(self, frame) -> None:
         tap = self.tap
         if tap is None:
             self.drops["no_tap"] += 1
