@@ -41,6 +41,7 @@ from vanet.routing.actions import (
 )
 from vanet.transport.counters import DROP_REASONS
 from vanet.wire import LAYOUTS, parse, writer_for
+from vanet.wire.layouts import UPSTREAM
 
 #: the control messages, plain and signed: with authentication all pass the gate
 CONTROL_KINDS = (
@@ -49,6 +50,8 @@ CONTROL_KINDS = (
     "signed_heartbeat",
     "signed_heartbeat_reply",
 )
+
+_UP_LEN = UPSTREAM.size  # an upstream frame without its payload
 
 #: how often the cores' housekeeping runs, per heartbeat period; four ticks
 #: a period keep failover well inside the two-period bound.
@@ -237,6 +240,11 @@ class NodeEngine:
         if to_tap is not None:
             self._handlers["upstream"] = self._to_tap(to_tap)
         self._tunnel_now = getattr(dataplane, "tunnel_now", None)
+        # A port with a transmit ring lends its next slot: the fast paths
+        # write a frame there in place, its one copy (vanet.transport.ring).
+        # Looked up when the port changes; the zero-copy writers only.
+        self._slots = writer_path == "zero-copy"
+        self._slot_port = self._tx_slot = self._tx_commit = None
         self._write_upstream = writer_for("upstream", writer_path).write
         if gate is not None:
             # Authenticating: every control message passes the gate, which
@@ -373,6 +381,18 @@ class NodeEngine:
             hop = next_hop_of(msg, now)
             if hop is None:
                 return general(msg, now)
+            if self.port is not self._slot_port:
+                self._lend_slots()
+            tx_slot = self._tx_slot
+            if tx_slot is not None:
+                slot = tx_slot()
+                if slot is not None and len(msg.raw) <= len(slot):
+                    # From the receive buffer to the transmit slot: one copy.
+                    n = write(slot, msg, mac, hop)
+                    self._tx_commit(n)
+                    self.frames_out += 1
+                    self.bytes_out += n
+                    return ()
             try:
                 n = write(self._buf, msg, mac, hop)
             except BufferError:
@@ -396,6 +416,12 @@ class NodeEngine:
             return ()
 
         return handle
+
+    def _lend_slots(self) -> None:
+        port = self._slot_port = self.port
+        tx_slot = getattr(port, "tx_slot", None) if self._slots else None
+        self._tx_slot = tx_slot
+        self._tx_commit = None if tx_slot is None else port.commit
 
     def _write_fresh(self, write: Callable, *args) -> int:
         """A frame larger than the buffer: the standing view pins its size,
@@ -432,6 +458,17 @@ class NodeEngine:
                 payload, hop = sealed
                 mac = self.mac
                 write = self._write_upstream
+                if self.port is not self._slot_port:
+                    self._lend_slots()
+                tx_slot = self._tx_slot
+                if tx_slot is not None:
+                    slot = tx_slot()
+                    if slot is not None and _UP_LEN + len(payload) <= len(slot):
+                        n = write(slot, mac, payload, mac, hop)
+                        self._tx_commit(n)
+                        self.frames_out += 1
+                        self.bytes_out += n
+                        return
                 try:
                     n = write(self._buf, mac, payload, mac, hop)
                 except BufferError:
