@@ -359,7 +359,10 @@ def write_ini(path: Path, sections: dict[str, dict[str, object]]) -> Path:
 
 
 class Bench:
-    def __init__(self, seconds: float, pings: int, workdir: Path) -> None:
+    def __init__(
+        self, seconds: float, pings: int, workdir: Path, profile: Path | None = None
+    ) -> None:
+        self.profile = profile
         self.seconds = seconds
         self.pings = pings
         self.workdir = workdir
@@ -427,6 +430,15 @@ class Bench:
                         "control": {"listen": "none"},
                     },
                 )
+                profile = (
+                    [
+                        f"--profile={self.profile / f'{role}-{mtu}-{io}.prof'}",
+                        "--profiler=cprofile",
+                        "--savestats",
+                    ]
+                    if self.profile
+                    else []
+                )
                 self.procs.start(
                     [
                         "ip",
@@ -434,6 +446,7 @@ class Bench:
                         "exec",
                         ns,
                         *twistd(),
+                        *profile,
                         "-n",
                         "--pidfile=",
                         f"vanet-{role}",
@@ -537,6 +550,14 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 s flows")
     parser.add_argument("--seconds", type=float, help="iperf3 run length (default 5)")
     parser.add_argument("--pings", type=int, help="pings in the recipe (default 10000)")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="run the direct-veth overlay's nodes under cProfile (twistd "
+        "--profile) and write their stats to DIR/<role>-<mtu>-<io>.prof; "
+        "only that row is run",
+    )
     parser.add_argument("--forwarder", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.forwarder:
@@ -557,7 +578,18 @@ def main(argv=None) -> int:
     pings = args.pings or (300 if args.quick else 10000)
     workdir = Path(tempfile.mkdtemp(prefix="vanet-bench-dp-"))
     os.chmod(workdir, 0o755)
-    bench = Bench(seconds, pings, workdir)
+    bench = Bench(seconds, pings, workdir, args.profile)
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
+        try:
+            for mtu in MTUS:
+                mbps = bench.overlay_veth(mtu)
+                print(f"overlay, 1 hop, veth, MTU {mtu}: {mbps:.0f} Mbit/s (profiled)")
+        finally:
+            bench.close()
+            shutil.rmtree(workdir, ignore_errors=True)
+        print(f"profiles in {args.profile} (python -m pstats FILE)")
+        return 0
     failed = False
     try:
         commit = sh("git", "rev-parse", "--short", "HEAD", check=False).stdout.strip()
