@@ -9,6 +9,10 @@ the data plane (data) with ``now``; the returned actions
 frames are written through the writer registry into one reused buffer,
 with this node's MAC as ``src``, and handed to the port; inner frames go
 to the TAP; route events are logged (the cores themselves never log).
+Data frames a data plane can answer for without actions (an OBU relaying
+or tunnelling, an RSU delivering to its TAP) take fast paths that write
+and send at once, into the port's transmit slot where it lends one:
+the same frames and counts as the actions would give.
 The engine itself is I/O-free apart from those two objects, so it runs the
 same under twistd, a ``task.Clock`` and the simulator.
 """
