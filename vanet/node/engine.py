@@ -221,9 +221,10 @@ class NodeEngine:
             "upstream": dataplane.on_upstream,
             "downstream": dataplane.on_downstream,
         }
-        # The data plane's fast paths, where it has them (an OBU's): a
-        # relayed data frame is written straight from the received view,
-        # with no action objects (vanet.dataplane.obu, "fast paths").
+        # The data plane's fast paths, where it has them: an OBU's relayed
+        # data frame is written straight from the received view, an RSU's
+        # for its TAP delivered, with no action objects (vanet.dataplane.obu,
+        # "fast paths"; RsuDataPlane.upstream_or_frame).
         relay_up = getattr(dataplane, "relay_upstream", None)
         if relay_up is not None:
             self._handlers["upstream"] = self._relay(
