@@ -289,6 +289,31 @@ class Processes:
         self.running.clear()
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def session_cpu(sessions: set[int]) -> tuple[float, float]:
+    """User and system CPU seconds of every live process in ``sessions``
+    (each process we start leads its own: a simulator's nodes count with
+    it)."""
+    user = system = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # After the command's closing parenthesis: state, ppid, pgrp,
+        # session, ..., utime and stime are fields 14 and 15 of the line.
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if int(fields[3]) in sessions:
+            user += int(fields[11])
+            system += int(fields[12])
+    return user / _TICK, system / _TICK
+
+
 def forward(fd_a: int, fd_b: int) -> None:
     """The reference forwarder: a frame read from one TAP is written to the
     other, nothing else (one read and one write system call a frame)."""
@@ -334,7 +359,10 @@ def write_ini(path: Path, sections: dict[str, dict[str, object]]) -> Path:
 
 
 class Bench:
-    def __init__(self, seconds: float, pings: int, workdir: Path) -> None:
+    def __init__(
+        self, seconds: float, pings: int, workdir: Path, profile: Path | None = None
+    ) -> None:
+        self.profile = profile
         self.seconds = seconds
         self.pings = pings
         self.workdir = workdir
@@ -343,10 +371,21 @@ class Bench:
         self.key = workdir / "vanet.key"
         self.key.write_bytes(os.urandom(32))
         self.key.chmod(0o600)
+        self.cpu: tuple[float, float, float] | None = None
 
     def close(self) -> None:
         self.procs.close()
         self.ns.close()
+
+    def iperf(self, server_ns: str, client_ns: str, address: str) -> float:
+        """``iperf`` with the CPU time our processes spent during it, in
+        ``self.cpu``: (user s, system s, flow s)."""
+        sessions = {process.pid for process, _ in self.procs.running}
+        user0, sys0 = session_cpu(sessions)
+        mbps = iperf(server_ns, client_ns, address, self.seconds)
+        user1, sys1 = session_cpu(sessions)
+        self.cpu = (user1 - user0, sys1 - sys0, self.seconds)
+        return mbps
 
     @contextlib.contextmanager
     def scope(self):
@@ -371,7 +410,7 @@ class Bench:
                 f"forwarder-{mtu}.log",
             )
             wait_ping(b, "10.76.0.1", 15)
-            return iperf(a, b, "10.76.0.1", self.seconds)
+            return self.iperf(a, b, "10.76.0.1")
 
     def overlay_veth(self, mtu: int, io: str = "auto") -> float:
         with self.scope():
@@ -391,6 +430,15 @@ class Bench:
                         "control": {"listen": "none"},
                     },
                 )
+                profile = (
+                    [
+                        f"--profile={self.profile / f'{role}-{mtu}-{io}.prof'}",
+                        "--profiler=cprofile",
+                        "--savestats",
+                    ]
+                    if self.profile
+                    else []
+                )
                 self.procs.start(
                     [
                         "ip",
@@ -398,6 +446,7 @@ class Bench:
                         "exec",
                         ns,
                         *twistd(),
+                        *profile,
                         "-n",
                         "--pidfile=",
                         f"vanet-{role}",
@@ -407,7 +456,7 @@ class Bench:
                     f"{role}-{mtu}.log",
                 )
             wait_ping(b, "10.75.0.1")
-            return iperf(a, b, "10.75.0.1", self.seconds)
+            return self.iperf(a, b, "10.75.0.1")
 
     def sim(self, nodes: dict[str, dict], links: list[tuple[str, str, float]]) -> str:
         """Start ``vanet-sim`` netns mode; returns its HTTP base URL."""
@@ -451,7 +500,7 @@ class Bench:
             # Only neighbours hear each other: the last OBU is `hops` away.
             last = f"vanet-{names[-1]}"
             wait_ping(last, "10.74.0.1", 60)
-            return iperf(f"vanet-{names[0]}", last, "10.74.0.1", self.seconds)
+            return self.iperf(f"vanet-{names[0]}", last, "10.74.0.1")
 
     # Table 2 -----------------------------------------------------------------
 
@@ -483,6 +532,15 @@ class Bench:
             return {"one": one, **pinged, "five": five}
 
 
+def cpu_per_frame(cpu, mbps: float, mtu: int) -> str:
+    """``user + system`` CPU µs per frame of ``mtu`` bytes carried."""
+    if cpu is None or not mbps:
+        return f"{'-':>20}"
+    user, system, seconds = cpu
+    frames = mbps * 1e6 * seconds / 8 / mtu
+    return f"{user / frames * 1e6:11.1f} +{system / frames * 1e6:6.1f}"
+
+
 def ratio(value: float, reference: float) -> str:
     return f"{value / reference:6.2f}" if reference else "     -"
 
@@ -492,6 +550,14 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 s flows")
     parser.add_argument("--seconds", type=float, help="iperf3 run length (default 5)")
     parser.add_argument("--pings", type=int, help="pings in the recipe (default 10000)")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="run the direct-veth overlay's nodes under cProfile (twistd "
+        "--profile) and write their stats to DIR/<role>-<mtu>-<io>.prof; "
+        "only that row is run",
+    )
     parser.add_argument("--forwarder", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.forwarder:
@@ -512,7 +578,18 @@ def main(argv=None) -> int:
     pings = args.pings or (300 if args.quick else 10000)
     workdir = Path(tempfile.mkdtemp(prefix="vanet-bench-dp-"))
     os.chmod(workdir, 0o755)
-    bench = Bench(seconds, pings, workdir)
+    bench = Bench(seconds, pings, workdir, args.profile)
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
+        try:
+            for mtu in MTUS:
+                mbps = bench.overlay_veth(mtu)
+                print(f"overlay, 1 hop, veth, MTU {mtu}: {mbps:.0f} Mbit/s (profiled)")
+        finally:
+            bench.close()
+            shutil.rmtree(workdir, ignore_errors=True)
+        print(f"profiles in {args.profile} (python -m pstats FILE)")
+        return 0
     failed = False
     try:
         commit = sh("git", "rev-parse", "--short", "HEAD", check=False).stdout.strip()
@@ -534,9 +611,12 @@ def main(argv=None) -> int:
             ("vanet-sim netns, 3 hops", lambda m: bench.sim_chain(m, 3)),
         ]
         reference: dict[int, float] = {}
+        cpu_rows = []
         for index, (label, run) in enumerate(rows):
             cells = []
+            cpu_cells = []
             for mtu in MTUS:
+                bench.cpu = None
                 try:
                     value = run(mtu)
                 except (RuntimeError, subprocess.SubprocessError) as error:
@@ -546,7 +626,18 @@ def main(argv=None) -> int:
                     reference[mtu] = value
                 shown = ratio(value, reference.get(mtu, 0)) if index >= 2 else "      "
                 cells.append(f"{value:12.0f}  {shown}")
+                cpu_cells.append(cpu_per_frame(bench.cpu, value, mtu))
             print(f"{label:<28}" + "".join(cells), flush=True)
+            if index >= 1:
+                cpu_rows.append(f"{'cpu ' + label.strip():<28}" + "".join(cpu_cells))
+        print()
+        print(
+            "CPU of our processes (forwarder; nodes; simulator and its nodes) "
+            "during the flow, us a TAP-MTU frame carried: user + system"
+        )
+        print(f"{'path':<28}" + "".join(f"{'MTU ' + str(m):>20}" for m in MTUS))
+        for line in cpu_rows:
+            print(line)
         print()
         print(
             "seed recipe: vanet-sim netns, 1 RSU + 5 OBUs (star), 1 ms links "

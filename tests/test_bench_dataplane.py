@@ -56,6 +56,16 @@ class BenchDataplaneQuickTests(SynchronousTestCase):
             figures = [float(x) for x in re.findall(r"\d+(?:\.\d+)?", line[28:])]
             self.assertGreaterEqual(len(figures), 2, line)
             self.assertTrue(all(x > 0 for x in figures), line)
+        # The CPU split (user + system us a frame) of each measured path.
+        for row in ROWS[1:]:
+            (line,) = [
+                line
+                for line in out.splitlines()
+                if line.startswith("cpu " + row.strip())
+            ]
+            figures = [float(x) for x in re.findall(r"\d+\.\d+", line[28:])]
+            self.assertEqual(len(figures), 4, line)
+            self.assertGreater(sum(figures), 0, line)
         for mode in ("off", "on"):
             (line,) = [line for line in out.splitlines() if line.startswith(mode + " ")]
             one, loss, p50, p99, total, least, fairness = (

@@ -255,6 +255,43 @@ class RingTransmitTests(SynchronousTestCase):
         self.assertEqual(link.port.counters.sent, len(sent))
         self.assertEqual(link.port.counters.sent_bytes, sum(map(len, sent)))
 
+    def test_frames_written_in_place_equal_frames_on_the_wire(self) -> None:
+        # A writer writes each frame into the lent transmit slot (no copy of
+        # the port's own); mixed with plain writes, all go out in order.
+        link = RingLink(self)
+        sent = frames_of(link.port.mac, 600)
+        link.raw.setblocking(False)
+        got: list[bytes] = []
+        for start in range(0, len(sent), 100):
+            for i, frame in enumerate(sent[start : start + 100]):
+                slot = link.port.tx_slot()
+                if i % 3 == 2 or slot is None:
+                    link.port.write(frame)
+                    continue
+                self.assertGreaterEqual(len(slot), len(frame))
+                slot[: len(frame)] = frame
+                link.port.commit(len(frame))
+            link.port.flush()
+            while readable(link.raw.fileno(), 0.5):
+                try:
+                    while True:
+                        got.append(link.raw.recv(65535))
+                except BlockingIOError:
+                    pass
+                if len(got) >= start + 100:
+                    break
+        self.assertTrue(got == sent, "frames differ or came out of order")
+        self.assertEqual(link.port.counters.sent, len(sent))
+        self.assertEqual(link.port.counters.sent_bytes, sum(map(len, sent)))
+
+    def test_no_slot_is_lent_without_rings_or_once_closed(self) -> None:
+        link = RingLink(self, io="socket")
+        self.assertIsNone(link.port.tx_slot())
+        link = RingLink(self)
+        self.assertIsNotNone(link.port.tx_slot())
+        link.port.stopListening()
+        self.assertIsNone(link.port.tx_slot())
+
 
 class RingDownUpTests(SynchronousTestCase):
     def test_the_ring_works_again_after_down_and_up(self) -> None:

@@ -57,6 +57,58 @@ class ObuDataPlane(DataPlaneBase):
         payload = self.codec.seal(frame)
         return [SendUpstream(self.mac, payload, upstream)]
 
+    # -- the engine's fast paths ----------------------------------------
+    # Each answers for the common case of one entry point without building
+    # actions: what to send and where, counted exactly as the general
+    # method counts it; ``None``, with nothing counted or changed, for any
+    # other case, which the engine then hands to the general method
+    # (bench_node_path.py: the action objects and their list cost about
+    # as much as the decision).
+
+    def tunnel_now(self, frame, now: float) -> tuple | None:
+        """``(payload, upstream)`` when ``on_tap_frame`` would return just
+        ``[SendUpstream(mac, payload, upstream)]``."""
+        upstream = self.routing.upstream
+        if upstream is None or len(frame) < MIN_INNER_FRAME:
+            return None
+        counters = self.counters
+        counters["tap_frames"] += 1
+        counters["tunnelled"] += 1
+        return self.codec.seal(frame), upstream
+
+    def relay_upstream(self, view, now: float) -> bytes | None:
+        """The next hop when ``on_upstream`` would return just
+        ``[ForwardUpstream(view, hop)]``."""
+        origin = view.origin
+        upstream = self.routing.upstream
+        if (
+            upstream is None
+            or upstream == view.src
+            or bad_address(origin)
+            or origin == self.mac
+        ):
+            return None
+        # As on_upstream: it keeps our route back to its origin live.
+        self.routing.on_data_seen(bytes(origin), bytes(view.src), now)
+        counters = self.counters
+        counters["upstream_received"] += 1
+        counters["upstream_forwarded"] += 1
+        return upstream
+
+    def relay_downstream(self, view, now: float) -> bytes | None:
+        """The next hop when ``on_downstream`` would return just
+        ``[ForwardDownstream(view, hop)]``."""
+        destination = view.destination
+        if destination == self.mac or destination[0] & 1:
+            return None
+        next_hop = self.routing.route_to(destination, now)
+        if next_hop is None or next_hop == view.src:
+            return None
+        counters = self.counters
+        counters["downstream_received"] += 1
+        counters["downstream_forwarded"] += 1
+        return next_hop
+
     def on_upstream_ready(self, now: float) -> list:
         """The routing core chose an upstream: send the frames held for
         want of one, those not older than ``hold_s``."""

@@ -9,6 +9,10 @@ the data plane (data) with ``now``; the returned actions
 frames are written through the writer registry into one reused buffer,
 with this node's MAC as ``src``, and handed to the port; inner frames go
 to the TAP; route events are logged (the cores themselves never log).
+Data frames a data plane can answer for without actions (an OBU relaying
+or tunnelling, an RSU delivering to its TAP) take fast paths that write
+and send at once, into the port's transmit slot where it lends one:
+the same frames and counts as the actions would give.
 The engine itself is I/O-free apart from those two objects, so it runs the
 same under twistd, a ``task.Clock`` and the simulator.
 """
@@ -41,6 +45,7 @@ from vanet.routing.actions import (
 )
 from vanet.transport.counters import DROP_REASONS
 from vanet.wire import LAYOUTS, parse, writer_for
+from vanet.wire.layouts import UPSTREAM
 
 #: the control messages, plain and signed: with authentication all pass the gate
 CONTROL_KINDS = (
@@ -49,6 +54,8 @@ CONTROL_KINDS = (
     "signed_heartbeat",
     "signed_heartbeat_reply",
 )
+
+_UP_LEN = UPSTREAM.size  # an upstream frame without its payload
 
 #: how often the cores' housekeeping runs, per heartbeat period; four ticks
 #: a period keep failover well inside the two-period bound.
@@ -214,6 +221,36 @@ class NodeEngine:
             "upstream": dataplane.on_upstream,
             "downstream": dataplane.on_downstream,
         }
+        # The data plane's fast paths, where it has them: an OBU's relayed
+        # data frame is written straight from the received view, an RSU's
+        # for its TAP delivered, with no action objects (vanet.dataplane.obu,
+        # "fast paths"; RsuDataPlane.upstream_or_frame).
+        relay_up = getattr(dataplane, "relay_upstream", None)
+        if relay_up is not None:
+            self._handlers["upstream"] = self._relay(
+                relay_up,
+                dataplane.on_upstream,
+                ForwardUpstream,
+                writer_for("upstream_forward", writer_path).write,
+            )
+        relay_down = getattr(dataplane, "relay_downstream", None)
+        if relay_down is not None:
+            self._handlers["downstream"] = self._relay(
+                relay_down,
+                dataplane.on_downstream,
+                ForwardDownstream,
+                writer_for("downstream_forward", writer_path).write,
+            )
+        to_tap = getattr(dataplane, "upstream_or_frame", None)
+        if to_tap is not None:
+            self._handlers["upstream"] = self._to_tap(to_tap)
+        self._tunnel_now = getattr(dataplane, "tunnel_now", None)
+        # A port with a transmit ring lends its next slot: the fast paths
+        # write a frame there in place, its one copy (vanet.transport.ring).
+        # Looked up when the port changes; the zero-copy writers only.
+        self._slots = writer_path == "zero-copy"
+        self._slot_port = self._tx_slot = self._tx_commit = None
+        self._write_upstream = writer_for("upstream", writer_path).write
         if gate is not None:
             # Authenticating: every control message passes the gate, which
             # lets through the signed ones that verify (as the views the
@@ -331,10 +368,119 @@ class NodeEngine:
 
         return drop
 
+    def _relay(
+        self,
+        next_hop_of: Callable,
+        general: Callable,
+        action_class: type,
+        write: Callable,
+    ) -> Callable:
+        """The handler of a data message the data plane may simply relay:
+        ``next_hop_of(msg, now)`` gives the next hop (the frame is written
+        from the view and sent) or ``None`` (``general(msg, now)`` decides,
+        with actions). The same frame, counts and failure handling as
+        through ``action_class``."""
+        mac = self.mac
+
+        def relay(msg, now: float):
+            hop = next_hop_of(msg, now)
+            if hop is None:
+                return general(msg, now)
+            if self.port is not self._slot_port:
+                self._lend_slots()
+            tx_slot = self._tx_slot
+            if tx_slot is not None:
+                slot = tx_slot()
+                if slot is not None and len(msg.raw) <= len(slot):
+                    # From the receive buffer to the transmit slot: one copy.
+                    n = write(slot, msg, mac, hop)
+                    self._tx_commit(n)
+                    self.frames_out += 1
+                    self.bytes_out += n
+                    return ()
+            try:
+                n = write(self._buf, msg, mac, hop)
+            except BufferError:
+                n = self._write_fresh(write, msg, mac, hop)
+            self._send_written(n, action_class, msg, hop)
+            return ()
+
+        return relay
+
+    def _to_tap(self, decide: Callable) -> Callable:
+        """The handler of a data message whose usual outcome is one inner
+        frame for the TAP: ``decide(msg, now)`` returns that frame (written
+        here, no action object) or the list of actions."""
+        deliver = self._tap_write
+
+        def handle(msg, now: float):
+            result = decide(msg, now)
+            if type(result) is list:
+                return result
+            deliver(result)
+            return ()
+
+        return handle
+
+    def _lend_slots(self) -> None:
+        port = self._slot_port = self.port
+        tx_slot = getattr(port, "tx_slot", None) if self._slots else None
+        self._tx_slot = tx_slot
+        self._tx_commit = None if tx_slot is None else port.commit
+
+    def _write_fresh(self, write: Callable, *args) -> int:
+        """A frame larger than the buffer: the standing view pins its size,
+        so the writer grows a fresh buffer instead (viewed once grown)."""
+        buf = self._buf = bytearray(len(self._buf))
+        n = write(buf, *args)
+        self._view = memoryview(buf)
+        return n
+
+    def _send_written(self, n: int, action_class: type, *fields) -> None:
+        """Hand the ``n`` bytes just written to the port; on a failed send,
+        what a failed ``action_class(*fields)`` does."""
+        port = self.port
+        if port is None:
+            self.drops["no_link"] += 1
+            return
+        try:
+            port.write(self._view[:n])
+        except OSError as error:
+            self._send_failed(action_class(*fields), error, True)
+            return
+        self.frames_out += 1
+        self.bytes_out += n
+
     def tap_frame(self, frame) -> None:
         """One frame read from the TAP."""
         self.tap_in += 1
-        self.execute(self.dataplane.on_tap_frame(frame, self.clock.seconds()))
+        now = self.clock.seconds()
+        tunnel_now = self._tunnel_now
+        if tunnel_now is not None:
+            sealed = tunnel_now(frame, now)
+            if sealed is not None:
+                # The fast path: straight into the send buffer.
+                payload, hop = sealed
+                mac = self.mac
+                write = self._write_upstream
+                if self.port is not self._slot_port:
+                    self._lend_slots()
+                tx_slot = self._tx_slot
+                if tx_slot is not None:
+                    slot = tx_slot()
+                    if slot is not None and _UP_LEN + len(payload) <= len(slot):
+                        n = write(slot, mac, payload, mac, hop)
+                        self._tx_commit(n)
+                        self.frames_out += 1
+                        self.bytes_out += n
+                        return
+                try:
+                    n = write(self._buf, mac, payload, mac, hop)
+                except BufferError:
+                    n = self._write_fresh(write, mac, payload, mac, hop)
+                self._send_written(n, SendUpstream, mac, payload, hop)
+                return
+        self.execute(self.dataplane.on_tap_frame(frame, now))
 
     def send_heartbeat(self) -> None:
         self.execute(self.routing.heartbeat(self.clock.seconds()))
@@ -440,7 +586,9 @@ class NodeEngine:
         return self.routing.route_to(action.message.destination, now)
 
     def _deliver(self, action: DeliverToTap) -> None:
-        frame = action.frame
+        self._tap_write(action.frame)
+
+    def _tap_write(self, frame) -> None:
         tap = self.tap
         if tap is None:
             self.drops["no_tap"] += 1

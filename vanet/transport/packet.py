@@ -319,11 +319,31 @@ class PacketPort:
             self.counters.send_dropped += 1
             return
         if self._flush_call is None:
-            if self._reactor is None:
-                self.flush()
-            else:
-                # At the end of this reactor turn: all it wrote, one syscall.
-                self._flush_call = self._reactor.callLater(0, self.flush)
+            self._flush_later()
+
+    def tx_slot(self) -> memoryview | None:
+        """With rings: the next transmit slot's frame area, for a writer to
+        write one frame into in place (then ``commit``): the frame's one
+        copy. ``None`` without rings, when closed or while the slot is the
+        kernel's: ``write`` then."""
+        rings = self._rings
+        if rings is None or self._closed:
+            return None
+        return rings.slot()
+
+    def commit(self, size: int) -> None:
+        """Send the ``size``-byte frame written into ``tx_slot`` (as
+        ``write`` would: with this reactor turn's flush)."""
+        self._rings.commit(size)
+        if self._flush_call is None:
+            self._flush_later()
+
+    def _flush_later(self) -> None:
+        if self._reactor is None:
+            self.flush()
+        else:
+            # At the end of this reactor turn: all it wrote, one syscall.
+            self._flush_call = self._reactor.callLater(0, self.flush)
 
     def flush(self) -> None:
         """Send what ``write`` put into the transmit ring (rings only; the

@@ -13,8 +13,9 @@ waits for that timeout at every ring on its way (``DEFAULT_VERSION`` says
 what that cost in the benchmark).
 
 Transmit: ``put`` copies a frame into the next free slot of the transmit
-ring and marks it for sending; ``flush`` has the kernel send every marked
-slot with one system call.
+ring and marks it for sending (or a writer writes the frame into ``slot``
+in place and ``commit`` marks it: no copy of its own); ``flush`` has the
+kernel send every marked slot with one system call.
 
 Geometry (``RingGeometry.for_mtu``) follows the interface's MTU: a receive
 slot (V3: block) and a transmit slot hold one frame of that MTU. A frame
@@ -202,6 +203,8 @@ class PacketRings:
         self._tx_head = 0
         self._tx_pending = 0
         self._tx_pending_bytes = 0
+        # each transmit slot's frame area, writable (``slot``); made once
+        self._tx_slots: list[memoryview] = []
         #: a frame or block said the kernel dropped frames: read ``kernel_drops``
         self.losing = False
         self.drain = (
@@ -244,6 +247,11 @@ class PacketRings:
         # Frames are handed up read-only: a handler cannot scribble on the ring.
         self._ro = self._rw.toreadonly()
         self._block_end = g.rx_block_size
+        data, size = self._tx_data, g.tx_frame_size
+        self._tx_slots = [
+            self._rw[at + data : at + size]
+            for at in range(g.rx_bytes, g.rx_bytes + g.tx_bytes, size)
+        ]
 
     # -- receive -----------------------------------------------------------
 
@@ -345,22 +353,42 @@ class PacketRings:
         more, or drops). Raises ``OSError(EMSGSIZE)`` for a frame larger
         than a slot."""
         size = len(frame)
-        g = self.geometry
-        if size > g.tx_frame_size - self._tx_data:
+        if size > self.geometry.tx_frame_size - self._tx_data:
             raise OSError(errno.EMSGSIZE, "frame larger than a transmit ring slot")
-        rw = self._rw
-        slot = g.rx_bytes + self._tx_head * g.tx_frame_size
-        if _U32.unpack_from(rw, slot + self._tx_status_at)[0] & _TX_BUSY:
+        slot = self.slot()
+        if slot is None:
             return False
-        data = slot + self._tx_data
-        rw[data : data + size] = frame
-        _U32.pack_into(rw, slot + self._tx_len_at, size)
+        slot[:size] = frame
+        self.commit(size)
+        return True
+
+    def slot(self) -> memoryview | None:
+        """The next free transmit slot's frame area, writable, for a frame
+        written in place (then ``commit``): a relayed frame goes from its
+        receive slot to its transmit slot with one copy. ``None`` when the
+        slot is still the kernel's. Its length is the largest frame it
+        holds."""
+        rw = self._rw
+        if rw is None:
+            return None
+        head = self._tx_head
+        at = self.geometry.rx_bytes + head * self.geometry.tx_frame_size
+        if _U32.unpack_from(rw, at + self._tx_status_at)[0] & _TX_BUSY:
+            return None
+        return self._tx_slots[head]
+
+    def commit(self, size: int) -> None:
+        """Mark the slot ``slot`` gave, holding a frame of ``size`` bytes,
+        for sending at the next ``flush``."""
+        g = self.geometry
+        rw = self._rw
+        at = g.rx_bytes + self._tx_head * g.tx_frame_size
+        _U32.pack_into(rw, at + self._tx_len_at, size)
         # The status last: from here on the slot is the kernel's.
-        _U32.pack_into(rw, slot + self._tx_status_at, TP_STATUS_SEND_REQUEST)
+        _U32.pack_into(rw, at + self._tx_status_at, TP_STATUS_SEND_REQUEST)
         self._tx_head = (self._tx_head + 1) % g.tx_frame_nr
         self._tx_pending += 1
         self._tx_pending_bytes += size
-        return True
 
     def flush(self) -> tuple[int, int]:
         """Have the kernel send every slot put since the last flush; return
@@ -403,7 +431,8 @@ class PacketRings:
 
     def close(self) -> None:
         """Unmap the rings (the socket is the caller's to close)."""
-        views, self._ro, self._rw = (self._ro, self._rw), None, None
+        views, self._ro, self._rw = (*self._tx_slots, self._ro, self._rw), None, None
+        self._tx_slots = []
         for view in views:
             if view is not None:
                 view.release()
