@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import configparser
 import ipaddress
-import math
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -39,6 +38,18 @@ from vanet.mac import (
     stable_tap_mac,
 )
 from vanet.node.control import DEFAULT_LISTEN
+from vanet.schema import (
+    REQUIRED,
+    SETTING_KEY,
+    Invalid,
+    Setting,
+    boolean,
+    choice,
+    number,
+    setting,
+    text,
+    whole,
+)
 from vanet.tap.linux import DEFAULT_MTU as TAP_DEFAULT_MTU
 from vanet.tap.linux import DEFAULT_NAME as TAP_DEFAULT_NAME
 from vanet.transport.ifname import ifname_problem
@@ -53,117 +64,6 @@ class ConfigError(ValueError):
     """A configuration problem; ``str()`` is one line saying what to fix."""
 
 
-class _Invalid(ValueError):
-    """A parser's complaint: what is allowed."""
-
-
-class _Required:
-    def __repr__(self) -> str:
-        return "REQUIRED"
-
-
-REQUIRED: Any = _Required()
-
-
-@attrs.frozen
-class Setting:
-    """What the schema says about one key."""
-
-    parse: Callable[[str], Any]  # text -> value; raises _Invalid("expected ...")
-    default: Any  # ``None`` for optional keys, ``REQUIRED`` when required
-    help: str
-
-    @property
-    def required(self) -> bool:
-        return self.default is REQUIRED
-
-    @property
-    def default_text(self) -> str | None:
-        """The default as a user would write it, or ``None`` if there is none."""
-        if self.default is None or self.default is REQUIRED:
-            return None
-        if isinstance(self.default, bool):
-            return "true" if self.default else "false"
-        return str(self.default)
-
-
-_SETTING = "vanet.setting"
-
-
-def setting(parse: Callable[[str], Any], default: Any, help: str) -> Any:
-    """An attrs field for one key; ``default`` is ``REQUIRED`` for a key
-    the file must set."""
-    meta = {_SETTING: Setting(parse, default, help)}
-    if default is REQUIRED:
-        return attrs.field(metadata=meta)
-    return attrs.field(default=default, metadata=meta)
-
-
-# -- value parsers: each raises _Invalid("expected ...") ---------------------
-
-
-def _text(value: str) -> str:
-    if not value:
-        raise _Invalid("expected a non-empty value")
-    return value
-
-
-def _whole(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
-    allowed = (
-        f"expected a whole number >= {minimum}"
-        if maximum is None
-        else f"expected a whole number from {minimum} to {maximum}"
-    )
-
-    def parse(value: str) -> int:
-        try:
-            number = int(value, 10)
-        except ValueError:
-            raise _Invalid(allowed) from None
-        if number < minimum or (maximum is not None and number > maximum):
-            raise _Invalid(allowed)
-        return number
-
-    return parse
-
-
-def _number(minimum: float) -> Callable[[str], float]:
-    allowed = f"expected a number >= {minimum:g}, e.g. 0.1"
-
-    def parse(value: str) -> float:
-        try:
-            number = float(value)
-        except ValueError:
-            raise _Invalid(allowed) from None
-        if not math.isfinite(number) or number < minimum:
-            raise _Invalid(allowed)
-        return number
-
-    return parse
-
-
-_TRUE = ("yes", "true", "on", "1")
-_FALSE = ("no", "false", "off", "0")
-
-
-def _boolean(value: str) -> bool:
-    lowered = value.lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    raise _Invalid("expected yes/no, true/false, on/off or 1/0")
-
-
-def _choice(*choices: str) -> Callable[[str], str]:
-    def parse(value: str) -> str:
-        if value.lower() not in choices:
-            raise _Invalid(f"expected one of {', '.join(choices)}")
-        return value.lower()
-
-    return parse
-
-
 def _unicast_mac(value: str) -> bytes:
     try:
         mac = parse_mac(value)
@@ -172,7 +72,7 @@ def _unicast_mac(value: str) -> bytes:
     if mac is None or bad_address(mac):
         # Group, broadcast and all-zero addresses are no node's (its frames'
         # src would be refused by every neighbour, docs/protocol.md §3.6).
-        raise _Invalid(
+        raise Invalid(
             "expected a unicast MAC address (not all-zero) of 6 hex octets,"
             " e.g. 02:00:00:00:00:01"
         )
@@ -187,7 +87,7 @@ def _via(check: Callable[[Any], Any], convert: Callable[[str], Any] = str):
         try:
             return check(convert(value))
         except ValueError as e:
-            raise _Invalid(str(e)) from None
+            raise Invalid(str(e)) from None
 
     return parse
 
@@ -195,17 +95,17 @@ def _via(check: Callable[[Any], Any], convert: Callable[[str], Any] = str):
 def _cidr(value: str) -> str:
     allowed = "expected an address with its prefix length, e.g. 10.0.0.1/24"
     if "/" not in value:
-        raise _Invalid(allowed)
+        raise Invalid(allowed)
     try:
         return str(ipaddress.ip_interface(value))
     except ValueError:
-        raise _Invalid(allowed) from None
+        raise Invalid(allowed) from None
 
 
 def _ifname(value: str) -> str:
     problem = ifname_problem(value)
     if problem is not None:
-        raise _Invalid(f"expected a network interface name: {problem}")
+        raise Invalid(f"expected a network interface name: {problem}")
     return value
 
 
@@ -218,7 +118,7 @@ def _endpoint(value: str) -> str | None:
     try:
         serverFromString(None, value)
     except Exception:
-        raise _Invalid(
+        raise Invalid(
             f"expected a Twisted server endpoint string, e.g. {DEFAULT_LISTEN}, or none"
         ) from None
     return value
@@ -227,7 +127,7 @@ def _endpoint(value: str) -> str | None:
 def _path(value: str) -> str:
     """A file name; relative ones written in a config file are taken from
     that file's folder (``_build``), so this parser marks the key as a path."""
-    return _text(value)
+    return text(value)
 
 
 def _integer(value: str) -> int | str:
@@ -245,7 +145,7 @@ def _integer(value: str) -> int | str:
 class NodeSection:
     """Who the node is."""
 
-    name: str = setting(_text, REQUIRED, "The node's name, used in logs and status.")
+    name: str = setting(text, REQUIRED, "The node's name, used in logs and status.")
     mac: bytes | None = setting(
         _unicast_mac,
         None,
@@ -261,7 +161,7 @@ class LinkSection:
     """The radio medium: how the node's frames reach its neighbours."""
 
     transport: str = setting(
-        _choice(*TRANSPORTS),
+        choice(*TRANSPORTS),
         "packet",
         "How frames reach the radio medium: packet (raw Ethernet, "
         "EtherType 0x3030), udp (one frame per multicast datagram), or "
@@ -281,7 +181,7 @@ class LinkSection:
         "UDP port of the multicast group (transport udp).",
     )
     io: str = setting(
-        _choice(*IO_MODES),
+        choice(*IO_MODES),
         "auto",
         "How transport packet reads and writes: ring (PACKET_MMAP rings: a "
         "wake-up takes every frame that arrived, a reactor turn's frames go "
@@ -301,7 +201,7 @@ class TapSection:
         _cidr, None, "Address of the TAP, with prefix (e.g. 10.0.0.1/24); optional."
     )
     mtu: int = setting(
-        _whole(576, 9000),
+        whole(576, 9000),
         TAP_DEFAULT_MTU,
         "MTU of the TAP; the default leaves room for the overlay headers and "
         "encryption on a 1500-byte link (docs/protocol.md §9).",
@@ -320,34 +220,34 @@ class RoutingSection:
     """Heartbeats and route selection (docs/protocol.md §3 to §6)."""
 
     strategy: str = setting(
-        _text, "latency", "Route selection strategy plugin (e.g. latency)."
+        text, "latency", "Route selection strategy plugin (e.g. latency)."
     )
     hello_history: int = setting(
-        _whole(1), 10, "How many recent heartbeats per RSU are remembered."
+        whole(1), 10, "How many recent heartbeats per RSU are remembered."
     )
     cached_candidates: int = setting(
-        _whole(1), 3, "How many upstream candidates an OBU keeps for failover."
+        whole(1), 3, "How many upstream candidates an OBU keeps for failover."
     )
     hello_period_ms: int = setting(
-        _whole(10, 60000),
+        whole(10, 60000),
         5000,
         "Heartbeat period in milliseconds (10 to 60000): how often an RSU "
         "sends one; an OBU measures neighbour silence in it (set it to the "
         "RSU's; the period it learns is kept within 0.25x to 4x of this).",
     )
     neighbour_timeout: int = setting(
-        _whole(1),
+        whole(1),
         2,
         "Heartbeat periods a neighbour may miss before it is no longer used.",
     )
     max_hops: int = setting(
-        _whole(0),
+        whole(0),
         0,
         "OBU: do not rebroadcast heartbeats that have come this many hops "
         "(bounds each RSU's flood in large networks); 0 for no limit.",
     )
     relay_scope: int | None = setting(
-        _whole(0),
+        whole(0),
         None,
         "OBU: rebroadcast an RSU's heartbeats only while it is at most this "
         "many hops farther than the nearest RSU heard (scoped floods for "
@@ -355,7 +255,7 @@ class RoutingSection:
         "unset: relay every RSU's, as the protocol says.",
     )
     gateway_switch_threshold: float = setting(
-        _number(0),
+        number(0),
         0.1,
         "OBU: the relative improvement another RSU's route needs before the "
         "OBU moves its traffic to that RSU (0.1: 10% better); avoids "
@@ -368,7 +268,7 @@ class SecuritySection:
     """Payload encryption (docs/protocol.md §8) and node identities."""
 
     encryption: bool = setting(
-        _boolean, False, "Encrypt payloads with AES-256-GCM (yes/no)."
+        boolean, False, "Encrypt payloads with AES-256-GCM (yes/no)."
     )
     key_file: str | None = setting(
         _path,
@@ -393,7 +293,7 @@ class SecuritySection:
         "SIGHUP. A relative path is taken from the config file's folder.",
     )
     authenticate: bool = setting(
-        _boolean,
+        boolean,
         False,
         "Sign and verify heartbeats and replies (yes/no; docs/protocol.md "
         "§2.7): the node sends only the signed forms and drops the plain "
@@ -442,7 +342,7 @@ SECTIONS: dict[str, type] = _sections()
 
 # section -> key -> Setting: a view of the declarations above.
 SCHEMA: dict[str, dict[str, Setting]] = {
-    name: {field.name: field.metadata[_SETTING] for field in attrs.fields(cls)}
+    name: {field.name: field.metadata[SETTING_KEY] for field in attrs.fields(cls)}
     for name, cls in SECTIONS.items()
 }
 
@@ -486,7 +386,7 @@ def _parse_values(
                     continue
                 try:
                     parsed[section][key] = spec.parse(raw)
-                except _Invalid as e:
+                except Invalid as e:
                     raise ConfigError(
                         f"{where}: [{section}] {key} = {raw!r}: {e}"
                     ) from None

@@ -24,7 +24,7 @@ import random
 
 import attrs
 
-from vanet.node.config import _choice, _number, _whole, setting
+from vanet.schema import choice, number, setting, whole
 from vanet.sim.channel import ChannelParams
 from vanet.sim.sections import finite, positive
 
@@ -59,32 +59,30 @@ class RadioSettings:
     """The ``[radio]`` section: links from the distance between nodes."""
 
     model: str = setting(
-        _choice("nakagami"), "nakagami", "the fading model (nakagami-m)"
+        choice("nakagami"), "nakagami", "the fading model (nakagami-m)"
     )
-    m: int = setting(_whole(1, 64), 2, "Nakagami shape m, a whole number (1: Rayleigh)")
+    m: int = setting(whole(1, 64), 2, "Nakagami shape m, a whole number (1: Rayleigh)")
     eta: float = setting(positive, 2.0, "path-loss exponent: mean SNR = SNR0 / d^eta")
     snr0_db: float = setting(finite, 60.0, "SNR0: mean SNR at 1 m, in dB")
     snr_threshold_db: float = setting(
         finite, 5.0, "a frame is received when its SNR is at least this, in dB"
     )
     max_range_m: float = setting(positive, 500.0, "no link beyond this distance")
-    ms_per_100m: float = setting(
-        _number(0), 2.0, "latency per 100 m of distance, in ms"
-    )
+    ms_per_100m: float = setting(number(0), 2.0, "latency per 100 m of distance, in ms")
     jitter_ms: float = setting(
-        _number(0), 0.0, "plus a uniform draw in ±jitter_ms on every frame"
+        number(0), 0.0, "plus a uniform draw in ±jitter_ms on every frame"
     )
     update_ms: int = setting(
-        _whole(1), 200, "links are recomputed from positions this often"
+        whole(1), 200, "links are recomputed from positions this often"
     )
     mode: str = setting(
-        _choice(*RADIO_MODES),
+        choice(*RADIO_MODES),
         "periodic",
         "periodic: each link's loss is the fading's loss probability, "
         "recomputed every update; per-packet: fading drawn per frame",
     )
     coherence_ms: float = setting(
-        _number(0),
+        number(0),
         0.0,
         "per-packet mode: a fading draw holds this long on a link (0: every "
         "frame its own draw)",

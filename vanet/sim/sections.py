@@ -1,6 +1,6 @@
 """Simulator INI sections declared as attrs classes, as the node config is.
 
-Each field of a section class carries a ``vanet.node.config.Setting``
+Each field of a section class carries a ``vanet.schema.Setting``
 (parser, default, meaning) made with ``setting()``; ``parse_section`` checks
 a section's keys against it, and ``section_table`` gives the reference
 table docs/simulator.md shows. The parsers here add what the node config
@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import attrs
 
 # The node config's schema machinery, reused so a key is declared one way.
-from vanet.node.config import _SETTING, Setting, _Invalid
+from vanet.schema import SETTING_KEY, Invalid, Setting
 
 T = TypeVar("T")
 
@@ -29,8 +29,6 @@ __all__ = [
     "section_table",
     "speed_range",
 ]
-
-Invalid = _Invalid
 
 
 def finite(value: str) -> float:
@@ -65,7 +63,7 @@ def speed_range(value: str) -> tuple[float, float]:
 
 
 def _settings(cls: type) -> dict[str, Setting]:
-    return {field.name: field.metadata[_SETTING] for field in attrs.fields(cls)}
+    return {field.name: field.metadata[SETTING_KEY] for field in attrs.fields(cls)}
 
 
 def section_keys(cls: type) -> tuple[str, ...]:

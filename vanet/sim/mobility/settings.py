@@ -24,11 +24,11 @@ from pathlib import Path
 import attrs
 
 from vanet.interfaces import IMobilityModel
-from vanet.node.config import _choice, _number, _text, _whole, setting
+from vanet.schema import Invalid, choice, number, setting, text, whole
 from vanet.sim.mobility.highway import Highway, StaticPositions
 from vanet.sim.mobility.idm import IdmParams
 from vanet.sim.mobility.position import Position
-from vanet.sim.sections import Invalid, finite, positive, speed_range
+from vanet.sim.sections import finite, positive, speed_range
 
 MODELS = ("highway", "static", "sumo", "osm")
 SUMO_KEYS = ("sumo_config", "sumo_net", "sumo_routes", "sumo_osm")
@@ -70,7 +70,7 @@ class MobilitySettings:
     """The ``[mobility]`` section: where nodes are and how vehicles move."""
 
     model: str = setting(
-        _choice(*MODELS),
+        choice(*MODELS),
         "highway",
         "highway: a straight multi-lane road with IDM car following; "
         "static: every node at its position; sumo: vehicles driven by SUMO "
@@ -78,10 +78,10 @@ class MobilitySettings:
         "osm_cache JSON file, IDM along each way",
     )
     step_ms: int = setting(
-        _whole(1, 1000), 100, "the model advances this often, on the simulation clock"
+        whole(1, 1000), 100, "the model advances this often, on the simulation clock"
     )
     length_m: float = setting(positive, 3000.0, "road length, m")
-    lanes: int = setting(_whole(1, 16), 2, "lanes, all one way (+x)")
+    lanes: int = setting(whole(1, 16), 2, "lanes, all one way (+x)")
     lane_width_m: float = setting(positive, 3.5, "lane i lies at y = i × lane_width_m")
     speed_mps: tuple[float, float] = setting(
         speed_range,
@@ -93,10 +93,10 @@ class MobilitySettings:
         positive, 50.0, "distance between vehicles in a lane at the start"
     )
     start_m: float = setting(
-        _number(0), 0.0, "where vehicles enter the road (and the last one starts)"
+        number(0), 0.0, "where vehicles enter the road (and the last one starts)"
     )
     exit: str = setting(
-        _choice(*EXITS),
+        choice(*EXITS),
         "wrap",
         "at the end of the road a vehicle re-enters at start_m once there is "
         "room (wrap), or leaves the simulation's radio for good (leave)",
@@ -104,35 +104,35 @@ class MobilitySettings:
     vehicle_length_m: float = setting(positive, 5.0, "vehicle length, m")
     a: float = setting(positive, _IDM.a, "IDM maximum acceleration, m/s²")
     b: float = setting(positive, _IDM.b, "IDM comfortable deceleration, m/s²")
-    s0_m: float = setting(_number(0), _IDM.s0, "IDM minimum gap, m")
-    headway_s: float = setting(_number(0), _IDM.t, "IDM time headway T, s")
+    s0_m: float = setting(number(0), _IDM.s0, "IDM minimum gap, m")
+    headway_s: float = setting(number(0), _IDM.t, "IDM time headway T, s")
     delta: float = setting(positive, _IDM.delta, "IDM acceleration exponent δ")
     rsu_spacing_m: float = setting(
         positive, 1000.0, "RSUs without a position stand this far apart"
     )
-    rsu_start_m: float = setting(_number(0), 500.0, "x of the first such RSU")
+    rsu_start_m: float = setting(number(0), 500.0, "x of the first such RSU")
     rsu_y_m: float = setting(finite, -10.0, "y of those RSUs (beside the road)")
     sumo_config: str | None = setting(
-        _text,
+        text,
         None,
         "model = sumo: a .sumocfg file; sumo:PATH is a file of the installed "
         "eclipse-sumo package, e.g. sumo:tools/game/ramp.sumocfg",
     )
     sumo_net: str | None = setting(
-        _text, None, "model = sumo: a .net.xml file (instead of sumo_config)"
+        text, None, "model = sumo: a .net.xml file (instead of sumo_config)"
     )
     sumo_routes: str | None = setting(
-        _text, None, "model = sumo: route files for sumo_net, comma-separated"
+        text, None, "model = sumo: route files for sumo_net, comma-separated"
     )
     sumo_osm: str | None = setting(
-        _text,
+        text,
         None,
         "model = sumo: a local OpenStreetMap file, converted with netconvert, "
         "random routes with randomTrips.py",
     )
 
     osm_cache: str | None = setting(
-        _text,
+        text,
         None,
         'model = osm: the road graph, a local JSON file {"nodes": [{"id", '
         '"lat", "lon"}], "ways": [{"id", "node_ids", "oneway"}]} (the older '
@@ -146,7 +146,7 @@ class MobilitySettings:
         "(default: the middle of the graph)",
     )
     min_trip_m: float = setting(
-        _number(0),
+        number(0),
         1500.0,
         "model = osm: a vehicle's next destination is at least this far by "
         "road (else the farthest it can reach)",
@@ -312,9 +312,9 @@ def _check_sumo(settings: MobilitySettings, base: Path | None) -> None:
     if key == "sumo_net" and settings.sumo_routes:
         files += [("sumo_routes", r.strip()) for r in settings.sumo_routes.split(",")]
     for item in files:
-        name, text = item if isinstance(item, tuple) else (key, item)
-        if not resolve(text, base).is_file():
-            raise MobilityError(name, f"no such file: {resolve(text, base)}")
+        name, path = item if isinstance(item, tuple) else (key, item)
+        if not resolve(path, base).is_file():
+            raise MobilityError(name, f"no such file: {resolve(path, base)}")
 
 
 def _place(
