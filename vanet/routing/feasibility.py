@@ -52,5 +52,11 @@ class Adverts:
             held[:] = [(u, d) for u, d in held if u > now]
         return min((d for _, d in held), default=INFINITE)
 
+    def next_change(self) -> float:
+        """When the feasibility distance may next rise: the first
+        advertisement held stops counting then (``distance`` drops it at
+        ``until``); ``INFINITE`` when none is held."""
+        return min((u for u, _ in self._held), default=INFINITE)
+
     def __len__(self) -> int:
         return len(self._held)
