@@ -221,6 +221,9 @@ class NodeEngine:
         self._recent_events: deque[tuple[float, str, dict]] = deque(
             maxlen=RECENT_EVENTS
         )
+        # Called with (event, fields) for every route event, after it is
+        # logged: how a node's page learns of a change at once.
+        self.route_listeners: list[Callable[[str, dict], None]] = []
         self._loops: list[Periodic] = []
         # The one housekeeping timer, and the time it is armed for (inf:
         # none). Inputs re-arm it only when they bring the deadline earlier;
@@ -577,6 +580,8 @@ class NodeEngine:
             route_event=action.event,
             route_fields=action.fields,
         )
+        for listener in self.route_listeners:
+            listener(action.event, action.fields)
         if action.event == "upstream_selected":
             # A way up where there was none: what the TAP sent meanwhile.
             self.execute(self.dataplane.on_upstream_ready(self.clock.seconds()))
