@@ -116,7 +116,7 @@ class ObuDeadlineTests(SynchronousTestCase):
         heartbeat(core, 0, 0.0)
         core.tick(0.1)
         self.assertEqual(core.status(0.1)["feasibility_distance"], 1)
-        lapse = core._adverts.next_change()
+        lapse = core._adverts.next_change
         near(self, lapse, 2.5 * P)
         self.assertLessEqual(core.next_deadline(), lapse)
 

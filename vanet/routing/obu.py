@@ -247,7 +247,7 @@ class ObuRoutingCore(HeartbeatRelay, ReplyRelay, Liveness):
             at = self._recheck_at
         if self._forget_at < at:
             at = self._forget_at
-        lapse = self._adverts.next_change()
+        lapse = self._adverts.next_change
         return lapse if lapse < at else at
 
     def on_send_failed(self, next_hop: bytes, now: float) -> list[Action]:
