@@ -12,7 +12,7 @@ from vanet.dataplane.rsu import RsuDataPlane
 from vanet.discovery import load_strategy
 from vanet.node.engine import NodeEngine
 from vanet.node.testing import heartbeat_view, reply_view, route_events
-from vanet.routing.liveness import DECIDE_WITHIN
+from vanet.routing.liveness import DECIDE_WITHIN, batch_due
 from vanet.routing.obu import ObuRoutingCore
 from vanet.routing.rsu import RsuRoutingCore
 from vanet.sim.clock import VirtualClock
@@ -64,9 +64,9 @@ class ObuDeadlineTests(SynchronousTestCase):
             heartbeat(core, seq, seq * P + 0.002)
         self.assertEqual(core.upstream, N1)
         last = 2 * P + 0.002
-        # The waiting work (heartbeats of a known RSU) is due within
-        # DECIDE_WITHIN of a period after it came.
-        near(self, core.next_deadline(), 0.002 + DECIDE_WITHIN * P)
+        # The waiting work (heartbeats of a known RSU) is due at the next
+        # multiple of DECIDE_WITHIN periods, as the old ticks were.
+        near(self, core.next_deadline(), DECIDE_WITHIN * P)
         core.tick(last)
         # Then the first instant the neighbour falls silent: two periods
         # after it was last heard (neighbour_timeout = 2), not a tick later.
@@ -133,7 +133,7 @@ class ObuDeadlineTests(SynchronousTestCase):
         self.assertGreater(due, P + 0.1 + DECIDE_WITHIN * P)
         # Another sample for the route: re-ranked within the bound.
         core.on_message(reply, P + 0.2)
-        near(self, core.next_deadline(), P + 0.2 + DECIDE_WITHIN * P)
+        near(self, core.next_deadline(), P + DECIDE_WITHIN * P)
 
 
 class RsuDeadlineTests(SynchronousTestCase):
@@ -148,9 +148,14 @@ class RsuDeadlineTests(SynchronousTestCase):
         core.on_message(first, 0.01)  # a first route is made at once
         self.assertEqual(core.route_to(N1, 0.01), N1)
         core.on_message(first, 0.02)  # another sample
-        near(self, core.next_deadline(), 0.02 + DECIDE_WITHIN * P)
+        near(self, core.next_deadline(), DECIDE_WITHIN * P)
         core.tick(core.next_deadline())
         self.assertEqual(core.next_deadline(), INF)
+
+    def test_waiting_work_is_due_on_the_quarter_period_grid(self):
+        for now, due in ((0.0, 0.25), (0.1, 0.25), (0.25, 0.5), (7.99, 8.0)):
+            near(self, batch_due(now, P), due)
+        near(self, batch_due(1.0, 0.2), 1.05)
 
     def test_period_must_be_positive(self):
         with self.assertRaises(ValueError):

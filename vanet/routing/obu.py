@@ -24,7 +24,7 @@ from vanet.routing.actions import Action
 from vanet.routing.candidates import Candidate
 from vanet.routing.events import EventRecorder
 from vanet.routing.feasibility import Adverts
-from vanet.routing.liveness import AFTER, DECIDE_WITHIN, Liveness
+from vanet.routing.liveness import AFTER, Liveness, batch_due
 from vanet.routing.relay import HeartbeatRelay
 from vanet.routing.replies import ReplyRelay
 from vanet.routing.routes import RouteTable, routes_status
@@ -141,7 +141,7 @@ class ObuRoutingCore(HeartbeatRelay, ReplyRelay, Liveness):
         self._deferred: list[tuple] = []
         self._forget_at = float("inf")  # next memory housekeeping (tick)
         # When the work waiting for a tick (deferred copies, dirty RSUs,
-        # routes to re-rank) must be done: DECIDE_WITHIN after the first.
+        # routes to re-rank) is done (``batch_due``).
         self._due_at = float("inf")
         # Targets whose routes replies changed since the last route update.
         self._pending_targets: set[bytes] = set()
@@ -215,7 +215,7 @@ class ObuRoutingCore(HeartbeatRelay, ReplyRelay, Liveness):
             or self._logs_dirty
             or self._all_routes_dirty
         ):
-            self._due_at = now + DECIDE_WITHIN * self.default_period
+            self._due_at = batch_due(now, self.default_period)
         return actions
 
     def heartbeat(self, now: float) -> list[Action]:

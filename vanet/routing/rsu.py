@@ -14,7 +14,7 @@ from vanet.interfaces import IRoutingCore
 from vanet.mac import bad_address, format_mac
 from vanet.routing.actions import Action, SendHeartbeat
 from vanet.routing.events import EventRecorder
-from vanet.routing.liveness import DECIDE_WITHIN
+from vanet.routing.liveness import batch_due
 from vanet.routing.routes import KEPT, REFUSED, ReplyLog, RouteTable, routes_status
 from vanet.wire import U32_MAX, serial_diff
 
@@ -163,7 +163,7 @@ class RsuRoutingCore:
     def _wait(self, vehicle: bytes, now: float) -> None:
         """Re-rank the routes toward ``vehicle`` at the next tick."""
         if not self._pending:
-            self._due_at = now + DECIDE_WITHIN * self.period
+            self._due_at = batch_due(now, self.period)
         self._pending.add(vehicle)
 
     def on_send_failed(self, next_hop: bytes, now: float) -> list[Action]:
