@@ -115,3 +115,49 @@ class Browser:
         self.browser.close()
         self._playwright.stop()
         self._playwright = None
+
+
+def note_when_gone(page, name: str, selector: str, attribute: str, old: str) -> None:
+    """From now on, note in the page the wall time (s, ``Date.now()``: the
+    clock a real-time simulation and a node run on) of the first DOM
+    change after which ``selector``'s ``attribute`` (``"text"``: its text)
+    no longer contains ``old``, or nothing matches it; ``noted_at`` reads
+    it."""
+    page.evaluate(
+        """([name, selector, attribute, old]) => {
+          window.__gone = window.__gone || {};
+          const gone = () => {
+            const e = document.querySelector(selector);
+            if (!e) return true;
+            const value = attribute === "text" ? e.textContent : e.getAttribute(attribute);
+            return !(value || "").includes(old);
+          };
+          const observer = new MutationObserver(() => {
+            if (gone()) { window.__gone[name] = Date.now() / 1000; observer.disconnect(); }
+          });
+          observer.observe(document.body,
+            { subtree: true, childList: true, attributes: true, characterData: true });
+        }""",
+        [name, selector, attribute, old],
+    )
+
+
+def noted_at(page, name: str) -> float | None:
+    return page.evaluate("name => (window.__gone || {})[name] ?? null", name)
+
+
+def first_event_after(
+    status: dict, names: set[str], since: float, read_at: float
+) -> tuple[dict, float]:
+    """The oldest of a node's ``recent_events`` named in ``names`` that
+    happened at or after ``since`` (wall time), and when (wall time, from
+    its ``s_ago`` and ``read_at``, the time the status was read at)."""
+    found = [
+        (read_at - event["s_ago"], event)
+        for event in status["recent_events"]
+        if event["event"] in names and read_at - event["s_ago"] >= since
+    ]
+    if not found:
+        raise AssertionError(f"no {sorted(names)} event since {since}: {status}")
+    at, event = min(found, key=lambda pair: pair[0])
+    return event, at

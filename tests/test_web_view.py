@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from html.parser import HTMLParser
+from pathlib import Path
 
 from twisted.internet import task
 from twisted.python.failure import Failure
@@ -18,6 +19,8 @@ from vanet.web.assets import FILES, read_asset
 from vanet.web.layout import graph_layout
 from vanet.web.sim import PUSH_INTERVAL_S, SimulationView
 from vanet.web.stream import EventStream
+
+HIGHWAY = Path(__file__).resolve().parents[1] / "examples" / "highway.ini"
 
 
 def get(site, path: str, accept: bytes = b"*/*") -> DummyRequest:
@@ -143,6 +146,33 @@ class EventStreamTests(SynchronousTestCase):
         self.assertIn("at most 2", json.loads(body(third))["error"])
         self.assertEqual(len(self.stream.listeners), 2)
 
+    def test_push_soon_pushes_at_once_but_never_more_than_once_per_gap(self):
+        page = self.open()
+        self.clock.advance(0.1)
+        self.stream.push_soon()
+        self.assertEqual(len(sse_messages(page)), 1)  # not from inside the caller
+        self.clock.advance(0)
+        self.assertEqual([m["n"] for m in sse_messages(page)], [1, 2])
+        # A storm of changes: one more push, a gap after the last.
+        for _ in range(100):
+            self.stream.push_soon()
+        self.clock.advance(self.stream.min_gap_s - 0.001)
+        self.assertEqual(len(sse_messages(page)), 2)
+        self.clock.advance(0.001)
+        self.assertEqual([m["n"] for m in sse_messages(page)], [1, 2, 3])
+        # The periodic pushes go on as before.
+        self.clock.advance(0.5 - 0.1 - self.stream.min_gap_s)
+        self.assertEqual([m["n"] for m in sse_messages(page)], [1, 2, 3, 4])
+
+    def test_push_soon_without_a_page_does_nothing(self):
+        self.stream.push_soon()
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        page = self.open()
+        self.stream.push_soon()
+        page.processingFailed(Failure(ConnectionError("page closed")))
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.assertEqual(self.count, 1)
+
     def test_a_failing_snapshot_is_a_500_and_logged(self):
         stream = EventStream(lambda: 1 / 0, self.clock)
         request = DummyRequest([])
@@ -264,6 +294,61 @@ class SnapshotTests(SynchronousTestCase):
         self.assertEqual(positions, {info()[0]["name"]: (120.5, 3.5)})
 
 
+class SimulationPushTests(SynchronousTestCase):
+    """An in-process simulation's upstream changes reach the page at once,
+    on its virtual clock."""
+
+    def test_a_cut_upstream_is_pushed_when_it_is_left(self):
+        from twisted.web import server
+
+        from vanet.sim.api import SimulationAPI
+        from vanet.sim.clock import VirtualClock
+        from vanet.sim.inprocess import Simulation
+        from vanet.sim.loader import load_topology
+        from vanet.web.sim import simulation_site_root
+
+        clock = VirtualClock()
+        sim = Simulation(load_topology(HIGHWAY), clock)
+        root = simulation_site_root(sim, SimulationAPI(sim), clock)
+        sim.startService()
+        self.addCleanup(sim.stopService)
+        request = get(server.Site(root), "/events")
+        self.addCleanup(root.events.close)
+        clock.run_until(4.0)
+        (obu1,) = [n for n in sim.node_info() if n["name"] == "obu1"]
+        self.assertEqual(obu1["upstream"]["node"], "rsu-west")
+        pushes = root.events.pushes
+        sim.set_channel("obu1", "rsu-west", loss=1.0)
+        sim.set_channel("rsu-west", "obu1", loss=1.0)
+        cut_at = clock.seconds()
+        left_at = None
+        while left_at is None and clock.seconds() < cut_at + 3.0:
+            clock.run_until(clock.seconds() + 0.001)
+            (obu1,) = [n for n in sim.node_info() if n["name"] == "obu1"]
+            upstream = obu1["upstream"]
+            if upstream is None or upstream["node"] != "rsu-west":
+                left_at = clock.seconds()
+        self.assertIsNotNone(left_at)
+        clock.run_until(left_at + 0.05)
+
+        def left(message) -> bool:
+            (obu1,) = [n for n in message["node_info"] if n["name"] == "obu1"]
+            upstream = obu1["upstream"]
+            return upstream is None or upstream["node"] != "rsu-west"
+
+        shown = [
+            m["time_s"]
+            for m in sse_messages(request)
+            if m["time_s"] >= cut_at and left(m)
+        ]
+        self.assertTrue(shown, "no snapshot showed obu1 leave rsu-west in time")
+        # time_s counts from the site's start, as the clock does here: the
+        # page is told within the push gap, not at the next periodic push.
+        self.assertGreaterEqual(shown[0], left_at - 0.0015)
+        self.assertLessEqual(shown[0], left_at + root.events.min_gap_s)
+        self.assertGreater(root.events.pushes, pushes)
+
+
 class NodePageTests(SynchronousTestCase):
     """A real node's control endpoint serves its page and pushes its status."""
 
@@ -286,6 +371,21 @@ class NodePageTests(SynchronousTestCase):
         self.assertEqual(header(page, b"x-content-type-options"), "nosniff")
         self.assertIn("/status", json.loads(body(get(self.site, "/")))["endpoints"])
         self.assertEqual(body(get(self.site, "/ui/panel.js")), read_asset("panel.js"))
+
+    def test_an_upstream_change_is_pushed_at_once(self):
+        from vanet.node.control import control_site
+
+        listeners = []
+        site = control_site(lambda: {"n": len(listeners)}, self.clock, listeners)
+        request = get(site, "/events")
+        self.addCleanup(site.resource.children[b"events"].close)
+        (heard,) = listeners
+        heard("route_changed", {})  # not drawn: waits for the next push
+        self.clock.advance(0)
+        self.assertEqual(len(sse_messages(request)), 1)
+        heard("upstream_switched", {"upstream": "02:00:00:00:00:01"})
+        self.clock.advance(0)
+        self.assertEqual(len(sse_messages(request)), 2)
 
     def test_the_status_is_pushed_every_second_while_a_page_is_open(self):
         request = get(self.site, "/events")

@@ -181,8 +181,8 @@ class IRoutingCore(Interface):
     """A node's routing core (docs/protocol.md §3-§6), sans I/O.
 
     The node engine hands it every control message addressed to the node,
-    calls ``heartbeat`` every heartbeat period (RSU) and ``tick`` a few
-    times a period, and reports failed sends. Each of these returns a list
+    calls ``heartbeat`` every heartbeat period (RSU) and ``tick`` at
+    ``next_deadline()``, and reports failed sends. Each of these returns a list
     of ``vanet.routing.actions`` (frames to send, ``RouteEvent`` decisions
     the engine logs), which the caller carries out in order. The data plane
     asks it where to send (``upstream``, ``route_to``, ``vehicles``).
@@ -212,7 +212,13 @@ class IRoutingCore(Interface):
 
     def tick(now):
         """Housekeeping: liveness, failover, pending re-rankings; return
-        actions."""
+        actions. Calling it before its deadline is harmless and cheap."""
+
+    def next_deadline():
+        """The time (on the clock ``now`` is read from) at which ``tick``
+        next has something to do, or ``inf`` while only an input can give
+        it some. Any input or ``tick`` may move it: the caller asks again
+        after each (h11-style: the core keeps no timer)."""
 
     def on_send_failed(next_hop, now):
         """A unicast send to ``next_hop`` failed: rank it last until it is
@@ -260,6 +266,11 @@ class IDataPlane(Interface):
 
     def expire(now):
         """Housekeeping: forget what has aged out (e.g. learnt clients)."""
+
+    def next_deadline():
+        """When ``expire`` next has something to forget (``inf``: nothing
+        held), on the clock ``now`` is read from; asked again after each
+        input."""
 
     def status(now):
         """The learnt client table, ``{client MAC: {"behind", "age_s"}}``

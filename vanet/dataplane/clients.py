@@ -10,6 +10,10 @@ from collections import OrderedDict
 
 from vanet.mac import format_mac
 
+#: past the TTL at which an entry goes: ``now - seen > ttl`` holds a hair
+#: after ``seen + ttl`` (far above a float's rounding at epoch times)
+EXPIRY_AFTER = 1e-6
+
 
 class ClientTable:
     """Client MAC -> (the node it lives behind, when it was last seen)."""
@@ -62,6 +66,13 @@ class ClientTable:
                 break
             del entries[client]
             self.expired += 1
+
+    def next_expiry(self) -> float:
+        """When ``expire`` next has an entry to drop (``inf``: none held):
+        a hair after the stalest entry's TTL, which it outlives by ``<=``."""
+        for _, seen in self._entries.values():
+            return seen + self.ttl_s + EXPIRY_AFTER
+        return float("inf")
 
     def status(self, now: float) -> dict[str, dict]:
         """``{client: {"behind": mac, "age_s": seconds}}`` for live entries."""

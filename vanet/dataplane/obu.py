@@ -7,6 +7,7 @@ from collections import deque
 from zope.interface import implementer
 
 from vanet.dataplane._common import MIN_INNER_FRAME, DataPlaneBase
+from vanet.dataplane.clients import EXPIRY_AFTER
 from vanet.interfaces import IDataPlane
 from vanet.mac import bad_address, is_group
 from vanet.routing.actions import ForwardDownstream, ForwardUpstream, SendUpstream
@@ -129,6 +130,12 @@ class ObuDataPlane(DataPlaneBase):
         while held and now - held[0][0] > self.hold_s:
             held.popleft()
             self._drop("no_upstream")
+
+    def next_deadline(self) -> float:
+        """When ``expire`` next has a held frame to drop (``inf``: none
+        held): a hair after the oldest one's ``hold_s``."""
+        held = self._held
+        return held[0][0] + self.hold_s + EXPIRY_AFTER if held else float("inf")
 
     def on_upstream(self, view, now: float) -> list:
         """An upstream message from a downstream neighbour: relay it

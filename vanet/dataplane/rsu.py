@@ -15,7 +15,7 @@ from collections import deque
 from zope.interface import implementer
 
 from vanet.dataplane._common import MIN_INNER_FRAME, DataPlaneBase
-from vanet.dataplane.clients import ClientTable
+from vanet.dataplane.clients import EXPIRY_AFTER, ClientTable
 from vanet.interfaces import IDataPlane
 from vanet.mac import bad_address, is_group
 from vanet.routing.actions import DeliverToTap, SendDownstream
@@ -220,6 +220,15 @@ class RsuDataPlane(DataPlaneBase):
             self._drop("no_route")
         else:
             self.counters["flood_hold_expired"] += 1
+
+    def next_deadline(self) -> float:
+        """When ``expire`` next has a client to forget or a held frame to
+        drop (``inf``: neither held)."""
+        at = self.clients.next_expiry()
+        held = self._held
+        if held:
+            at = min(at, held[0][0] + self.hold_s + EXPIRY_AFTER)
+        return at
 
     def status(self, now: float) -> dict[str, dict]:
         """The client table: ``{client MAC: {"behind": MAC, "age_s": s}}``."""

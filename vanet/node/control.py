@@ -5,7 +5,7 @@ for ``/`` gets the node's live page (``vanet.web.node``)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, MutableSequence
 
 from twisted.web import pages, resource, server
 
@@ -41,9 +41,9 @@ def _json(value) -> tuple[bytes, bytes]:
 
 
 class _Root(resource.Resource):
-    def __init__(self, status: Callable[[], dict], clock) -> None:
+    def __init__(self, status: Callable[[], dict], clock, route_listeners) -> None:
         super().__init__()
-        self.page = add_node_page(self, status, clock)
+        self.page = add_node_page(self, status, clock, route_listeners)
 
     def getChild(self, path, request):
         if path == b"":
@@ -55,11 +55,16 @@ class _Root(resource.Resource):
         )
 
 
-def control_site(status: Callable[[], dict], clock=None) -> server.Site:
+def control_site(
+    status: Callable[[], dict],
+    clock=None,
+    route_listeners: MutableSequence[Callable[[str, dict], None]] | None = None,
+) -> server.Site:
     """A web site answering ``/status`` and ``/metrics`` from ``status()``,
     and the node's page (pushed every second of ``clock``, the reactor by
-    default)."""
-    root = _Root(status, clock)
+    default, and at once on an upstream change when given the engine's
+    ``route_listeners``)."""
+    root = _Root(status, clock, route_listeners)
     root.putChild(b"status", _Leaf(lambda: _json(status())))
     root.putChild(
         b"metrics",

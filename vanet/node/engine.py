@@ -15,6 +15,12 @@ and send at once, into the port's transmit slot where it lends one:
 the same frames and counts as the actions would give.
 The engine itself is I/O-free apart from those two objects, so it runs the
 same under twistd, a ``task.Clock`` and the simulator.
+
+Housekeeping runs when it is due, not on a fixed beat: the cores and the
+data plane say when they next have something to do (``next_deadline``),
+and the engine keeps one timer armed at the earliest of those, moved
+earlier after an input that brings a deadline forward (docs/architecture.md,
+"When the OBU core decides").
 """
 
 from __future__ import annotations
@@ -57,9 +63,10 @@ CONTROL_KINDS = (
 
 _UP_LEN = UPSTREAM.size  # an upstream frame without its payload
 
-#: how often the cores' housekeeping runs, per heartbeat period; four ticks
-#: a period keep failover well inside the two-period bound.
-TICKS_PER_PERIOD = 4
+INFINITE = float("inf")
+#: how soon a deadline still due after the tick at it is tried again: a
+#: guard against a core that never makes progress (none should need it)
+SPIN_GUARD_PERIODS = 1 / 64
 
 #: how many of its latest route events a node's status shows
 #: (``recent_events``): enough to see a failover, bounded however busy.
@@ -214,7 +221,17 @@ class NodeEngine:
         self._recent_events: deque[tuple[float, str, dict]] = deque(
             maxlen=RECENT_EVENTS
         )
+        # Called with (event, fields) for every route event, after it is
+        # logged: how a node's page learns of a change at once.
+        self.route_listeners: list[Callable[[str, dict], None]] = []
         self._loops: list[Periodic] = []
+        # The one housekeeping timer, and the time it is armed for (inf:
+        # none). Inputs re-arm it only when they bring the deadline earlier;
+        # a timer that fires early finds little to do and re-arms.
+        self._timer = None
+        self._armed_at = INFINITE
+        self._ticked_at = -INFINITE  # when tick last ran
+        self._running = False
         self._handlers = {
             "heartbeat": routing.on_message,
             "heartbeat_reply": routing.on_message,
@@ -285,16 +302,61 @@ class NodeEngine:
         self.tap = tap
 
     def start(self) -> None:
-        """Start the periodic work: heartbeats (RSU) and housekeeping ticks."""
+        """Start the periodic work: heartbeats (RSU), and housekeeping at
+        the cores' deadlines."""
+        self._running = True
+        self._core_deadline = self.routing.next_deadline
+        self._plane_deadline = self.dataplane.next_deadline
         if self.role == "rsu":
             self._start_loop(self.send_heartbeat, self.hello_period_s)
-        self._start_loop(self.tick, self.hello_period_s / TICKS_PER_PERIOD, now=False)
+        self._rearm()
 
     def stop(self) -> None:
+        self._running = False
         for loop in self._loops:
             if loop.running:
                 loop.stop()
         self._loops.clear()
+        timer, self._timer = self._timer, None
+        self._armed_at = INFINITE
+        if timer is not None and timer.active():
+            timer.cancel()
+
+    def _rearm(self) -> None:
+        """Arm the housekeeping timer at the earliest deadline, if that is
+        earlier than the one armed (cheap: called after every input)."""
+        if not self._running:
+            return
+        at = self._core_deadline()
+        plane = self._plane_deadline()
+        if plane < at:
+            at = plane
+        if at >= self._armed_at:
+            return
+        if at <= self._ticked_at:
+            # Still due after a tick at that time: a core that cannot make
+            # progress must not spin the clock; it is looked at again soon.
+            at = self._ticked_at + self.hello_period_s * SPIN_GUARD_PERIODS
+            if at >= self._armed_at:
+                return
+        timer = self._timer
+        if timer is not None and timer.active():
+            timer.cancel()
+        self._armed_at = at
+        delay = at - self.clock.seconds()
+        self._timer = self.clock.callLater(delay if delay > 0 else 0.0, self._due)
+
+    def _due(self) -> None:
+        self._timer = None
+        self._armed_at = INFINITE
+        try:
+            self.tick()
+        except Exception:
+            # As a periodic call would: logged, and housekeeping goes on.
+            self.log.failure("{node}: housekeeping failed", node=self._log_name)
+            now = self.clock.seconds()
+            self._armed_at = now + self.hello_period_s  # retry, not spin
+            self._timer = self.clock.callLater(self.hello_period_s, self._due)
 
     def _start_loop(self, function, interval: float, now: bool = True) -> None:
         loop = Periodic(self.clock, function, interval)
@@ -348,6 +410,13 @@ class NodeEngine:
             # execute() inlined: this runs once a frame.
             for action in handlers[msg.kind](msg, now):
                 act[type(action)](action)
+        # _rearm() inlined as far as its first test: after most frames the
+        # armed timer is early enough already.
+        if self._running:
+            at = self._core_deadline()
+            plane = self._plane_deadline()
+            if (plane if plane < at else at) < self._armed_at:
+                self._rearm()
 
     def _gated(self, gate: AuthGate) -> Callable:
         admit, on_message = gate.admit, self.routing.on_message
@@ -481,14 +550,20 @@ class NodeEngine:
                 self._send_written(n, SendUpstream, mac, payload, hop)
                 return
         self.execute(self.dataplane.on_tap_frame(frame, now))
+        self._rearm()
 
     def send_heartbeat(self) -> None:
         self.execute(self.routing.heartbeat(self.clock.seconds()))
+        self._rearm()
 
     def tick(self) -> None:
-        now = self.clock.seconds()
+        """Housekeeping: the cores' ``tick`` and the data plane's
+        ``expire``, then the timer armed for what comes due next. Running
+        it before anything is due is harmless."""
+        now = self._ticked_at = self.clock.seconds()
         self.execute(self.routing.tick(now))
         self.dataplane.expire(now)
+        self._rearm()
 
     # -- outputs -----------------------------------------------------------
 
@@ -511,6 +586,8 @@ class NodeEngine:
             route_event=action.event,
             route_fields=action.fields,
         )
+        for listener in self.route_listeners:
+            listener(action.event, action.fields)
         if action.event == "upstream_selected":
             # A way up where there was none: what the TAP sent meanwhile.
             self.execute(self.dataplane.on_upstream_ready(self.clock.seconds()))

@@ -116,6 +116,7 @@ class NodeFactory:
                 # Data is not signed: only verified replies make routes then
                 # (docs/protocol.md §4.5, §2.7).
                 data_routes=gate is None,
+                period=self.hello_period_s,
             )
             # Frames for a vehicle without a route wait up to two periods.
             dataplane = RsuDataPlane(

@@ -174,7 +174,8 @@ class NodeService(service.MultiService):
         self._install_sighup()
         if config.control.listen:
             endpoint = serverFromString(self.reactor, config.control.listen)
-            endpoint.listen(control_site(engine.status)).addCallbacks(
+            site = control_site(engine.status, route_listeners=engine.route_listeners)
+            endpoint.listen(site).addCallbacks(
                 self._control_listening, self._control_failed
             )
         self.log.info(

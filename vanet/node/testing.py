@@ -29,6 +29,10 @@ class CoreNetwork:
         self.events: list[tuple[float, bytes, RouteEvent]] = []
         self.sent: list[tuple[float, bytes, bytes]] = []  # (time, sender, frame)
         self._loops: list[LoopingCall] = []
+        # Deadline scheduling (``start``): per node its timer and the time
+        # it is armed for, as the node engine keeps them.
+        self._deadlines = False
+        self._timers: dict[bytes, tuple[float, object]] = {}
         self._buf = bytearray(64)
         self._write = frame_writers(path)
         # Authenticating nodes (``add(core, gate)``): their gates and writers.
@@ -47,6 +51,11 @@ class CoreNetwork:
     def replace(self, core) -> None:
         """Swap a node's core (e.g. an RSU restart)."""
         self.cores[core.mac] = core
+        _, call = self._timers.pop(core.mac, (None, None))
+        if call is not None and call.active():
+            call.cancel()
+        if self._deadlines:
+            self._rearm(core.mac)
 
     def link(self, a: bytes, b: bytes, delay_ms: float) -> None:
         self.delays[(a, b)] = self.delays[(b, a)] = delay_ms / 1000.0
@@ -58,12 +67,38 @@ class CoreNetwork:
     def neighbours(self, mac: bytes) -> list[bytes]:
         return [b for (a, b) in self.delays if a == mac]
 
-    def start(self, period: float, ticks_per_period: int = 4) -> None:
-        """Heartbeats from every RSU core each ``period``; ticks for all."""
+    def start(self, period: float, ticks_per_period: int | None = None) -> None:
+        """Heartbeats from every RSU core each ``period``; each core ticked
+        at its ``next_deadline()``, as the node engine does, or with
+        ``ticks_per_period`` that many times a period instead."""
         for mac, core in self.cores.items():
             if core.role == "rsu":
                 self._every(period, lambda m=mac: self._heartbeat(m))
-        self._every(period / ticks_per_period, self._tick_all)
+        if ticks_per_period is not None:
+            self._every(period / ticks_per_period, self._tick_all)
+            return
+        self._deadlines = True
+        for mac in self.cores:
+            self._rearm(mac)
+
+    def _rearm(self, mac: bytes) -> None:
+        core = self.cores.get(mac)
+        if core is None:
+            return
+        at = core.next_deadline()
+        armed_at, call = self._timers.get(mac, (float("inf"), None))
+        if at >= armed_at:
+            return
+        if call is not None and call.active():
+            call.cancel()
+        delay = max(0.0, at - self.clock.seconds())
+        self._timers[mac] = (at, self.clock.callLater(delay, self._due, mac))
+
+    def _due(self, mac: bytes) -> None:
+        self._timers.pop(mac, None)
+        core = self.cores.get(mac)
+        if core is not None:
+            self.execute(mac, core.tick(self.clock.seconds()))
 
     def restart_heartbeats(self, mac: bytes, period: float) -> None:
         self._every(period, lambda: self._heartbeat(mac))
@@ -79,6 +114,11 @@ class CoreNetwork:
             if loop.running:
                 loop.stop()
         self._loops.clear()
+        self._deadlines = False
+        for _, call in self._timers.values():
+            if call.active():
+                call.cancel()
+        self._timers.clear()
 
     def run(self, seconds: float, step: float = 0.001) -> None:
         """Advance the clock step by step (one LoopingCall tick per step)."""
@@ -109,6 +149,8 @@ class CoreNetwork:
                 frame = bytes(self._buf[:n])
                 self.sent.append((now, mac, frame))
                 self._send(mac, frame, action.next_hop)
+        if self._deadlines:
+            self._rearm(mac)
 
     def _send(self, mac: bytes, frame: bytes, next_hop: bytes) -> None:
         if mac in self.silent:

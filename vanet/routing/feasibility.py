@@ -28,10 +28,15 @@ class Adverts:
     evicted keeps what we told our neighbours about it in the reckoning
     until its window closes."""
 
-    __slots__ = ("_held",)
+    __slots__ = ("_held", "next_change")
 
     def __init__(self) -> None:
         self._held: list[tuple[float, int]] = []  # (until, distance)
+        # When the feasibility distance may next rise: the first
+        # advertisement held stops counting then (``distance`` drops it at
+        # ``until``); ``INFINITE`` when none is held. Kept, not computed:
+        # the node asks after every frame (``next_deadline``).
+        self.next_change = INFINITE
 
     def add(self, distance: int, until: float) -> None:
         """We advertised ``distance``; it counts until ``until``."""
@@ -43,13 +48,15 @@ class Adverts:
                 return
         held[:] = [(u, d) for u, d in held if not (d >= distance and u <= until)]
         held.append((until, distance))
+        self.next_change = min(u for u, _ in held)
 
     def distance(self, now: float) -> float:
         """The feasibility distance at ``now`` (``INFINITE`` when we
         advertised nothing that still counts)."""
         held = self._held
-        if any(u <= now for u, _ in held):
+        if self.next_change <= now:
             held[:] = [(u, d) for u, d in held if u > now]
+            self.next_change = min((u for u, _ in held), default=INFINITE)
         return min((d for _, d in held), default=INFINITE)
 
     def __len__(self) -> int:

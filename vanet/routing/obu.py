@@ -1,14 +1,17 @@
 """The OBU's routing core, sans I/O (docs/protocol.md §3-§6).
 
 The node hands every heartbeat and heartbeat reply addressed to it to
-``on_message(msg, now)``, calls ``tick(now)`` a few times per heartbeat
-period, and reports failed sends with ``on_send_failed``. The core returns
-frames to send and decisions (``RouteEvent``) as ``vanet.routing.actions``;
-the ``strategy`` only orders the candidates the core builds.
+``on_message(msg, now)``, calls ``tick(now)`` at ``next_deadline()`` (the
+time the core next has something to do), and reports failed sends with
+``on_send_failed``. The core returns frames to send and decisions
+(``RouteEvent``) as ``vanet.routing.actions``; the ``strategy`` only orders
+the candidates the core builds.
 
 Frames go out the moment their cause arrives; ranking waits for the next
 tick where it can (docs/architecture.md, "When the OBU core decides"): a
-heartbeat from a known RSU, a copy of one, and a reply are weighed there.
+heartbeat from a known RSU, a copy of one, and a reply are weighed there,
+within ``DECIDE_WITHIN`` of a period; a neighbour or an RSU falling silent,
+and an advertisement lapsing, are acted on at that instant.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from vanet.routing.actions import Action
 from vanet.routing.candidates import Candidate
 from vanet.routing.events import EventRecorder
 from vanet.routing.feasibility import Adverts
-from vanet.routing.liveness import Liveness
+from vanet.routing.liveness import AFTER, Liveness, batch_due
 from vanet.routing.relay import HeartbeatRelay
 from vanet.routing.replies import ReplyRelay
 from vanet.routing.routes import RouteTable, routes_status
@@ -136,7 +139,10 @@ class ObuRoutingCore(HeartbeatRelay, ReplyRelay, Liveness):
         # Heartbeat copies not yet noted: (source, its state, seq, neighbour,
         # hops, arrival time); see _on_heartbeat.
         self._deferred: list[tuple] = []
-        self._forget_at = float("-inf")  # next memory housekeeping (tick)
+        self._forget_at = float("inf")  # next memory housekeeping (tick)
+        # When the work waiting for a tick (deferred copies, dirty RSUs,
+        # routes to re-rank) is done (``batch_due``).
+        self._due_at = float("inf")
         # Targets whose routes replies changed since the last route update.
         self._pending_targets: set[bytes] = set()
         self._logs_dirty = False  # some source's live logs changed
@@ -197,10 +203,20 @@ class ObuRoutingCore(HeartbeatRelay, ReplyRelay, Liveness):
     def on_message(self, msg, now: float) -> list[Action]:
         kind = msg.kind
         if kind == "heartbeat":
-            return self._on_heartbeat(msg, now)
-        if kind == "heartbeat_reply":
-            return self._on_reply(msg, now)
-        return []  # data messages belong to the data plane
+            actions = self._on_heartbeat(msg, now)
+        elif kind == "heartbeat_reply":
+            actions = self._on_reply(msg, now)
+        else:
+            return []  # data messages belong to the data plane
+        if self._due_at == INFINITE and (
+            self._deferred
+            or self._dirty_sources
+            or self._pending_targets
+            or self._logs_dirty
+            or self._all_routes_dirty
+        ):
+            self._due_at = batch_due(now, self.default_period)
+        return actions
 
     def heartbeat(self, now: float) -> list[Action]:
         """An OBU originates no heartbeats (docs/protocol.md §3)."""
@@ -208,14 +224,31 @@ class ObuRoutingCore(HeartbeatRelay, ReplyRelay, Liveness):
 
     def tick(self, now: float) -> list[Action]:
         """Note deferred heartbeat copies, expire silent neighbours and RSUs;
-        fail over if needed."""
+        fail over if needed. Called early, it does the waiting work early
+        (and finds the rest not due)."""
         self._apply_deferred()
         if now >= self._forget_at:
-            # Memory housekeeping only (what it forgets stopped counting
-            # long before), so once a period is enough.
-            self._forget_at = now + self.default_period
             self._forget_dead_sources(now)
+            self._forget_at = self._next_forget(now)
+        elif self._forget_at == INFINITE:
+            self._forget_at = self._next_forget(now)
+        self._due_at = INFINITE
         return self._refresh(now, routes=True)
+
+    def next_deadline(self) -> float:
+        """When ``tick`` next has something to do, on the clock ``now`` is
+        read from (``inf``: nothing until an input): the waiting work's
+        due time, the first instant a neighbour or an RSU falls silent or a
+        next hop's advertisement lapses (``_recheck_at``), the first
+        instant ours does (the feasibility distance rises, docs/protocol.md
+        §4.8), and memory housekeeping."""
+        at = self._due_at
+        if self._recheck_at < at:
+            at = self._recheck_at
+        if self._forget_at < at:
+            at = self._forget_at
+        lapse = self._adverts.next_change
+        return lapse if lapse < at else at
 
     def on_send_failed(self, next_hop: bytes, now: float) -> list[Action]:
         """A send toward ``next_hop`` failed: rank it last (so the next
@@ -366,6 +399,9 @@ class ObuRoutingCore(HeartbeatRelay, ReplyRelay, Liveness):
             if at + window < lapse:
                 lapse = at + window
         state.feasible = frozenset(c.next_hop for c in kept)
+        # A hair after the window: what advertised at its start still
+        # counts at that instant (``advertised_since``).
+        lapse += AFTER
         state.lapse = lapse
         return kept
 
@@ -446,6 +482,9 @@ class ObuRoutingCore(HeartbeatRelay, ReplyRelay, Liveness):
             "counters": dict(self.counters),
             "drops": dict(self.drops),
         }
+
+
+INFINITE = float("inf")
 
 
 def _finite(value: float) -> int | None:

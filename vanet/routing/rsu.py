@@ -1,8 +1,9 @@
 """The RSU's routing core, sans I/O (docs/protocol.md §3 and §4).
 
 Every ``hello_period`` the node calls ``heartbeat(now)`` and sends what it
-returns; every received heartbeat reply goes to ``on_message``. The core
-learns from the replies through which neighbour each vehicle is reached.
+returns; every received heartbeat reply goes to ``on_message``, and
+``tick(now)`` runs at ``next_deadline()``. The core learns from the
+replies through which neighbour each vehicle is reached.
 """
 
 from __future__ import annotations
@@ -13,8 +14,11 @@ from vanet.interfaces import IRoutingCore
 from vanet.mac import bad_address, format_mac
 from vanet.routing.actions import Action, SendHeartbeat
 from vanet.routing.events import EventRecorder
+from vanet.routing.liveness import batch_due
 from vanet.routing.routes import KEPT, REFUSED, ReplyLog, RouteTable, routes_status
 from vanet.wire import U32_MAX, serial_diff
+
+INFINITE = float("inf")
 
 
 class _Sent:
@@ -43,6 +47,8 @@ class RsuRoutingCore:
       §3.1; an authenticating RSU starts at its clock, ``vanet.auth``).
     - ``data_routes``: upstream data gives a vehicle without a route a
       first one (docs/protocol.md §4.5); off while authenticating.
+    - ``period``: the heartbeat period (s); routes replies changed are
+      re-ranked within ``DECIDE_WITHIN`` of it.
     """
 
     role = "rsu"
@@ -62,6 +68,7 @@ class RsuRoutingCore:
         name: str | None = None,
         first_seq: int = 0,
         data_routes: bool = False,
+        period: float = 1.0,
     ) -> None:
         if hello_history < 1:
             raise ValueError("hello_history must be at least 1")
@@ -69,6 +76,8 @@ class RsuRoutingCore:
             raise ValueError("neighbour_timeout must be at least 1")
         if not 0 <= first_seq <= U32_MAX:
             raise ValueError("first_seq must be a u32")
+        if period <= 0:
+            raise ValueError("period must be positive (seconds)")
         self.mac = bytes(mac)
         self.strategy = strategy
         self.hello_history = hello_history
@@ -79,6 +88,7 @@ class RsuRoutingCore:
         # Moves whenever a route appears, changes or goes: the data plane
         # then looks again at the frames it holds for want of one.
         self.routes_version = 0
+        self.period = period
         self._next_seq = first_seq
         self._last_seq: int | None = None
         self._sent: dict[int, _Sent] = {}  # in sending order
@@ -90,6 +100,7 @@ class RsuRoutingCore:
         # or leaving the window.
         self._table = RouteTable(self._recorder, self.mac)
         self._pending: set[bytes] = set()  # vehicles to re-rank at the tick
+        self._due_at = INFINITE  # when the tick must re-rank them
 
     @property
     def _ranked(self):
@@ -142,6 +153,19 @@ class RsuRoutingCore:
             return []
         return self._refresh()
 
+    def next_deadline(self) -> float:
+        """When ``tick`` next has something to do (``inf``: nothing until
+        an input): routes are re-ranked within ``DECIDE_WITHIN`` of a
+        period after the first reply that changed one. Nothing else here
+        expires with time: routes leave the window with a heartbeat."""
+        return self._due_at if self._pending else INFINITE
+
+    def _wait(self, vehicle: bytes, now: float) -> None:
+        """Re-rank the routes toward ``vehicle`` at the next tick."""
+        if not self._pending:
+            self._due_at = batch_due(now, self.period)
+        self._pending.add(vehicle)
+
     def on_send_failed(self, next_hop: bytes, now: float) -> list[Action]:
         """Sending to ``next_hop`` failed: rank it last until it brings a
         reply to a newer heartbeat."""
@@ -182,7 +206,7 @@ class RsuRoutingCore:
             return []
         stored = log.record(origin, via, (hops, None), self.max_observations)
         if stored > KEPT and log.live:
-            self._pending.add(origin)
+            self._wait(origin, now)
             if not rows:
                 # The first downstream frames must not wait for the tick.
                 self.counters["route_from_data"] += 1
@@ -234,7 +258,7 @@ class RsuRoutingCore:
             # A route is built from what changed: re-ranked at the next
             # tick, or now for a vehicle without one (its first downstream
             # frames must not wait a quarter period).
-            self._pending.add(sender)
+            self._wait(sender, now)
             if sender not in self._table.next_hop:
                 return self._refresh()
         return []

@@ -62,6 +62,7 @@ class Simulation(SimulationBase, service.MultiService):
         self.nodes: dict[str, NodeService] = {}
         self._strategies: dict[str, object] = {}  # plugins found, by name
         self._traffic_loops: list[LoopingCall] = []
+        self._route_listeners: list[Callable[[str, str, dict], None]] = []
         self.started_at: float | None = None
         self._keys = _in_memory_keys(topology) if topology.sim.authenticate else {}
         for spec in topology.nodes.values():
@@ -160,8 +161,25 @@ class Simulation(SimulationBase, service.MultiService):
             self.mobility.start()
         super().startService()
         self.started_at = self.clock.seconds()
+        for name, node in self.nodes.items():
+            if node.engine is not None:
+                node.engine.route_listeners.append(self._route_event_of(name))
         if self.topology.flows:
             self.clock.callLater(self.warmup_s, self._start_traffic)
+
+    def add_route_listener(self, listener: Callable[[str, str, dict], None]) -> None:
+        """Call ``listener(node, event, fields)`` for each route event of
+        every node (the web view pushes upstream changes at once)."""
+        self._route_listeners.append(listener)
+
+    def _route_event_of(self, name: str) -> Callable[[str, dict], None]:
+        listeners = self._route_listeners
+
+        def heard(event: str, fields: dict) -> None:
+            for listener in listeners:
+                listener(name, event, fields)
+
+        return heard
 
     def _announce_receivers(self) -> None:
         # A real host on a TAP speaks (ARP, ...) now and then, which is how

@@ -3,7 +3,9 @@ and its live updates at ``/events``, beside the HTTP API on one site.
 
 Everything the page shows comes from the same ``ISimulation`` methods the
 API answers with under ``/api/v1`` (``nodes``, ``node_info`` with its
-positions, ``channels``, ``stats``), pushed together as one snapshot; the
+positions, ``channels``, ``stats``), pushed together as one snapshot
+every ``PUSH_INTERVAL_S`` and at once when a vehicle's upstream changes
+(an in-process simulation's ``add_route_listener``); the
 road (``/api/v1/road``, which does not change) the page fetches once; a
 node's full status is the API's ``/node/NAME``, and link edits are the
 API's ``POST /channel/A/B``.
@@ -21,7 +23,7 @@ from twisted.web.iweb import IRequest
 
 from vanet.web.assets import Asset, Assets, wants_html
 from vanet.web.layout import graph_layout
-from vanet.web.stream import EventStream
+from vanet.web.stream import UPSTREAM_EVENTS, EventStream
 
 #: seconds between two snapshots pushed to the open pages
 PUSH_INTERVAL_S = 0.5
@@ -45,7 +47,7 @@ class SimulationView:
     """Builds the snapshot the simulator's page draws."""
 
     def __init__(self, simulation: Any, clock: IReactorTime) -> None:
-        self._sim = simulation
+        self.simulation = self._sim = simulation
         self._clock = clock
         self._started = clock.seconds()
         self._layout_key: tuple | None = None
@@ -119,6 +121,16 @@ class SimulationSite(resource.Resource):
         self.events = EventStream(view.snapshot, clock, PUSH_INTERVAL_S)
         self.putChild(b"ui", Assets())
         self.putChild(b"events", self.events)
+        # An in-process simulation says when a route changes (pushed at
+        # once); another (nodes in namespaces) is read at the periodic
+        # pushes only.
+        subscribe = getattr(view.simulation, "add_route_listener", None)
+        if subscribe is not None:
+            subscribe(self._route_event)
+
+    def _route_event(self, node: str, event: str, fields: Mapping) -> None:
+        if event in UPSTREAM_EVENTS:
+            self.events.push_soon()
 
     def getChild(self, path: bytes, request: IRequest) -> resource.IResource:
         if path == b"" and not request.postpath and wants_html(request):

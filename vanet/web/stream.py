@@ -1,9 +1,12 @@
 """Server-Sent Events from Twisted: one snapshot pushed to every open page.
 
 A page opens ``EventSource("events")`` and gets the current snapshot at
-once, then a new one every ``interval_s`` while anybody listens: the
-snapshot is built and encoded once per push, however many pages are open,
-and nothing runs while none is. The number of listeners is bounded.
+once, then a new one every ``interval_s`` while anybody listens, and one
+as soon as possible after ``push_soon()`` (a route changed: the page shows
+it at once, not at the next periodic push), at most one per
+``min_gap_s``, so a storm of changes cannot flood the pages. The snapshot
+is built and encoded once per push, however many pages are open, and
+nothing runs while none is. The number of listeners is bounded.
 """
 
 from __future__ import annotations
@@ -24,6 +27,20 @@ log = Logger()
 MAX_LISTENERS = 16
 #: how long a browser waits before reconnecting after the stream ends (ms)
 RETRY_MS = 2000
+#: at least this long between two pushes asked for by ``push_soon`` (s)
+MIN_GAP_S = 0.05
+#: route events that change what the pages draw (a vehicle's upstream
+#: arrow, its gateway): a snapshot goes out at once after one
+UPSTREAM_EVENTS = frozenset(
+    {
+        "upstream_selected",
+        "upstream_switched",
+        "upstream_lost",
+        "gateway_selected",
+        "gateway_switched",
+        "gateway_lost",
+    }
+)
 
 
 def sse_message(event: str, data: Any) -> bytes:
@@ -44,14 +61,19 @@ class EventStream(resource.Resource):
         clock: IReactorTime,
         interval_s: float = 0.5,
         max_listeners: int = MAX_LISTENERS,
+        min_gap_s: float = MIN_GAP_S,
     ) -> None:
         super().__init__()
         self._snapshot = snapshot
         self._clock = clock
         self.interval_s = interval_s
         self.max_listeners = max_listeners
+        self.min_gap_s = min_gap_s
         self.listeners: list[IRequest] = []
         self._loop: LoopingCall | None = None
+        self._soon = None  # the push push_soon() scheduled, if pending
+        self._pushed_at = float("-inf")  # when the last push went out
+        self.pushes = 0  # snapshots pushed (to all pages at once)
 
     def render_GET(self, request: IRequest) -> bytes | int:
         if len(self.listeners) >= self.max_listeners:
@@ -87,10 +109,25 @@ class EventStream(resource.Resource):
             log.failure("building the web view's snapshot failed")
             return None
 
+    def push_soon(self) -> None:
+        """Push a snapshot as soon as the gap since the last allows (never
+        from inside the caller: a route event comes mid-way through a
+        node's work, the snapshot reads every node)."""
+        if not self.listeners or self._soon is not None:
+            return  # nobody to tell, or a push is on its way
+        wait = self._pushed_at + self.min_gap_s - self._clock.seconds()
+        self._soon = self._clock.callLater(max(0.0, wait), self._push_now)
+
+    def _push_now(self) -> None:
+        self._soon = None
+        self._push()
+
     def _push(self) -> None:
+        self._pushed_at = self._clock.seconds()
         message = self._message()
         if message is None:
             return
+        self.pushes += 1
         for request in list(self.listeners):
             request.write(message)
 
@@ -101,6 +138,10 @@ class EventStream(resource.Resource):
             if self._loop.running:
                 self._loop.stop()
             self._loop = None
+        if not self.listeners and self._soon is not None:
+            if self._soon.active():
+                self._soon.cancel()
+            self._soon = None
 
     def close(self) -> None:
         """End every stream (the pages see the server go)."""
