@@ -545,6 +545,10 @@ def ratio(value: float, reference: float) -> str:
     return f"{value / reference:6.2f}" if reference else "     -"
 
 
+def _exit_on(signum, frame) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 s flows")
@@ -576,6 +580,10 @@ def main(argv=None) -> int:
             return 2
     seconds = args.seconds or (1.0 if args.quick else 5.0)
     pings = args.pings or (300 if args.quick else 10000)
+    # Stopped with SIGTERM or SIGHUP (`timeout`, a closed terminal), the
+    # finally blocks below still end the processes and namespaces.
+    for stop in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(stop, _exit_on)
     workdir = Path(tempfile.mkdtemp(prefix="vanet-bench-dp-"))
     os.chmod(workdir, 0o755)
     bench = Bench(seconds, pings, workdir, args.profile)
