@@ -55,42 +55,63 @@ class ReplyRelay:
                     via=format_mac(via),
                 )
             ]
-        self._note_neighbour(via, now)
+        # _note_neighbour, inline for a neighbour already held (every
+        # reply passes here: docs/protocol.md §3).
+        neighbours = self._neighbours
+        if via in neighbours:
+            neighbours[via] = now
+        else:
+            self._note_neighbour(via, now)
         # Hops relative to us: the sender's distance minus ours.
-        hops = max(1, reply.hops - heard.hops)
-        latency_ms = max(0.0, (now - heard.at) * 1000)
+        hops = reply.hops - heard.hops
+        if hops < 1:
+            hops = 1
+        latency_ms = (now - heard.at) * 1000
+        if latency_ms <= 0.0:
+            latency_ms = 0.0  # (as max(0.0, x) gave: never -0.0)
         log = heard.replies
         bound = self.max_observations
-        value = (hops, latency_ms)
-        stored = log.record(sender, via, value, bound)
+        stored = log.record(sender, via, (hops, latency_ms), bound)
         refused = stored == REFUSED
-        touched: tuple[bytes, ...] = (sender,) if stored >= CHANGED else ()
+        # Targets whose held observations changed (at most sender and via).
+        first = sender if stored >= CHANGED else None
+        second = None
         if via != sender:
             # The delivering neighbour itself is one hop away.
             stored = log.record(via, via, (1, None), bound)
             if stored >= CHANGED:
-                touched += (via,)
-            refused = refused or stored == REFUSED
+                second = via
+            elif stored == REFUSED:
+                refused = True
         if refused:
             rec.drop("observation_bound")
-        self._counters["reply_received"] += 1
-        actions: list[Action] = []
+        counters = self._counters
+        counters["reply_received"] += 1
         if via != toward_source:
             # Forward unchanged but for dst = P, src = us.
-            actions.append(ForwardReply(reply, toward_source))
-            self._counters["reply_forwarded"] += 1
+            actions: list[Action] = [ForwardReply(reply, toward_source)]
+            counters["reply_forwarded"] += 1
         else:
-            self._counters["reply_not_bounced"] += 1
+            actions = []
+            counters["reply_not_bounced"] += 1
         # Only routes toward what this log gained can change (and none if
         # the log does not count, or not yet: a log entering the live window
         # brings all its targets). Held routes are re-ranked at the next
         # tick; a vehicle without one gets it now, window move and all, so
         # the first frames toward it do not wait a quarter period.
-        if touched:
-            if log.live:
-                self._pending_targets.update(touched)
+        if first is not None or second is not None:
+            live = log.live
             next_hop = self._table.next_hop
-            if any(target not in next_hop for target in touched):
+            unrouted = False
+            if first is not None:
+                if live:
+                    self._pending_targets.add(first)
+                unrouted = first not in next_hop
+            if second is not None:
+                if live:
+                    self._pending_targets.add(second)
+                unrouted = unrouted or second not in next_hop
+            if unrouted:
                 actions.extend(self._refresh(now, routes=True))
         return actions
 

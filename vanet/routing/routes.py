@@ -100,13 +100,14 @@ def build_routes(
     return table
 
 
-def _summaries(target: bytes, reply_logs: list[ReplyLog], me: bytes) -> dict:
-    """Per next hop, its ``Summary`` over the live logs, in the order
-    ``summarize`` reads them (first appearance; the newest hop count;
-    latencies summed oldest first, so the floats are the same)."""
+def _summaries(target: bytes, tables: list[dict], me: bytes) -> dict:
+    """Per next hop, its ``Summary`` over the live logs (``tables``: their
+    ``by_target``, oldest first), in the order ``summarize`` reads them
+    (first appearance; the newest hop count; latencies summed oldest
+    first, so the floats are the same)."""
     agg: dict[bytes, Summary] = {}
-    for log in reply_logs:
-        vias = log.by_target.get(target)
+    for by_target in tables:
+        vias = by_target.get(target)
         if vias:
             for via, (hops, latency) in vias.items():
                 if via != me:
@@ -225,11 +226,13 @@ class RouteTable:
         lost: list[tuple[bytes, bytes]] = []
         route_key = strategy.route_key
         me = self._me
+        # Read once: every target looks itself up in each live log.
+        tables = [log.by_target for log in reply_logs]
         for target in targets:
             if target == me:
                 rows = []
             else:
-                rows = list(_summaries(target, reply_logs, me).items())
+                rows = list(_summaries(target, tables, me).items())
                 if len(rows) > 1:
                     # Candidates only where there is an order to decide.
                     if demoted:
