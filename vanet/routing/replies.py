@@ -14,6 +14,9 @@ from vanet.routing.actions import Action, ForwardReply
 from vanet.routing.routes import CHANGED, KEPT, REFUSED, ReplyLog
 from vanet.routing.sources import Source
 
+#: What a reply says of the neighbour that delivered it: one hop, unmeasured.
+ONE_HOP = (1, None)
+
 
 class ReplyRelay:
     """Replies in, replies out, routes toward the vehicles behind."""
@@ -77,12 +80,15 @@ class ReplyRelay:
         first = sender if stored >= CHANGED else None
         second = None
         if via != sender:
-            # The delivering neighbour itself is one hop away.
-            stored = log.record(via, via, (1, None), bound)
-            if stored >= CHANGED:
-                second = via
-            elif stored == REFUSED:
-                refused = True
+            # The delivering neighbour itself is one hop away; mostly noted
+            # already for this heartbeat (then ``record`` would keep it).
+            vias = log.by_target.get(via)
+            if vias is None or vias.get(via) != ONE_HOP:
+                stored = log.record(via, via, ONE_HOP, bound)
+                if stored >= CHANGED:
+                    second = via
+                elif stored == REFUSED:
+                    refused = True
         if refused:
             rec.drop("observation_bound")
         counters = self._counters

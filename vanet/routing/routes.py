@@ -149,12 +149,16 @@ class RouteTable:
     neighbour, and ranking them needs no candidate at all. ``next_hop`` is
     what the data path asks."""
 
-    __slots__ = ("rows", "next_hop", "live_logs", "_recorder", "_me")
+    __slots__ = ("rows", "next_hop", "live_logs", "_tables", "_recorder", "_me")
 
     def __init__(self, recorder: EventRecorder, me: bytes) -> None:
         self.rows: dict[bytes, list[tuple[bytes, Summary]]] = {}
         self.next_hop: dict[bytes, bytes] = {}  # target -> best next hop
         self.live_logs: list[ReplyLog] = []  # what routes are read from
+        # Their ``by_target`` dicts, in the same order: every re-ranked
+        # target looks itself up in each, and a log's dict is replaced only
+        # when it leaves the window (``clear``), so they are kept with it.
+        self._tables: list[dict] = []
         self._recorder = recorder
         self._me = me
 
@@ -189,7 +193,9 @@ class RouteTable:
         left: list[ReplyLog] = []
         if logs is None:
             logs = old_logs
+            tables = self._tables
         else:
+            tables = self._tables = [log.by_target for log in logs]
             targets = set(targets)
             kept = {id(log) for log in logs}
             left = [log for log in old_logs if id(log) not in kept]
@@ -205,7 +211,7 @@ class RouteTable:
                 for log in logs:
                     targets.update(log.by_target)
             self.live_logs = logs
-        events = self._rerank(strategy, targets, logs, old_logs, demoted)
+        events = self._rerank(strategy, targets, logs, tables, old_logs, demoted)
         for log in left:
             log.clear()  # after the re-ranking: it read their order
         return events
@@ -215,19 +221,19 @@ class RouteTable:
         strategy,
         targets: Iterable[bytes],
         reply_logs: list[ReplyLog],
+        tables: list[dict],
         old_logs: list[ReplyLog],
         demoted,
     ) -> list[RouteEvent]:
         # ``old_logs`` were live at the previous update: they give the
-        # order of ``route_lost`` events.
+        # order of ``route_lost`` events; ``tables`` are the ``by_target``
+        # of ``reply_logs``.
         rows_table, hop_table = self.rows, self.next_hop
         # (target, next hop, hops, latency_ms, previous next hop)
         found: list[tuple[bytes, bytes, int, float | None, bytes | None]] = []
         lost: list[tuple[bytes, bytes]] = []
         route_key = strategy.route_key
         me = self._me
-        # Read once: every target looks itself up in each live log.
-        tables = [log.by_target for log in reply_logs]
         for target in targets:
             if target == me:
                 rows = []
