@@ -9,10 +9,12 @@ A mixin of ``ObuRoutingCore``; it keeps ``_table`` and
 
 from __future__ import annotations
 
-from vanet.mac import bad_address, format_mac
+from vanet.mac import MAC_LEN, bad_address, format_mac
 from vanet.routing.actions import Action, ForwardReply
 from vanet.routing.routes import CHANGED, KEPT, REFUSED, ReplyLog
 from vanet.routing.sources import Source
+
+_ZERO = bytes(MAC_LEN)
 
 #: What a reply says of the neighbour that delivered it: one hop, unmeasured.
 ONE_HOP = (1, None)
@@ -31,13 +33,16 @@ class ReplyRelay:
         if reply.hops < 1:
             rec.drop("bad_hops")
             return []
-        if bad_address(reply.source):
-            rec.drop("bad_source")
-            return []
-        if bad_address(sender) or bad_address(via):
-            rec.drop("bad_sender")
-            return []
-        state = self._sources.get(reply.source)
+        source = reply.source
+        # bad_address on all three at once, the reason only when one is.
+        if (source[0] | sender[0] | via[0]) & 1 or _ZERO in (source, sender, via):
+            if bad_address(source):
+                rec.drop("bad_source")
+                return []
+            if bad_address(sender) or bad_address(via):
+                rec.drop("bad_sender")
+                return []
+        state = self._sources.get(source)
         heard = None if state is None else state.seqs.get(state.unwrap(reply.seq))
         if heard is None:
             rec.drop("unknown_heartbeat")
@@ -52,7 +57,7 @@ class ReplyRelay:
             return [
                 rec.event(
                     "loop_detected",
-                    source=format_mac(reply.source),
+                    source=format_mac(source),
                     seq=reply.seq,
                     sender=format_mac(sender),
                     via=format_mac(via),

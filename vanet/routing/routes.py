@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from itertools import islice
+from itertools import islice, repeat
 
 from vanet.mac import format_mac
 from vanet.routing.actions import RouteEvent
@@ -106,17 +106,20 @@ def _summaries(target: bytes, tables: list[dict], me: bytes) -> dict:
     (first appearance; the newest hop count; latencies summed oldest
     first, so the floats are the same)."""
     agg: dict[bytes, Summary] = {}
-    for by_target in tables:
-        vias = by_target.get(target)
-        if vias:
-            for via, (hops, latency) in vias.items():
-                if via != me:
-                    s = agg.get(via)
-                    if s is None:
-                        agg[via] = Summary(hops, latency)
-                    else:
-                        s.add(hops, latency)
+    # The logs that hold no observation of ``target`` (most of them) are
+    # passed over in C: map and filter, not a Python loop.
+    for vias in filter(None, map(_get, tables, repeat(target))):
+        for via, (hops, latency) in vias.items():
+            if via != me:
+                s = agg.get(via)
+                if s is None:
+                    agg[via] = Summary(hops, latency)
+                else:
+                    s.add(hops, latency)
     return agg
+
+
+_get = dict.get
 
 
 def _first_appearance(
