@@ -410,7 +410,13 @@ class NodeEngine:
             # execute() inlined: this runs once a frame.
             for action in handlers[msg.kind](msg, now):
                 act[type(action)](action)
-        self._rearm()
+        # _rearm() inlined as far as its first test: after most frames the
+        # armed timer is early enough already.
+        if self._running:
+            at = self._core_deadline()
+            plane = self._plane_deadline()
+            if (plane if plane < at else at) < self._armed_at:
+                self._rearm()
 
     def _gated(self, gate: AuthGate) -> Callable:
         admit, on_message = gate.admit, self.routing.on_message
