@@ -28,7 +28,7 @@ class Adverts:
     evicted keeps what we told our neighbours about it in the reckoning
     until its window closes."""
 
-    __slots__ = ("_held", "next_change")
+    __slots__ = ("_held", "next_change", "_least")
 
     def __init__(self) -> None:
         self._held: list[tuple[float, int]] = []  # (until, distance)
@@ -37,6 +37,10 @@ class Adverts:
         # ``until``); ``INFINITE`` when none is held. Kept, not computed:
         # the node asks after every frame (``next_deadline``).
         self.next_change = INFINITE
+        # The least distance held (what ``distance`` returns), kept with
+        # ``_held``: the core asks at every decision, the list changes
+        # only when we advertise or an advertisement stops counting.
+        self._least = INFINITE
 
     def add(self, distance: int, until: float) -> None:
         """We advertised ``distance``; it counts until ``until``."""
@@ -49,6 +53,7 @@ class Adverts:
         held[:] = [(u, d) for u, d in held if not (d >= distance and u <= until)]
         held.append((until, distance))
         self.next_change = min(u for u, _ in held)
+        self._least = min(d for _, d in held)
 
     def distance(self, now: float) -> float:
         """The feasibility distance at ``now`` (``INFINITE`` when we
@@ -57,7 +62,8 @@ class Adverts:
         if self.next_change <= now:
             held[:] = [(u, d) for u, d in held if u > now]
             self.next_change = min((u for u, _ in held), default=INFINITE)
-        return min((d for _, d in held), default=INFINITE)
+            self._least = min((d for _, d in held), default=INFINITE)
+        return self._least
 
     def __len__(self) -> int:
         return len(self._held)

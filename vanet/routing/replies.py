@@ -9,10 +9,15 @@ A mixin of ``ObuRoutingCore``; it keeps ``_table`` and
 
 from __future__ import annotations
 
-from vanet.mac import bad_address, format_mac
+from vanet.mac import MAC_LEN, bad_address, format_mac
 from vanet.routing.actions import Action, ForwardReply
 from vanet.routing.routes import CHANGED, KEPT, REFUSED, ReplyLog
 from vanet.routing.sources import Source
+
+_ZERO = bytes(MAC_LEN)
+
+#: What a reply says of the neighbour that delivered it: one hop, unmeasured.
+ONE_HOP = (1, None)
 
 
 class ReplyRelay:
@@ -28,13 +33,16 @@ class ReplyRelay:
         if reply.hops < 1:
             rec.drop("bad_hops")
             return []
-        if bad_address(reply.source):
-            rec.drop("bad_source")
-            return []
-        if bad_address(sender) or bad_address(via):
-            rec.drop("bad_sender")
-            return []
-        state = self._sources.get(reply.source)
+        source = reply.source
+        # bad_address on all three at once, the reason only when one is.
+        if (source[0] | sender[0] | via[0]) & 1 or _ZERO in (source, sender, via):
+            if bad_address(source):
+                rec.drop("bad_source")
+                return []
+            if bad_address(sender) or bad_address(via):
+                rec.drop("bad_sender")
+                return []
+        state = self._sources.get(source)
         heard = None if state is None else state.seqs.get(state.unwrap(reply.seq))
         if heard is None:
             rec.drop("unknown_heartbeat")
@@ -49,48 +57,72 @@ class ReplyRelay:
             return [
                 rec.event(
                     "loop_detected",
-                    source=format_mac(reply.source),
+                    source=format_mac(source),
                     seq=reply.seq,
                     sender=format_mac(sender),
                     via=format_mac(via),
                 )
             ]
-        self._note_neighbour(via, now)
+        # _note_neighbour, inline for a neighbour already held (every
+        # reply passes here: docs/protocol.md §3).
+        neighbours = self._neighbours
+        if via in neighbours:
+            neighbours[via] = now
+        else:
+            self._note_neighbour(via, now)
         # Hops relative to us: the sender's distance minus ours.
-        hops = max(1, reply.hops - heard.hops)
-        latency_ms = max(0.0, (now - heard.at) * 1000)
+        hops = reply.hops - heard.hops
+        if hops < 1:
+            hops = 1
+        latency_ms = (now - heard.at) * 1000
+        if latency_ms <= 0.0:
+            latency_ms = 0.0  # (as max(0.0, x) gave: never -0.0)
         log = heard.replies
         bound = self.max_observations
-        value = (hops, latency_ms)
-        stored = log.record(sender, via, value, bound)
+        stored = log.record(sender, via, (hops, latency_ms), bound)
         refused = stored == REFUSED
-        touched: tuple[bytes, ...] = (sender,) if stored >= CHANGED else ()
+        # Targets whose held observations changed (at most sender and via).
+        first = sender if stored >= CHANGED else None
+        second = None
         if via != sender:
-            # The delivering neighbour itself is one hop away.
-            stored = log.record(via, via, (1, None), bound)
-            if stored >= CHANGED:
-                touched += (via,)
-            refused = refused or stored == REFUSED
+            # The delivering neighbour itself is one hop away; mostly noted
+            # already for this heartbeat (then ``record`` would keep it).
+            vias = log.by_target.get(via)
+            if vias is None or vias.get(via) != ONE_HOP:
+                stored = log.record(via, via, ONE_HOP, bound)
+                if stored >= CHANGED:
+                    second = via
+                elif stored == REFUSED:
+                    refused = True
         if refused:
             rec.drop("observation_bound")
-        self._counters["reply_received"] += 1
-        actions: list[Action] = []
+        counters = self._counters
+        counters["reply_received"] += 1
         if via != toward_source:
             # Forward unchanged but for dst = P, src = us.
-            actions.append(ForwardReply(reply, toward_source))
-            self._counters["reply_forwarded"] += 1
+            actions: list[Action] = [ForwardReply(reply, toward_source)]
+            counters["reply_forwarded"] += 1
         else:
-            self._counters["reply_not_bounced"] += 1
+            actions = []
+            counters["reply_not_bounced"] += 1
         # Only routes toward what this log gained can change (and none if
         # the log does not count, or not yet: a log entering the live window
         # brings all its targets). Held routes are re-ranked at the next
         # tick; a vehicle without one gets it now, window move and all, so
         # the first frames toward it do not wait a quarter period.
-        if touched:
-            if log.live:
-                self._pending_targets.update(touched)
+        if first is not None or second is not None:
+            live = log.live
             next_hop = self._table.next_hop
-            if any(target not in next_hop for target in touched):
+            unrouted = False
+            if first is not None:
+                if live:
+                    self._pending_targets.add(first)
+                unrouted = first not in next_hop
+            if second is not None:
+                if live:
+                    self._pending_targets.add(second)
+                unrouted = unrouted or second not in next_hop
+            if unrouted:
                 actions.extend(self._refresh(now, routes=True))
         return actions
 

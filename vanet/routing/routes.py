@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from itertools import islice
+from itertools import islice, repeat
 
 from vanet.mac import format_mac
 from vanet.routing.actions import RouteEvent
@@ -100,22 +100,26 @@ def build_routes(
     return table
 
 
-def _summaries(target: bytes, reply_logs: list[ReplyLog], me: bytes) -> dict:
-    """Per next hop, its ``Summary`` over the live logs, in the order
-    ``summarize`` reads them (first appearance; the newest hop count;
-    latencies summed oldest first, so the floats are the same)."""
+def _summaries(target: bytes, tables: list[dict], me: bytes) -> dict:
+    """Per next hop, its ``Summary`` over the live logs (``tables``: their
+    ``by_target``, oldest first), in the order ``summarize`` reads them
+    (first appearance; the newest hop count; latencies summed oldest
+    first, so the floats are the same)."""
     agg: dict[bytes, Summary] = {}
-    for log in reply_logs:
-        vias = log.by_target.get(target)
-        if vias:
-            for via, (hops, latency) in vias.items():
-                if via != me:
-                    s = agg.get(via)
-                    if s is None:
-                        agg[via] = Summary(hops, latency)
-                    else:
-                        s.add(hops, latency)
+    # The logs that hold no observation of ``target`` (most of them) are
+    # passed over in C: map and filter, not a Python loop.
+    for vias in filter(None, map(_get, tables, repeat(target))):
+        for via, (hops, latency) in vias.items():
+            if via != me:
+                s = agg.get(via)
+                if s is None:
+                    agg[via] = Summary(hops, latency)
+                else:
+                    s.add(hops, latency)
     return agg
+
+
+_get = dict.get
 
 
 def _first_appearance(
@@ -148,12 +152,16 @@ class RouteTable:
     neighbour, and ranking them needs no candidate at all. ``next_hop`` is
     what the data path asks."""
 
-    __slots__ = ("rows", "next_hop", "live_logs", "_recorder", "_me")
+    __slots__ = ("rows", "next_hop", "live_logs", "_tables", "_recorder", "_me")
 
     def __init__(self, recorder: EventRecorder, me: bytes) -> None:
         self.rows: dict[bytes, list[tuple[bytes, Summary]]] = {}
         self.next_hop: dict[bytes, bytes] = {}  # target -> best next hop
         self.live_logs: list[ReplyLog] = []  # what routes are read from
+        # Their ``by_target`` dicts, in the same order: every re-ranked
+        # target looks itself up in each, and a log's dict is replaced only
+        # when it leaves the window (``clear``), so they are kept with it.
+        self._tables: list[dict] = []
         self._recorder = recorder
         self._me = me
 
@@ -188,7 +196,9 @@ class RouteTable:
         left: list[ReplyLog] = []
         if logs is None:
             logs = old_logs
+            tables = self._tables
         else:
+            tables = self._tables = [log.by_target for log in logs]
             targets = set(targets)
             kept = {id(log) for log in logs}
             left = [log for log in old_logs if id(log) not in kept]
@@ -204,7 +214,7 @@ class RouteTable:
                 for log in logs:
                     targets.update(log.by_target)
             self.live_logs = logs
-        events = self._rerank(strategy, targets, logs, old_logs, demoted)
+        events = self._rerank(strategy, targets, logs, tables, old_logs, demoted)
         for log in left:
             log.clear()  # after the re-ranking: it read their order
         return events
@@ -214,11 +224,13 @@ class RouteTable:
         strategy,
         targets: Iterable[bytes],
         reply_logs: list[ReplyLog],
+        tables: list[dict],
         old_logs: list[ReplyLog],
         demoted,
     ) -> list[RouteEvent]:
         # ``old_logs`` were live at the previous update: they give the
-        # order of ``route_lost`` events.
+        # order of ``route_lost`` events; ``tables`` are the ``by_target``
+        # of ``reply_logs``.
         rows_table, hop_table = self.rows, self.next_hop
         # (target, next hop, hops, latency_ms, previous next hop)
         found: list[tuple[bytes, bytes, int, float | None, bytes | None]] = []
@@ -229,7 +241,7 @@ class RouteTable:
             if target == me:
                 rows = []
             else:
-                rows = list(_summaries(target, reply_logs, me).items())
+                rows = list(_summaries(target, tables, me).items())
                 if len(rows) > 1:
                     # Candidates only where there is an order to decide.
                     if demoted:
