@@ -54,6 +54,7 @@ from zope.interface import implementer, implementer_only
 from vanet.interfaces import IDirectMedium, IFrameSink, ILinkPort, IMedium
 from vanet.mac import format_mac
 from vanet.transport.counters import LinkCounters
+from vanet.transport.memory import MemoryPort
 
 log = Logger()
 
@@ -697,11 +698,11 @@ class ChannelMedium:
 
 
 @implementer(ILinkPort)
-class ChannelPort:
+class ChannelPort(MemoryPort):
     """The fused link: an ``ILinkPort`` that is one end of a
     ``ChannelMedium`` (``ChannelMedium.open_port``).
 
-    As ``MemoryPort`` on the same medium, counters included, with two
+    A ``MemoryPort`` on the same medium, counters included, with two
     layers fewer each way: ``write`` runs the channel model with the
     sender's state found once, when the port was made; a due frame goes
     to its protocol's ``IFrameSink.frame_sink()`` handler (a protocol
@@ -709,29 +710,16 @@ class ChannelPort:
     while it listens, so every frame delivered to it is ``received``.
     """
 
-    log = Logger()
+    _what = "channel port"
 
     def __init__(self, medium: ChannelMedium, name: str, mac: bytes) -> None:
-        self.name = name
-        self.mac = bytes(mac)
-        self.medium = medium
-        self.counters = LinkCounters()
-        self.protocol = None
-        self.listening = False
+        super().__init__(name, mac, medium)
         self.sink: Any = None  # the protocol's frame handler while listening
         self._state = medium._sender(name)
         self._send = medium._send
 
-    def __repr__(self) -> str:
-        return f"<ChannelPort {self.name} {self.mac.hex(':')}>"
-
-    def startListening(self, protocol, reactor=None) -> None:
-        """Connect ``protocol`` and attach to the medium (``reactor`` unused)."""
-        if self.listening:
-            raise RuntimeError(f"channel port {self.name} already listening")
-        self.protocol = protocol
-        self.listening = True
-        protocol.makeConnection(self)
+    def _connected(self, protocol) -> None:
+        # The medium takes the handler when the port attaches, next.
         if IFrameSink.providedBy(protocol):
             self.sink = protocol.frame_sink()
         else:
@@ -741,7 +729,6 @@ class ChannelPort:
                 received(frame, None)
 
             self.sink = sink
-        self.medium.attach(self)
 
     def write(self, frame) -> None:
         """Transmit one frame into the medium."""
@@ -754,12 +741,8 @@ class ChannelPort:
 
     def stopListening(self) -> None:
         """Detach from the medium and stop the protocol."""
-        if not self.listening:
-            return
-        self.listening = False
-        self.medium.detach(self)
+        super().stopListening()
         self.sink = None
-        self.protocol.doStop()
 
 
 @implementer_only(IMedium)

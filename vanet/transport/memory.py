@@ -35,17 +35,23 @@ class MemoryPort:
         self.protocol = None
         self.listening = False
 
+    _what = "memory port"  # in the error for a second startListening
+
     def __repr__(self) -> str:
-        return f"<MemoryPort {self.name} {self.mac.hex(':')}>"
+        return f"<{type(self).__name__} {self.name} {self.mac.hex(':')}>"
 
     def startListening(self, protocol, reactor=None) -> None:
         """Connect ``protocol`` and attach to the medium (``reactor`` unused)."""
         if self.listening:
-            raise RuntimeError(f"memory port {self.name} already listening")
+            raise RuntimeError(f"{self._what} {self.name} already listening")
         self.protocol = protocol
         self.listening = True
         protocol.makeConnection(self)
+        self._connected(protocol)
         self.medium.attach(self)
+
+    def _connected(self, protocol) -> None:
+        """Between connecting ``protocol`` and attaching: nothing here."""
 
     def receive(self, frame: bytes) -> None:
         """Called by the medium: one frame arrives."""
