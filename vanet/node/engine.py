@@ -242,22 +242,18 @@ class NodeEngine:
         # data frame is written straight from the received view, an RSU's
         # for its TAP delivered, with no action objects (vanet.dataplane.obu,
         # "fast paths"; RsuDataPlane.upstream_or_frame).
-        relay_up = getattr(dataplane, "relay_upstream", None)
-        if relay_up is not None:
-            self._handlers["upstream"] = self._relay(
-                relay_up,
-                dataplane.on_upstream,
-                ForwardUpstream,
-                writer_for("upstream_forward", writer_path).write,
-            )
-        relay_down = getattr(dataplane, "relay_downstream", None)
-        if relay_down is not None:
-            self._handlers["downstream"] = self._relay(
-                relay_down,
-                dataplane.on_downstream,
-                ForwardDownstream,
-                writer_for("downstream_forward", writer_path).write,
-            )
+        for kind, action in (
+            ("upstream", ForwardUpstream),
+            ("downstream", ForwardDownstream),
+        ):
+            fast = getattr(dataplane, f"relay_{kind}", None)
+            if fast is not None:
+                self._handlers[kind] = self._relay(
+                    fast,
+                    self._handlers[kind],
+                    action,
+                    writer_for(f"{kind}_forward", writer_path).write,
+                )
         to_tap = getattr(dataplane, "upstream_or_frame", None)
         if to_tap is not None:
             self._handlers["upstream"] = self._to_tap(to_tap)
