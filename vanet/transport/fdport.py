@@ -32,7 +32,30 @@ def read_size(mtu: int) -> int:
     return max(2048, mtu + ETH_HLEN + VLAN_TAG_LEN)
 
 
-class DrainingReader(abstract.FileDescriptor):
+class _Reader(abstract.FileDescriptor):
+    """A reactor reader of an fd its owner opened and closes."""
+
+    def __init__(self, fileno: int, reactor=None, description: str = "fd") -> None:
+        super().__init__(reactor)
+        self._fileno = fileno
+        self._description = description
+        self.connected = 1
+
+    def fileno(self) -> int:
+        return self._fileno
+
+    def logPrefix(self) -> str:
+        return self._description
+
+    def stop(self) -> None:
+        """Stop reading; the owner closes the fd afterwards."""
+        self.stopReading()
+        self.stopWriting()
+        self.connected = 0
+        self.disconnected = 1
+
+
+class DrainingReader(_Reader):
     """Reads frames with ``read_frame()`` and hands each to ``deliver``.
 
     ``read_frame`` returns one frame (bytes) or raises ``OSError``
@@ -54,20 +77,11 @@ class DrainingReader(abstract.FileDescriptor):
         max_frames_per_wakeup: int = DEFAULT_MAX_FRAMES_PER_WAKEUP,
         description: str = "fd",
     ) -> None:
-        super().__init__(reactor)
-        self._fileno = fileno
+        super().__init__(fileno, reactor, description)
         self._read_frame = read_frame
         self._deliver = deliver
         self._counters = counters
         self.max_frames_per_wakeup = max_frames_per_wakeup
-        self._description = description
-        self.connected = 1
-
-    def fileno(self) -> int:
-        return self._fileno
-
-    def logPrefix(self) -> str:
-        return self._description
 
     def doRead(self) -> None:
         read_frame = self._read_frame
@@ -96,15 +110,8 @@ class DrainingReader(abstract.FileDescriptor):
                 )
         return None
 
-    def stop(self) -> None:
-        """Stop reading; the owner closes the fd afterwards."""
-        self.stopReading()
-        self.stopWriting()
-        self.connected = 0
-        self.disconnected = 1
 
-
-class BatchReader(abstract.FileDescriptor):
+class BatchReader(_Reader):
     """Calls ``drain()`` on each wake-up: for ports that take a batch of
     frames per wake-up themselves (a receive ring), bounded there."""
 
@@ -115,23 +122,8 @@ class BatchReader(abstract.FileDescriptor):
         reactor=None,
         description: str = "fd",
     ) -> None:
-        super().__init__(reactor)
-        self._fileno = fileno
+        super().__init__(fileno, reactor, description)
         self._drain = drain
-        self._description = description
-        self.connected = 1
-
-    def fileno(self) -> int:
-        return self._fileno
-
-    def logPrefix(self) -> str:
-        return self._description
 
     def doRead(self) -> None:
         self._drain()
-
-    def stop(self) -> None:
-        """Stop reading; the owner closes the fd afterwards."""
-        self.stopReading()
-        self.connected = 0
-        self.disconnected = 1
