@@ -4,11 +4,11 @@ shapes, none for static positions or without ``[mobility]``)."""
 
 from __future__ import annotations
 
-import math
 from unittest import skipIf
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from tests.geometry import distance_to_line
 from vanet.sim.api import SimulationAPI
 from vanet.sim.clock import VirtualClock
 from vanet.sim.inprocess import Simulation
@@ -29,19 +29,6 @@ def road_of(test, path, seconds: float = 0.0) -> tuple[dict, Simulation]:
     reply = call(SimulationAPI(simulation), "GET", "/api/v1/road")
     test.assertEqual(reply.code, 200, reply.body)
     return reply.json(), simulation
-
-
-def distance_to_line(point, line) -> float:
-    """Metres from ``point`` to the polyline ``line``."""
-    px, py = point
-    best = math.inf
-    for (ax, ay), (bx, by) in zip(line, line[1:]):
-        dx, dy = bx - ax, by - ay
-        length2 = dx * dx + dy * dy
-        t = 0.0 if not length2 else ((px - ax) * dx + (py - ay) * dy) / length2
-        t = min(1.0, max(0.0, t))
-        best = min(best, math.hypot(px - ax - t * dx, py - ay - t * dy))
-    return best
 
 
 class HighwayRoadTests(SynchronousTestCase):

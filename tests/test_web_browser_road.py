@@ -5,11 +5,10 @@ it."""
 
 from __future__ import annotations
 
-import math
-
 import pytest
 
 from tests.browser import Browser, eventually, require_chromium
+from tests.geometry import distance_to_line
 from tests.simproc import ROOT, Running
 
 MOVING = ROOT / "examples" / "moving-highway.ini"
@@ -61,18 +60,6 @@ def picture(page) -> dict:
           order: [...document.getElementById('graph').children].map(c => c.id),
         })"""
     )
-
-
-def distance_to_line(point, line) -> float:
-    px, py = point
-    best = math.inf
-    for (ax, ay), (bx, by) in zip(line, line[1:]):
-        dx, dy = bx - ax, by - ay
-        length2 = dx * dx + dy * dy
-        t = 0.0 if not length2 else ((px - ax) * dx + (py - ay) * dy) / length2
-        t = min(1.0, max(0.0, t))
-        best = min(best, math.hypot(px - ax - t * dx, py - ay - t * dy))
-    return best
 
 
 def test_the_road_is_drawn_under_the_nodes(browser, sim):
