@@ -128,3 +128,11 @@ def choice(*choices: str) -> Callable[[str], str]:
         return value.lower()
 
     return parse
+
+
+def as_text(value: Any) -> str:
+    """A value from a mapping (YAML may hold numbers and booleans) as the
+    text a parser takes."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value).strip()

@@ -43,6 +43,7 @@ from vanet.schema import (
     SETTING_KEY,
     Invalid,
     Setting,
+    as_text,
     boolean,
     choice,
     number,
@@ -350,13 +351,6 @@ SCHEMA: dict[str, dict[str, Setting]] = {
 # -- loading -------------------------------------------------------------------
 
 
-def _as_text(value: Any) -> str:
-    """Simulator mappings (YAML) may hold numbers and booleans."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value).strip()
-
-
 def _check_names(values: Mapping[tuple[str, str], tuple[str, str]]) -> None:
     for (section, key), (_raw, where) in values.items():
         if section not in SCHEMA:
@@ -518,9 +512,9 @@ def load_node_config(
                 f"{', '.join(SCHEMA)}"
             )
         for key, raw in parser.items(section):
-            values[section, key] = (_as_text(raw), source)
+            values[section, key] = (as_text(raw), source)
     for (section, key), raw in (overrides or {}).items():
-        values[section, key] = (_as_text(raw), "command line")
+        values[section, key] = (as_text(raw), "command line")
     base_dir = os.path.dirname(os.path.abspath(source))
     return _build(values, role, source, base_dir)
 
@@ -535,10 +529,10 @@ def node_config_from_mapping(
     for name, value in mapping.items():
         if isinstance(value, Mapping):
             for key, raw in value.items():
-                values[name, str(key)] = (_as_text(raw), source)
+                values[name, str(key)] = (as_text(raw), source)
         elif "." in name:
             section, key = name.split(".", 1)
-            values[section, key] = (_as_text(value), source)
+            values[section, key] = (as_text(value), source)
         else:
             raise ConfigError(
                 f"{source}: {name!r} is neither a section of keys nor a "

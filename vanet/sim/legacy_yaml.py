@@ -56,6 +56,7 @@ import yaml
 from twisted.logger import Logger
 
 from vanet.node.config import ROLES
+from vanet.schema import as_text
 from vanet.sim.channel import ChannelParams
 from vanet.sim.mobility.osm import OsmCacheError, Projection, RoadGraph, read_osm_cache
 from vanet.sim.mobility.settings import MobilityError, MobilitySettings, check_model
@@ -121,10 +122,9 @@ def _read_yaml(path: Path, text: str | None = None) -> Any:
         raise SimConfigError(f"{path}: invalid YAML{at}: {problem}") from None
 
 
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value).strip()
+def _whole_text(text: str) -> str:
+    """YAML's ``200.0`` for a key in whole milliseconds: ``200``."""
+    return text[:-2] if text.endswith(".0") else text
 
 
 def load_legacy_yaml(path: Path, text: str | None = None) -> Topology:
@@ -227,7 +227,7 @@ def _nakagami(path: Path, block: Any) -> RadioSettings | None:
         if key == "enabled":
             continue
         if key == "model":
-            if _text(value).lower() not in NAKAGAMI_MODELS:
+            if as_text(value).lower() not in NAKAGAMI_MODELS:
                 raise SimConfigError(
                     f"{where}: expected one of {', '.join(NAKAGAMI_MODELS)}"
                 )
@@ -241,7 +241,7 @@ def _nakagami(path: Path, block: Any) -> RadioSettings | None:
             )
         if value is None:
             continue
-        text = _text(value)
+        text = as_text(value)
         if key == "m":
             try:
                 whole = float(text)
@@ -257,8 +257,8 @@ def _nakagami(path: Path, block: Any) -> RadioSettings | None:
             raise SimConfigError(
                 f"{where}: hybrid is not modelled here; use periodic or per-packet"
             )
-        elif key in ("update_ms",) and text.endswith(".0"):
-            text = text[:-2]
+        elif key == "update_ms":
+            text = _whole_text(text)
         values[NAKAGAMI_KEYS[key]] = text
     older = {ours: theirs for theirs, ours in NAKAGAMI_KEYS.items()}
 
@@ -293,9 +293,9 @@ def _mobility(
                 f"{', '.join(MOBILITY_KEYS)}"
             )
         if value is not None:
-            text = _text(value)
-            if key == "tick_ms" and text.endswith(".0"):
-                text = text[:-2]
+            text = as_text(value)
+            if key == "tick_ms":
+                text = _whole_text(text)
             values[MOBILITY_KEYS[key]] = text
     cache = _find_osm_cache(path, values.get("osm_cache", OLDER_OSM_CACHE), bbox)
     values["osm_cache"] = str(cache)
@@ -402,7 +402,7 @@ def _node(node_file: Path, name: str, geo: dict[str, tuple[float, float]]) -> No
     if not isinstance(settings, Mapping):
         raise SimConfigError(f"{node_file}: expected a map of node settings")
     raw_type = settings.get("node_type")
-    role = _text(raw_type).lower() if raw_type is not None else None
+    role = as_text(raw_type).lower() if raw_type is not None else None
     if role not in ROLES:
         server = (
             "; a Server (the older implementation's key-exchange server) has "
@@ -430,9 +430,9 @@ def _node(node_file: Path, name: str, geo: dict[str, tuple[float, float]]) -> No
         if key in ("node_type", "lat", "lon"):
             continue
         if key == "ip":
-            if value is None or not _text(value):
+            if value is None or not as_text(value):
                 continue
-            address = _text(value)
+            address = as_text(value)
             if "/" not in address:
                 address = f"{address}/{DEFAULT_PREFIX}"
             config.setdefault("tap", {})["address"] = address
@@ -440,7 +440,7 @@ def _node(node_file: Path, name: str, geo: dict[str, tuple[float, float]]) -> No
             if value is None:
                 continue
             section, node_key = NODE_KEYS[key]
-            config.setdefault(section, {})[node_key] = _text(value)
+            config.setdefault(section, {})[node_key] = as_text(value)
         else:
             log.info(
                 "{file}: ignoring {key!r}, which does not apply to simulated nodes",
