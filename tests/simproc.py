@@ -22,6 +22,21 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def sim_argv(config: Path, port: int, *extra: str) -> list[str]:
+    """The command that runs ``vanet-sim`` on ``config`` with its HTTP API
+    on loopback ``port``."""
+    return [
+        sys.executable,
+        "-m",
+        "vanet.sim.cli",
+        "--config",
+        str(config),
+        "--http",
+        f"tcp:{port}:interface=127.0.0.1",
+        *extra,
+    ]
+
+
 class Running:
     """The simulation; ``wait_routed()`` waits until every vehicle has an
     upstream, ``stop()`` ends it and returns its output."""
@@ -30,15 +45,7 @@ class Running:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "vanet.sim.cli",
-                "--config",
-                str(config),
-                "--http",
-                f"tcp:{self.port}:interface=127.0.0.1",
-            ],
+            sim_argv(config, self.port),
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

@@ -13,7 +13,6 @@ import secrets
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -22,6 +21,7 @@ from pathlib import Path
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests import netns
+from tests.simproc import free_port, sim_argv
 
 VP_YAML = Path(__file__).resolve().parents[1] / "examples" / "vp-yaml"
 # Long enough that the fixed costs of observing the switch (the simulator's
@@ -29,12 +29,6 @@ VP_YAML = Path(__file__).resolve().parents[1] / "examples" / "vp-yaml"
 # in all) stay well inside one period, so "2 periods" is what is tested.
 PERIOD_MS = 2000
 MARKER = b"VANET-MARK-4b1d!"  # 16 bytes: ping -p fills the payload with it
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def namespaces() -> set[str]:
@@ -57,18 +51,7 @@ class SimProcess:
         )
         testcase.addCleanup(os.unlink, self.log.name)
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "vanet.sim.cli",
-                "--config",
-                str(config),
-                "--mode",
-                "netns",
-                "--http",
-                f"tcp:{self.port}:interface=127.0.0.1",
-                *extra,
-            ],
+            sim_argv(config, self.port, "--mode", "netns", *extra),
             stdout=self.log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
