@@ -332,6 +332,21 @@ class ErrorTests(Files, SynchronousTestCase):
             "mobility.osm_cache",
             "nodes[0]: expected {id, lat, lon}",
         )
+        node = '{"id": 1, "lat": 0, "lon": 0}'
+        for ways, problem in (
+            ("5", "expected an osm_cache road graph"),
+            ('[{"id": 1, "node_ids": "12"}]', "ways[0]: expected {id, node_ids"),
+        ):
+            self.error(
+                with_road(
+                    **{
+                        "sim.yaml": TWO + MOBILITY,
+                        "road.json": f'{{"nodes": [{node}], "ways": {ways}}}',
+                    }
+                ),
+                "mobility.osm_cache",
+                problem,
+            )
         self.error(
             with_road(
                 **{

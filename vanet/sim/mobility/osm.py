@@ -61,7 +61,11 @@ def read_osm_cache(path: Path) -> tuple[dict[int, tuple[float, float]], list]:
         raise OsmCacheError(f"{path}: cannot read: {e.strerror or e}") from None
     except ValueError as e:
         raise OsmCacheError(f"{path}: not valid JSON: {e}") from None
-    if not isinstance(document, dict) or not isinstance(document.get("nodes"), list):
+    if (
+        not isinstance(document, dict)
+        or not isinstance(document.get("nodes"), list)
+        or not isinstance(document.get("ways", []), list | None)
+    ):
         raise OsmCacheError(
             f"{path}: expected an osm_cache road graph "
             '{"nodes": [{"id", "lat", "lon"}], "ways": [{"id", "node_ids", "oneway"}]}'
@@ -80,6 +84,8 @@ def read_osm_cache(path: Path) -> tuple[dict[int, tuple[float, float]], list]:
     ways = []
     for index, way in enumerate(document.get("ways") or []):
         try:
+            if not isinstance(way["node_ids"], list):
+                raise TypeError  # a string would pass as digits
             ids = [int(i) for i in way["node_ids"]]
             oneway = way.get("oneway", False)
             if not isinstance(oneway, bool):
