@@ -42,7 +42,10 @@ import tempfile
 import time
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parents[1]
 MTUS = (1436, 9000)
+#: the recipe's RSU TAP address, which the OBUs ping
+RECIPE_RSU = "10.73.0.1"
 # What a TAP frame of MTU m needs on the link (docs/protocol.md §9).
 LINK_MARGIN = 56
 
@@ -174,11 +177,14 @@ def ping(ns: str, address: str, count: int) -> dict:
     )
     times = sorted(float(t) for t in re.findall(r"time=([\d.]+) ms", result.stdout))
     if not times:
-        return {"loss": 1.0, "p50": float("nan"), "p99": float("nan")}
+        nan = float("nan")
+        return {"loss": 1.0, "p50": nan, "p90": nan, "p99": nan, "max": nan}
     return {
         "loss": 1 - len(times) / count,
         "p50": times[len(times) // 2],
+        "p90": times[min(len(times) - 1, int(len(times) * 0.9))],
         "p99": times[min(len(times) - 1, int(len(times) * 0.99))],
+        "max": times[-1],
     }
 
 
@@ -504,7 +510,9 @@ class Bench:
 
     # Table 2 -----------------------------------------------------------------
 
-    def recipe(self, encryption: bool) -> dict:
+    def star(self, encryption: bool) -> tuple[str, list[str]]:
+        """Start the recipe's simulation (1 RSU, 5 OBUs, 1 ms links) and
+        wait until every OBU reaches the RSU; its node names."""
         t = tag()
         rsu = f"r{t}"
         obus = [f"o{t}{i}" for i in range(1, 6)]
@@ -513,21 +521,31 @@ class Bench:
             if encryption
             else {}
         )
+        nodes = {rsu: {"role": "rsu", "tap.address": RECIPE_RSU + "/24", **security}}
+        for i, name in enumerate(obus):
+            nodes[name] = {
+                "role": "obu",
+                "tap.address": f"10.73.0.{i + 11}/24",
+                **security,
+            }
+        self.sim(nodes, [(rsu, name, 1) for name in obus])
+        for name in obus:
+            wait_ping(f"vanet-{name}", RECIPE_RSU, 60)
+        return rsu, obus
+
+    def recipe_ping(self, encryption: bool = False) -> dict:
+        """The recipe's ping alone (``--ping-only``)."""
         with self.scope():
-            nodes = {rsu: {"role": "rsu", "tap.address": "10.73.0.1/24", **security}}
-            for i, name in enumerate(obus):
-                nodes[name] = {
-                    "role": "obu",
-                    "tap.address": f"10.73.0.{i + 11}/24",
-                    **security,
-                }
-            self.sim(nodes, [(rsu, name, 1) for name in obus])
-            for name in obus:
-                wait_ping(f"vanet-{name}", "10.73.0.1", 60)
-            one = iperf(f"vanet-{rsu}", f"vanet-{obus[0]}", "10.73.0.1", self.seconds)
-            pinged = ping(f"vanet-{obus[0]}", "10.73.0.1", self.pings)
+            _, obus = self.star(encryption)
+            return ping(f"vanet-{obus[0]}", RECIPE_RSU, self.pings)
+
+    def recipe(self, encryption: bool) -> dict:
+        with self.scope():
+            rsu, obus = self.star(encryption)
+            one = iperf(f"vanet-{rsu}", f"vanet-{obus[0]}", RECIPE_RSU, self.seconds)
+            pinged = ping(f"vanet-{obus[0]}", RECIPE_RSU, self.pings)
             five = parallel_iperf(
-                f"vanet-{rsu}", [f"vanet-{n}" for n in obus], "10.73.0.1", self.seconds
+                f"vanet-{rsu}", [f"vanet-{n}" for n in obus], RECIPE_RSU, self.seconds
             )
             return {"one": one, **pinged, "five": five}
 
@@ -549,6 +567,26 @@ def _exit_on(signum, frame) -> None:
     raise SystemExit(128 + signum)
 
 
+def ping_only(bench: Bench, workdir: Path, pings: int) -> int:
+    """``--ping-only``: the recipe's ping, one line of figures."""
+    commit = sh("git", "rev-parse", "--short", "HEAD", check=False).stdout.strip()
+    try:
+        r = bench.recipe_ping()
+    except (RuntimeError, subprocess.SubprocessError) as error:
+        print(f"recipe ping: {error}", file=sys.stderr)
+        print(f"logs kept in {workdir}", file=sys.stderr)
+        return 1
+    finally:
+        bench.close()
+    shutil.rmtree(workdir, ignore_errors=True)
+    print(
+        f"seed recipe ping, commit {commit or '?'}: {pings} pings -i 0.001, "
+        f"loss {r['loss'] * 100:.2f} %, p50 {r['p50']:.2f} ms, p90 {r['p90']:.2f} "
+        f"ms, p99 {r['p99']:.2f} ms, max {r['max']:.2f} ms (round trip 2 ms)"
+    )
+    return 0 if r["loss"] < 1 else 1
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 s flows")
@@ -562,6 +600,12 @@ def main(argv=None) -> int:
         "--profile) and write their stats to DIR/<role>-<mtu>-<io>.prof; "
         "only that row is run",
     )
+    parser.add_argument(
+        "--ping-only",
+        action="store_true",
+        help="only the seed recipe's ping (encryption off; no iperf3 needed): "
+        "loss, p50, p90, p99 and max, about 20 s for 10,000 pings",
+    )
     parser.add_argument("--forwarder", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.forwarder:
@@ -571,13 +615,18 @@ def main(argv=None) -> int:
     if os.geteuid() != 0:
         print("needs root (network namespaces, TAP devices)", file=sys.stderr)
         return 2
-    for tool in ("iperf3", "ip", "ping"):
+    for tool in ("ip", "ping") if args.ping_only else ("iperf3", "ip", "ping"):
         if shutil.which(tool) is None:
             print(
                 f"needs {tool} (apt-get install iperf3 iproute2 iputils-ping)",
                 file=sys.stderr,
             )
             return 2
+    # The simulator and nodes it starts run this checkout's vanet, not
+    # whichever one the environment installed (a branch's worktree).
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p
+    )
     seconds = args.seconds or (1.0 if args.quick else 5.0)
     pings = args.pings or (300 if args.quick else 10000)
     # Stopped with SIGTERM or SIGHUP (`timeout`, a closed terminal), the
@@ -598,6 +647,8 @@ def main(argv=None) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
         print(f"profiles in {args.profile} (python -m pstats FILE)")
         return 0
+    if args.ping_only:
+        return ping_only(bench, workdir, pings)
     failed = False
     try:
         commit = sh("git", "rev-parse", "--short", "HEAD", check=False).stdout.strip()
