@@ -97,6 +97,9 @@ def run(topology: Topology) -> dict | None:
 
     import sys
 
+    from vanet.sim.reactor import install_if_possible
+
+    install_if_possible()  # timed calls to the microsecond (the relay's links)
     from twisted.internet import reactor
     from twisted.logger import globalLogBeginner, textFileLogObserver
 
@@ -152,6 +155,9 @@ def run_with_dashboard(topology: Topology) -> dict | None:
     the final report once the user quits or the run ends."""
     import threading
 
+    from vanet.sim.reactor import install_if_possible
+
+    install_if_possible()
     from twisted.internet import reactor
 
     from vanet.dashboard.app import run_dashboard
