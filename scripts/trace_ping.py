@@ -104,7 +104,11 @@ if _dir:
         else:
             _gc.append((_began[0], _ns() - _began[0], info["generation"]))
 
-    gc.callbacks.append(_on_gc)
+    # Without captures (--no-capture) nothing is recorded: only the
+    # experiments' settings below apply.
+    _record = bool(os.environ.get("VANET_TRACE_RECORD"))
+    if _record:
+        gc.callbacks.append(_on_gc)
 
     # Reactor iterations of 0.2 ms or more: from epoll's return to the
     # next wait, what the process did instead of reading its next frame.
@@ -140,7 +144,7 @@ if _dir:
         _classes.append(PreciseEPollReactor)
     except ImportError:
         pass  # a vanet without it
-    for _class in _classes:
+    for _class in _classes if _record else ():
         _class.doPoll = _class.doIteration = _timed(_class.doPoll)
 
     def _echo_seq(frame):
@@ -174,14 +178,17 @@ if _dir:
                 _relay.append(("L", now, int(link.queue[0][0] * 1e9), len(link.queue)))
             return _deliver(self, link)
 
-        _channel.RelayChannel.transmit = transmit
-        _channel.RelayChannel._deliver_link = _deliver_link
+        if _record:
+            _channel.RelayChannel.transmit = transmit
+            _channel.RelayChannel._deliver_link = _deliver_link
 
         from vanet.sim import netns as _netns
 
         _poll = _netns.NetnsSimulation._poll
 
         _no_poll = bool(os.environ.get("VANET_TRACE_NO_POLL"))
+        if os.environ.get("VANET_TRACE_POLL_S"):
+            _netns.POLL_INTERVAL_S = float(os.environ["VANET_TRACE_POLL_S"])
 
         def _status_poll(self):
             _relay.append(("P", _ns()))
@@ -303,8 +310,12 @@ def run(args, out: Path) -> None:
     hooks.mkdir()
     (hooks / "sitecustomize.py").write_text(SITECUSTOMIZE)
     os.environ["VANET_TRACE_DIR"] = str(out)
+    if not args.no_capture:
+        os.environ["VANET_TRACE_RECORD"] = "1"
     if args.no_status_poll:
         os.environ["VANET_TRACE_NO_POLL"] = "1"
+    if args.poll_interval:
+        os.environ["VANET_TRACE_POLL_S"] = str(args.poll_interval)
     os.environ["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(hooks), str(ROOT), os.environ.get("PYTHONPATH")) if p
     )
@@ -316,7 +327,11 @@ def run(args, out: Path) -> None:
         # them for the sweep below as soon as they are.
         rsu, obus = bench.star(False)
         names = [rsu, *obus]
-        plan = capture_plan(rsu, obus[0])
+        if args.relay_nice is not None:
+            os.setpriority(
+                os.PRIO_PROCESS, bench.procs.running[0][0].pid, args.relay_nice
+            )
+        plan = [] if args.no_capture else capture_plan(rsu, obus[0])
         for name, ns, ifname, bpf in plan:
             argv = [
                 "tcpdump",
@@ -626,14 +641,15 @@ def report_busy(
     print()
     print(
         "reactor iterations of >= 0.2 ms while the pings ran (count, >= 1 ms, "
-        "longest ms, share starting within 20 ms after a status poll):"
+        "longest ms, share ending within 20 ms after a status poll):"
     )
     for name, data in sorted(procs.items()):
         busy = [b for b in data["busy"] if first <= b[0] <= last]
         if not busy:
             print(f"  {name:<10} none")
             continue
-        after_poll = sum(1 for start, _ in busy if _since(polls, start) < 20e6)
+        # by its end: the poll may be what the iteration runs
+        after_poll = sum(1 for start, d in busy if _since(polls, start + d) < 20e6)
         print(
             f"  {name:<10} {len(busy):5d} {sum(1 for _, d in busy if d >= 1e6):5d}"
             f" {max(d for _, d in busy) / 1e6:7.3f}   "
@@ -754,6 +770,25 @@ def main(argv=None) -> int:
         action="store_true",
         help="experiment: the simulator skips its status polls of the nodes",
     )
+    parser.add_argument(
+        "--poll-interval",
+        type=float,
+        metavar="S",
+        help="experiment: the simulator polls each node every S seconds",
+    )
+    parser.add_argument(
+        "--relay-nice",
+        type=int,
+        metavar="N",
+        help="experiment: renice the simulator (the relay) to N once it is up",
+    )
+    parser.add_argument(
+        "--no-capture",
+        action="store_true",
+        help="no captures and no recording: the ping's figures alone, with "
+        "the experiments' settings (to compare them without the tracing's "
+        "own load)",
+    )
     parser.add_argument("--analyze", type=Path, metavar="DIR", help="analyze only")
     args = parser.parse_args(argv)
     if args.analyze:
@@ -776,7 +811,15 @@ def main(argv=None) -> int:
     os.chmod(out, 0o755)
     try:
         run(args, out)
-        analyze(out)
+        if args.no_capture:
+            rtts = sorted(ping_rtts(out / "ping.txt").values())
+            print(
+                f"{len(rtts)} replies of {args.pings}: p50 {pct(rtts, 0.5):.2f} ms, "
+                f"p90 {pct(rtts, 0.9):.2f}, p99 {pct(rtts, 0.99):.2f}, max "
+                f"{rtts[-1]:.2f}"
+            )
+        else:
+            analyze(out)
     finally:
         if not args.keep:
             shutil.rmtree(out, ignore_errors=True)
