@@ -182,20 +182,22 @@ if _dir:
             _channel.RelayChannel.transmit = transmit
             _channel.RelayChannel._deliver_link = _deliver_link
 
-        from vanet.sim import netns as _netns
+        from vanet.sim import node_feed as _feed
 
-        _poll = _netns.NetnsSimulation._poll
-
+        _message = _feed._EventReader._message
+        _start = _feed.NodeStatusFeed.start
         _no_poll = bool(os.environ.get("VANET_TRACE_NO_POLL"))
-        if os.environ.get("VANET_TRACE_POLL_S"):
-            _netns.POLL_INTERVAL_S = float(os.environ["VANET_TRACE_POLL_S"])
 
-        def _status_poll(self):
-            _relay.append(("P", _ns()))
+        def _status_read(self, message):
+            _relay.append(("P", _ns()))  # a node's pushed status, read
+            return _message(self, message)
+
+        def _feed_start(self, names):
             if not _no_poll:
-                return _poll(self)
+                return _start(self, names)
 
-        _netns.NetnsSimulation._poll = _status_poll
+        _feed._EventReader._message = _status_read
+        _feed.NodeStatusFeed.start = _feed_start
 
     def _dump():
         with open(os.path.join(_dir, f"proc-{os.getpid()}.txt"), "w") as f:
@@ -314,8 +316,6 @@ def run(args, out: Path) -> None:
         os.environ["VANET_TRACE_RECORD"] = "1"
     if args.no_status_poll:
         os.environ["VANET_TRACE_NO_POLL"] = "1"
-    if args.poll_interval:
-        os.environ["VANET_TRACE_POLL_S"] = str(args.poll_interval)
     os.environ["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(hooks), str(ROOT), os.environ.get("PYTHONPATH")) if p
     )
@@ -768,13 +768,7 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--no-status-poll",
         action="store_true",
-        help="experiment: the simulator skips its status polls of the nodes",
-    )
-    parser.add_argument(
-        "--poll-interval",
-        type=float,
-        metavar="S",
-        help="experiment: the simulator polls each node every S seconds",
+        help="experiment: the simulator reads no status from its nodes",
     )
     parser.add_argument(
         "--relay-nice",

@@ -392,53 +392,6 @@ class NetnsSimulationWithoutRootTests(SynchronousTestCase):
         self.assertIsNone(info["obu2"]["rtt_ms"])
         self.assertEqual(simulation.stats()["rsu"]["frames_in"], 0)
 
-    def test_status_polls_are_spread_over_the_interval(self) -> None:
-        """One node a tick, each once in POLL_INTERVAL_S: six nodes polled
-        at once, with the simulator reading six answers, held the relay's
-        frames for milliseconds (the recipe's ping tail)."""
-        from twisted.internet import defer
-        from twisted.internet.task import Clock
-
-        from vanet.sim import netns as netns_mode
-        from vanet.sim.loader import load_topology
-
-        self.assertEqual(netns_mode.poll_plan(6), (netns_mode.POLL_INTERVAL_S / 6, 1))
-        self.assertEqual(
-            netns_mode.poll_plan(100),
-            (netns_mode.POLL_INTERVAL_S / netns_mode.POLL_TICKS_MAX, 4),
-        )
-        asked: list[str] = []
-
-        class Agent:
-            def request(self, method, url):
-                asked.append(url.decode().split("/")[2])
-                return defer.Deferred()  # no answer: only the order counts
-
-        simulation = netns_mode.NetnsSimulation(
-            load_topology(
-                Path(__file__).resolve().parents[1] / "examples" / "chain.ini"
-            ),
-            Clock(),
-        )
-        simulation._agent = Agent()
-        ticks = []
-        for _ in range(6):
-            simulation._poll()
-            ticks.append(list(asked))
-            asked.clear()
-        self.assertEqual(
-            ticks, [["rsu"], ["obu1"], ["obu2"], ["rsu"], ["obu1"], ["obu2"]]
-        )
-        # More nodes than ticks: several a tick, still each in turn.
-        self.patch(netns_mode, "POLL_TICKS_MAX", 2)
-        for _ in range(3):
-            simulation._poll()
-            ticks.append(list(asked))
-            asked.clear()
-        self.assertEqual(
-            ticks[6:], [["rsu", "obu1"], ["obu2", "rsu"], ["obu1", "obu2"]]
-        )
-
 
 class NetnsLegacyYamlTests(SynchronousTestCase):
     """Issue 5, Done means 4 (netns half): the older 3-node YAML unchanged."""

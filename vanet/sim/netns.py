@@ -7,8 +7,9 @@ interface, its MAC the node's simulated MAC) and the node's TAP ``vtap0``;
 the veth peer of ``eth0`` stays in the simulator's namespace, where an
 AF_PACKET port reads what the node sends and writes what the channel model
 delivers to it. The node's control endpoint listens on a UNIX socket (the
-file system is shared across namespaces), which the simulator polls for
-``/api/v1/node_info`` and ``/stats``.
+file system is shared across namespaces); the simulator reads each node's
+pushed status from it (``vanet.sim.node_feed``) for ``/api/v1/node_info``
+and ``/stats``.
 
 Everything is torn down on stop (also on SIGTERM, through the reactor), and
 leftovers of a crashed run with the same node names are removed at start.
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import json
 import os
 import shutil
 import signal
@@ -31,8 +31,7 @@ from pyroute2 import NetlinkError
 from twisted.application import service
 from twisted.internet import defer, protocol
 from twisted.internet.endpoints import UNIXClientEndpoint
-from twisted.internet.task import LoopingCall
-from twisted.web.client import Agent, HTTPConnectionPool, readBody
+from twisted.web.client import Agent
 from twisted.web.iweb import IAgentEndpointFactory
 from zope.interface import implementer
 
@@ -41,6 +40,7 @@ from vanet.mac import ETH_HLEN, format_mac
 from vanet.sim.api import ISimulation
 from vanet.sim.base import SimulationBase
 from vanet.sim.channel import RelayChannel
+from vanet.sim.node_feed import NodeStatusFeed
 from vanet.sim.topology import NodeSpec, Topology
 from vanet.sim.traffic import FlowStats
 from vanet.tap.linux import DEFAULT_MTU as TAP_DEFAULT_MTU
@@ -48,17 +48,7 @@ from vanet.wire.layouts import DOWNSTREAM
 
 NAMESPACE_PREFIX = "vanet-"
 NODE_INTERFACE = "eth0"
-POLL_INTERVAL_S = 0.25
-# Polls are spread over the interval, at most this many ticks of it.
-POLL_TICKS_MAX = 25
 STOP_GRACE_S = 3.0
-
-
-def poll_plan(nodes: int) -> tuple[float, int]:
-    """(seconds between poll ticks, nodes polled a tick): every node once
-    in POLL_INTERVAL_S, at most POLL_TICKS_MAX ticks in it."""
-    ticks = max(1, min(nodes, POLL_TICKS_MAX))
-    return POLL_INTERVAL_S / ticks, -(-nodes // ticks)
 
 
 def namespace_name(node: str) -> str:
@@ -231,11 +221,8 @@ class NetnsSimulation(SimulationBase, service.Service):
         self.processes: dict[str, _NodeProcess] = {}
         self.transports: dict[str, Any] = {}
         self.relays: dict[str, Any] = {}
-        self.status_cache: dict[str, dict] = {}
         self.sockets: dict[str, str] = {}
-        self._poller: LoopingCall | None = None
-        self._poll_next = 0  # the node the next poll tick starts at
-        self._agent = None
+        self._feed: NodeStatusFeed | None = None
 
     # -- life cycle -------------------------------------------------------------
 
@@ -264,19 +251,12 @@ class NetnsSimulation(SimulationBase, service.Service):
             self.medium.attach(relay)
             self.relays[name] = packet_port
             self._spawn(spec)
-        # A persistent pool: one connection per node, not one per poll.
-        self._pool = HTTPConnectionPool(self.reactor, persistent=True)
-        self._agent = Agent.usingEndpointFactory(
-            self.reactor, _UnixSockets(self.reactor, self.sockets), pool=self._pool
+        # Each node pushes its status (vanet.sim.node_feed says why not polls).
+        agent = Agent.usingEndpointFactory(
+            self.reactor, _UnixSockets(self.reactor, self.sockets)
         )
-        # Each node is polled once a POLL_INTERVAL_S, not all at once: six
-        # nodes answering together with the simulator reading six answers
-        # kept the 2-core machine busy for milliseconds four times a second,
-        # and the frames relayed meanwhile waited (benchmarks/README.md,
-        # "The recipe's ping tail").
-        self._poller = LoopingCall(self._poll)
-        self._poller.clock = self.reactor
-        self._poller.start(poll_plan(len(names))[0], now=False)
+        self._feed = NodeStatusFeed(agent, self.reactor)
+        self._feed.start(names)
         if self.mobility is not None:
             self.mobility.start()
         self.log.info(
@@ -341,12 +321,10 @@ class NetnsSimulation(SimulationBase, service.Service):
     @defer.inlineCallbacks
     def stopService(self):
         super().stopService()
-        if self._poller is not None and self._poller.running:
-            self._poller.stop()
+        if self._feed is not None:
+            self._feed.stop()
         if self.mobility is not None:
             self.mobility.stop()
-        if self._agent is not None:
-            yield self._pool.closeCachedConnections()
         ended = []
         for name, transport in self.transports.items():
             process = self.processes[name]
@@ -383,25 +361,6 @@ class NetnsSimulation(SimulationBase, service.Service):
                 except Exception:
                     pass
 
-    # -- status polling -----------------------------------------------------------
-
-    def _poll(self) -> None:
-        """One tick: the next nodes in turn, so that every node is polled
-        (at least) once in POLL_INTERVAL_S."""
-        names = list(self.topology.nodes)
-        count = poll_plan(len(names))[1]
-        start = self._poll_next % max(1, len(names))
-        self._poll_next = start + count
-        for name in (names + names)[start : start + count]:
-            d = self._agent.request(b"GET", f"http://{name}/status".encode())
-            d.addCallback(readBody)
-            d.addCallback(
-                lambda body, name=name: self.status_cache.__setitem__(
-                    name, json.loads(body)
-                )
-            )
-            d.addErrback(lambda failure: None)  # not up yet, or restarting
-
     # -- ISimulation (the rest is SimulationBase's) ------------------------------
 
     def node_list(self) -> list[dict]:
@@ -418,8 +377,13 @@ class NetnsSimulation(SimulationBase, service.Service):
             for name, spec in self.topology.nodes.items()
         ]
 
+    @property
+    def status_cache(self) -> dict[str, dict]:
+        """Each node's status as it last pushed it (``{}``: not yet)."""
+        return self._feed.statuses if self._feed is not None else {}
+
     def gateways(self) -> dict[str, Any]:
-        # as of the last status poll
+        # as each node last pushed it: at once after a change
         return {
             name: self.status_cache.get(name, {}).get("gateway")
             for name, spec in self.topology.nodes.items()
@@ -427,5 +391,5 @@ class NetnsSimulation(SimulationBase, service.Service):
         }
 
     def node_statuses(self) -> dict[str, Mapping[str, Any]]:
-        # What the last poll read; may lag the nodes by POLL_INTERVAL_S.
+        # As pushed: a route change at once, the rest up to a second old.
         return {name: self.status_cache.get(name, {}) for name in self.topology.nodes}
