@@ -12,7 +12,11 @@ Table 1, at TAP MTU 1436 and 9000, iperf3 TCP between two namespaces:
 - ``sim 1 hop`` and ``sim 3 hops``: the same through ``vanet-sim`` netns
   mode (RSU - OBU and RSU - OBU - OBU - OBU, no delay or loss);
 
-each overlay figure with its ratio to the forwarder.
+each overlay figure with its ratio to the forwarder. For each, the CPU
+of our processes a frame carried (user + system), the simulator's own
+process (its relay) apart, and the whole machine's busy CPU a frame (every
+process, iperf3 and softirq work) with the share of the cores left idle:
+what bounds a path on this machine.
 
 Table 2, the seed's recipe through ``vanet-sim`` netns mode (1 RSU, 5 OBUs
 in a star, 1 ms links): one iperf3 flow; ``ping -i 0.001 -c 10000`` (loss,
@@ -314,6 +318,26 @@ def session_cpu(sessions: set[int]) -> tuple[float, float]:
     return user / _TICK, system / _TICK
 
 
+def process_cpu(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds of one process (0, 0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return 0.0, 0.0
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return int(fields[11]) / _TICK, int(fields[12]) / _TICK
+
+
+def machine_cpu() -> tuple[float, float]:
+    """The machine's busy and idle CPU seconds (all cores, /proc/stat): busy
+    is every process and the kernel's softirq work, iperf3 included."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / _TICK, idle / _TICK
+
+
 def forward(fd_a: int, fd_b: int) -> None:
     """The reference forwarder: a frame read from one TAP is written to the
     other, nothing else (one read and one write system call a frame)."""
@@ -372,19 +396,44 @@ class Bench:
         self.key.write_bytes(os.urandom(32))
         self.key.chmod(0o600)
         self.cpu: tuple[float, float, float] | None = None
+        # the simulator's own process (its relay), while one runs
+        self.sim_pid: int | None = None
+        self.relay_cpu: tuple[float, float, float] | None = None
+        self.machine: tuple[float, float] | None = None
 
     def close(self) -> None:
         self.procs.close()
         self.ns.close()
+        self.sim_pid = None
 
     def iperf(self, server_ns: str, client_ns: str, address: str) -> float:
         """``iperf`` with the CPU time our processes spent during it, in
-        ``self.cpu``: (user s, system s, flow s)."""
+        ``self.cpu``: (user s, system s, flow s); the simulator's process
+        alone in ``self.relay_cpu``; the whole machine's busy and idle
+        seconds in ``self.machine``."""
         sessions = {process.pid for process, _ in self.procs.running}
-        user0, sys0 = session_cpu(sessions)
-        mbps = iperf(server_ns, client_ns, address, self.seconds)
-        user1, sys1 = session_cpu(sessions)
+        server = iperf_server(server_ns, address)
+        try:
+            # From the client's start to its end: the flow, and its set-up.
+            user0, sys0 = session_cpu(sessions)
+            relay0 = process_cpu(self.sim_pid) if self.sim_pid else None
+            busy0, idle0 = machine_cpu()
+            client = iperf_client(client_ns, address, self.seconds)
+            mbps = received_mbps(client, self.seconds)
+            busy1, idle1 = machine_cpu()
+            user1, sys1 = session_cpu(sessions)
+        finally:
+            server.kill()
+            server.wait()
         self.cpu = (user1 - user0, sys1 - sys0, self.seconds)
+        if relay0 is not None:
+            relay1 = process_cpu(self.sim_pid)
+            self.relay_cpu = (
+                relay1[0] - relay0[0],
+                relay1[1] - relay0[1],
+                self.seconds,
+            )
+        self.machine = (busy1 - busy0, idle1 - idle0)
         return mbps
 
     @contextlib.contextmanager
@@ -400,7 +449,7 @@ class Bench:
         with self.scope():
             a, b = self.ns.add("a"), self.ns.add("b")
             self.ns.veth(a, b, mtu, ("10.79.0.1/24", "10.79.0.2/24"))
-            return iperf(a, b, "10.79.0.1", self.seconds)
+            return self.iperf(a, b, "10.79.0.1")
 
     def forwarder(self, mtu: int) -> float:
         with self.scope():
@@ -469,7 +518,7 @@ class Bench:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        self.procs.start(
+        self.sim_pid = self.procs.start(
             [
                 sys.executable,
                 "-m",
@@ -480,7 +529,7 @@ class Bench:
                 f"tcp:{port}:interface=127.0.0.1",
             ],
             f"{ini.stem}.log",
-        )
+        ).pid
         return f"http://127.0.0.1:{port}"
 
     def sim_chain(self, mtu: int, hops: int) -> float:
@@ -539,6 +588,16 @@ def cpu_per_frame(cpu, mbps: float, mtu: int) -> str:
     user, system, seconds = cpu
     frames = mbps * 1e6 * seconds / 8 / mtu
     return f"{user / frames * 1e6:11.1f} +{system / frames * 1e6:6.1f}"
+
+
+def machine_per_frame(machine, mbps: float, mtu: int, seconds: float) -> str:
+    """The whole machine's busy CPU µs per frame of ``mtu`` bytes carried,
+    and the share of its cores left idle during the flow."""
+    if machine is None or not mbps:
+        return f"{'-':>20}"
+    busy, idle = machine
+    frames = mbps * 1e6 * seconds / 8 / mtu
+    return f"{busy / frames * 1e6:11.1f} {idle / (busy + idle) * 100:5.0f} %"
 
 
 def ratio(value: float, reference: float) -> str:
@@ -620,11 +679,15 @@ def main(argv=None) -> int:
         ]
         reference: dict[int, float] = {}
         cpu_rows = []
+        relay_rows = []
+        machine_rows = []
         for index, (label, run) in enumerate(rows):
             cells = []
             cpu_cells = []
+            relay_cells = []
+            machine_cells = []
             for mtu in MTUS:
-                bench.cpu = None
+                bench.cpu = bench.relay_cpu = bench.machine = None
                 try:
                     value = run(mtu)
                 except (RuntimeError, subprocess.SubprocessError) as error:
@@ -635,9 +698,20 @@ def main(argv=None) -> int:
                 shown = ratio(value, reference.get(mtu, 0)) if index >= 2 else "      "
                 cells.append(f"{value:12.0f}  {shown}")
                 cpu_cells.append(cpu_per_frame(bench.cpu, value, mtu))
+                relay_cells.append(cpu_per_frame(bench.relay_cpu, value, mtu))
+                machine_cells.append(
+                    machine_per_frame(bench.machine, value, mtu, bench.seconds)
+                )
             print(f"{label:<28}" + "".join(cells), flush=True)
             if index >= 1:
                 cpu_rows.append(f"{'cpu ' + label.strip():<28}" + "".join(cpu_cells))
+            if label.startswith("vanet-sim"):
+                relay_rows.append(
+                    f"{'relay ' + label.strip()[10:]:<28}" + "".join(relay_cells)
+                )
+            machine_rows.append(
+                f"{'all ' + label.strip():<28}" + "".join(machine_cells)
+            )
         print()
         print(
             "CPU of our processes (forwarder; nodes; simulator and its nodes) "
@@ -645,6 +719,18 @@ def main(argv=None) -> int:
         )
         print(f"{'path':<28}" + "".join(f"{'MTU ' + str(m):>20}" for m in MTUS))
         for line in cpu_rows:
+            print(line)
+        print("of which the simulator's own process (the relay), the same:")
+        for line in relay_rows:
+            print(line)
+        print()
+        print(
+            "The whole machine during the flow (every process, iperf3 and the "
+            "kernel's softirq work): busy CPU us a frame, and idle share of "
+            f"its {os.cpu_count()} cores"
+        )
+        print(f"{'path':<28}" + "".join(f"{'MTU ' + str(m):>20}" for m in MTUS))
+        for line in machine_rows:
             print(line)
         print()
         print(
@@ -668,6 +754,11 @@ def main(argv=None) -> int:
                 f"{'on' if encryption else 'off':<12}{r['one']:9.0f}"
                 f"{r['loss'] * 100:10.2f}%{r['p50']:8.2f}{r['p99']:8.2f}"
                 f"{sum(r['five']):13.0f}{min(r['five']):7.0f}{jain(r['five']):7.2f}",
+                flush=True,
+            )
+            print(
+                f"{'':<12}5 flows, each: "
+                + ", ".join(f"{flow:.0f}" for flow in r["five"]),
                 flush=True,
             )
         if len(results) == 2 and results[False]["one"] and sum(results[False]["five"]):
