@@ -24,6 +24,10 @@ p50, p99); five parallel iperf3 flows, one from each OBU (sum, minimum,
 Jain's fairness index); all of it with encryption off and on, and the
 ratio on/off.
 
+``--five-flows N`` runs only the recipe's five parallel flows, N times in
+one simulator, with each flow's retransmits and every drop counter on the
+way (the nodes' rings and the interfaces): where five flows part.
+
 Absolute figures move with the load on a shared machine; the ratios within
 one run much less. ``--quick`` is a smoke run (1 s flows, 300 pings).
 """
@@ -44,6 +48,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 MTUS = (1436, 9000)
@@ -92,6 +97,11 @@ def iperf_server(ns: str, address: str, port: int = 5201) -> subprocess.Popen:
     return server
 
 
+#: iperf3's congestion control for every flow (``--congestion``); None:
+#: the system's default (net.ipv4.tcp_congestion_control).
+CONGESTION: str | None = None
+
+
 def iperf_client(
     ns: str, address: str, seconds: float, port: int = 5201
 ) -> subprocess.Popen:
@@ -109,6 +119,7 @@ def iperf_client(
             "-t",
             str(seconds),
             "-J",
+            *(("-C", CONGESTION) if CONGESTION else ()),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -117,12 +128,20 @@ def iperf_client(
 
 
 def received_mbps(client: subprocess.Popen, seconds: float) -> float:
+    return flow_report(client, seconds)[0]
+
+
+def flow_report(client: subprocess.Popen, seconds: float) -> tuple[float, int]:
+    """Receiver-side Mbit/s and the sender's retransmits of one flow."""
     out, _ = client.communicate(timeout=seconds + 30)
     try:
-        report = json.loads(out)
-        return report["end"]["sum_received"]["bits_per_second"] / 1e6
+        end = json.loads(out)["end"]
+        return (
+            end["sum_received"]["bits_per_second"] / 1e6,
+            end["sum_sent"].get("retransmits", 0),
+        )
     except (ValueError, KeyError):
-        return 0.0
+        return 0.0, 0
 
 
 def iperf(server_ns: str, client_ns: str, address: str, seconds: float) -> float:
@@ -139,12 +158,19 @@ def parallel_iperf(
     server_ns: str, clients: list[str], address: str, seconds: float
 ) -> list[float]:
     """One flow from each namespace in ``clients`` at once, Mbit/s each."""
+    return [mbps for mbps, _ in parallel_flows(server_ns, clients, address, seconds)]
+
+
+def parallel_flows(
+    server_ns: str, clients: list[str], address: str, seconds: float
+) -> list[tuple[float, int]]:
+    """``parallel_iperf`` with each flow's retransmits."""
     servers = [iperf_server(server_ns, address, 5201 + i) for i in range(len(clients))]
     try:
         running = [
             iperf_client(ns, address, seconds, 5201 + i) for i, ns in enumerate(clients)
         ]
-        return [received_mbps(c, seconds) for c in running]
+        return [flow_report(c, seconds) for c in running]
     finally:
         for server in servers:
             server.kill()
@@ -581,6 +607,72 @@ class Bench:
             return {"one": one, **pinged, "five": five}
 
 
+def link_drops(namespaces: list[str | None]) -> dict[str, int]:
+    """Frames each interface of these namespaces (``None``: ours) dropped,
+    received or sent, as ``ip -s link`` counts them; those with none left
+    out."""
+    drops = {}
+    for ns in namespaces:
+        argv = ["ip", *(("-n", ns) if ns else ()), "-s", "-j", "link"]
+        for link in json.loads(sh(*argv).stdout):
+            stats = link.get("stats64", {})
+            count = sum(stats.get(k, {}).get("dropped", 0) for k in ("rx", "tx"))
+            if count:
+                drops[f"{ns or 'sim'}/{link['ifname']}"] = count
+    return drops
+
+
+def five_flows(bench: Bench, runs: int) -> None:
+    """``--five-flows``: the recipe's five parallel flows (encryption off)
+    ``runs`` times in one simulator, each flow's figure and retransmits, and
+    at the end every drop counter on the way: the nodes' (their rings' and
+    sockets', from the simulator's ``/api/v1/stats``) and the interfaces'
+    (``ip -s link``, the simulator's veth peers and the nodes' TAPs)."""
+    t = tag()
+    rsu = f"r{t}"
+    obus = [f"o{t}{i}" for i in range(1, 6)]
+    print(
+        f"five parallel flows, seed recipe (encryption off), {bench.seconds:g} s "
+        f"each, {runs} runs in one simulator, TCP congestion control "
+        f"{CONGESTION or sh('sysctl', '-n', 'net.ipv4.tcp_congestion_control').stdout.strip()}"
+        "; Mbit/s and (retransmits)"
+    )
+    with bench.scope():
+        nodes = {rsu: {"role": "rsu", "tap.address": "10.73.0.1/24"}}
+        for i, name in enumerate(obus):
+            nodes[name] = {"role": "obu", "tap.address": f"10.73.0.{i + 11}/24"}
+        url = bench.sim(nodes, [(rsu, name, 1) for name in obus])
+        for name in obus:
+            wait_ping(f"vanet-{name}", "10.73.0.1", 60)
+        spaces = [None] + [f"vanet-{n}" for n in [rsu, *obus]]
+        before = link_drops(spaces)
+        fairness = []
+        for run in range(runs):
+            flows = parallel_flows(
+                f"vanet-{rsu}", [f"vanet-{n}" for n in obus], "10.73.0.1", bench.seconds
+            )
+            mbps = [m for m, _ in flows]
+            fairness.append(jain(mbps))
+            print(
+                f"run {run + 1}: "
+                + ", ".join(f"{m:.0f} ({r})" for m, r in flows)
+                + f"; sum {sum(mbps):.0f}, min {min(mbps):.0f}, Jain {fairness[-1]:.2f}",
+                flush=True,
+            )
+        after = link_drops(spaces)
+        grown = {k: v - before.get(k, 0) for k, v in after.items()}
+        print("interface drops:", {k: v for k, v in grown.items() if v} or "none")
+        with urllib.request.urlopen(f"{url}/api/v1/stats", timeout=5) as answer:
+            stats = json.load(answer)
+        print(
+            "node drops:",
+            {n: stats[n].get("drops") for n in nodes if stats[n].get("drops")}
+            or "none",
+        )
+        fairness.sort()
+        print(f"Jain's index: median {fairness[len(fairness) // 2]:.2f}")
+
+
 def cpu_per_frame(cpu, mbps: float, mtu: int) -> str:
     """``user + system`` CPU µs per frame of ``mtu`` bytes carried."""
     if cpu is None or not mbps:
@@ -621,6 +713,18 @@ def main(argv=None) -> int:
         "--profile) and write their stats to DIR/<role>-<mtu>-<io>.prof; "
         "only that row is run",
     )
+    parser.add_argument(
+        "--five-flows",
+        type=int,
+        metavar="N",
+        help="only the recipe's five parallel flows, N runs in one simulator, "
+        "with each flow's retransmits and the drop counters on the way",
+    )
+    parser.add_argument(
+        "--congestion",
+        metavar="NAME",
+        help="TCP congestion control of every flow (iperf3 -C; default: the system's)",
+    )
     parser.add_argument("--forwarder", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.forwarder:
@@ -637,6 +741,8 @@ def main(argv=None) -> int:
                 file=sys.stderr,
             )
             return 2
+    global CONGESTION
+    CONGESTION = args.congestion
     seconds = args.seconds or (1.0 if args.quick else 5.0)
     pings = args.pings or (300 if args.quick else 10000)
     # Stopped with SIGTERM or SIGHUP (`timeout`, a closed terminal), the
@@ -646,6 +752,13 @@ def main(argv=None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="vanet-bench-dp-"))
     os.chmod(workdir, 0o755)
     bench = Bench(seconds, pings, workdir, args.profile)
+    if args.five_flows:
+        try:
+            five_flows(bench, args.five_flows)
+        finally:
+            bench.close()
+            shutil.rmtree(workdir, ignore_errors=True)
+        return 0
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
         try:
