@@ -12,13 +12,21 @@ Table 1, at TAP MTU 1436 and 9000, iperf3 TCP between two namespaces:
 - ``sim 1 hop`` and ``sim 3 hops``: the same through ``vanet-sim`` netns
   mode (RSU - OBU and RSU - OBU - OBU - OBU, no delay or loss);
 
-each overlay figure with its ratio to the forwarder.
+each overlay figure with its ratio to the forwarder. For each, the CPU
+of our processes a frame carried (user + system), the simulator's own
+process (its relay) apart, and the whole machine's busy CPU a frame (every
+process, iperf3 and softirq work) with the share of the cores left idle:
+what bounds a path on this machine.
 
 Table 2, the seed's recipe through ``vanet-sim`` netns mode (1 RSU, 5 OBUs
 in a star, 1 ms links): one iperf3 flow; ``ping -i 0.001 -c 10000`` (loss,
 p50, p99); five parallel iperf3 flows, one from each OBU (sum, minimum,
 Jain's fairness index); all of it with encryption off and on, and the
 ratio on/off.
+
+``--five-flows N`` runs only the recipe's five parallel flows, N times in
+one simulator, with each flow's retransmits and every drop counter on the
+way (the nodes' rings and the interfaces): where five flows part.
 
 Absolute figures move with the load on a shared machine; the ratios within
 one run much less. ``--quick`` is a smoke run (1 s flows, 300 pings).
@@ -40,6 +48,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,6 +100,11 @@ def iperf_server(ns: str, address: str, port: int = 5201) -> subprocess.Popen:
     return server
 
 
+#: iperf3's congestion control for every flow (``--congestion``); None:
+#: the system's default (net.ipv4.tcp_congestion_control).
+CONGESTION: str | None = None
+
+
 def iperf_client(
     ns: str, address: str, seconds: float, port: int = 5201
 ) -> subprocess.Popen:
@@ -108,6 +122,7 @@ def iperf_client(
             "-t",
             str(seconds),
             "-J",
+            *(("-C", CONGESTION) if CONGESTION else ()),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -116,12 +131,20 @@ def iperf_client(
 
 
 def received_mbps(client: subprocess.Popen, seconds: float) -> float:
+    return flow_report(client, seconds)[0]
+
+
+def flow_report(client: subprocess.Popen, seconds: float) -> tuple[float, int]:
+    """Receiver-side Mbit/s and the sender's retransmits of one flow."""
     out, _ = client.communicate(timeout=seconds + 30)
     try:
-        report = json.loads(out)
-        return report["end"]["sum_received"]["bits_per_second"] / 1e6
+        end = json.loads(out)["end"]
+        return (
+            end["sum_received"]["bits_per_second"] / 1e6,
+            end["sum_sent"].get("retransmits", 0),
+        )
     except (ValueError, KeyError):
-        return 0.0
+        return 0.0, 0
 
 
 def iperf(server_ns: str, client_ns: str, address: str, seconds: float) -> float:
@@ -138,12 +161,19 @@ def parallel_iperf(
     server_ns: str, clients: list[str], address: str, seconds: float
 ) -> list[float]:
     """One flow from each namespace in ``clients`` at once, Mbit/s each."""
+    return [mbps for mbps, _ in parallel_flows(server_ns, clients, address, seconds)]
+
+
+def parallel_flows(
+    server_ns: str, clients: list[str], address: str, seconds: float
+) -> list[tuple[float, int]]:
+    """``parallel_iperf`` with each flow's retransmits."""
     servers = [iperf_server(server_ns, address, 5201 + i) for i in range(len(clients))]
     try:
         running = [
             iperf_client(ns, address, seconds, 5201 + i) for i, ns in enumerate(clients)
         ]
-        return [received_mbps(c, seconds) for c in running]
+        return [flow_report(c, seconds) for c in running]
     finally:
         for server in servers:
             server.kill()
@@ -320,6 +350,26 @@ def session_cpu(sessions: set[int]) -> tuple[float, float]:
     return user / _TICK, system / _TICK
 
 
+def process_cpu(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds of one process (0, 0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return 0.0, 0.0
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return int(fields[11]) / _TICK, int(fields[12]) / _TICK
+
+
+def machine_cpu() -> tuple[float, float]:
+    """The machine's busy and idle CPU seconds (all cores, /proc/stat): busy
+    is every process and the kernel's softirq work, iperf3 included."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / _TICK, idle / _TICK
+
+
 def forward(fd_a: int, fd_b: int) -> None:
     """The reference forwarder: a frame read from one TAP is written to the
     other, nothing else (one read and one write system call a frame)."""
@@ -378,19 +428,44 @@ class Bench:
         self.key.write_bytes(os.urandom(32))
         self.key.chmod(0o600)
         self.cpu: tuple[float, float, float] | None = None
+        # the simulator's own process (its relay), while one runs
+        self.sim_pid: int | None = None
+        self.relay_cpu: tuple[float, float, float] | None = None
+        self.machine: tuple[float, float] | None = None
 
     def close(self) -> None:
         self.procs.close()
         self.ns.close()
+        self.sim_pid = None
 
     def iperf(self, server_ns: str, client_ns: str, address: str) -> float:
         """``iperf`` with the CPU time our processes spent during it, in
-        ``self.cpu``: (user s, system s, flow s)."""
+        ``self.cpu``: (user s, system s, flow s); the simulator's process
+        alone in ``self.relay_cpu``; the whole machine's busy and idle
+        seconds in ``self.machine``."""
         sessions = {process.pid for process, _ in self.procs.running}
-        user0, sys0 = session_cpu(sessions)
-        mbps = iperf(server_ns, client_ns, address, self.seconds)
-        user1, sys1 = session_cpu(sessions)
+        server = iperf_server(server_ns, address)
+        try:
+            # From the client's start to its end: the flow, and its set-up.
+            user0, sys0 = session_cpu(sessions)
+            relay0 = process_cpu(self.sim_pid) if self.sim_pid else None
+            busy0, idle0 = machine_cpu()
+            client = iperf_client(client_ns, address, self.seconds)
+            mbps = received_mbps(client, self.seconds)
+            busy1, idle1 = machine_cpu()
+            user1, sys1 = session_cpu(sessions)
+        finally:
+            server.kill()
+            server.wait()
         self.cpu = (user1 - user0, sys1 - sys0, self.seconds)
+        if relay0 is not None:
+            relay1 = process_cpu(self.sim_pid)
+            self.relay_cpu = (
+                relay1[0] - relay0[0],
+                relay1[1] - relay0[1],
+                self.seconds,
+            )
+        self.machine = (busy1 - busy0, idle1 - idle0)
         return mbps
 
     @contextlib.contextmanager
@@ -406,7 +481,7 @@ class Bench:
         with self.scope():
             a, b = self.ns.add("a"), self.ns.add("b")
             self.ns.veth(a, b, mtu, ("10.79.0.1/24", "10.79.0.2/24"))
-            return iperf(a, b, "10.79.0.1", self.seconds)
+            return self.iperf(a, b, "10.79.0.1")
 
     def forwarder(self, mtu: int) -> float:
         with self.scope():
@@ -475,7 +550,7 @@ class Bench:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        self.procs.start(
+        self.sim_pid = self.procs.start(
             [
                 sys.executable,
                 "-m",
@@ -486,7 +561,7 @@ class Bench:
                 f"tcp:{port}:interface=127.0.0.1",
             ],
             f"{ini.stem}.log",
-        )
+        ).pid
         return f"http://127.0.0.1:{port}"
 
     def sim_chain(self, mtu: int, hops: int) -> float:
@@ -550,6 +625,72 @@ class Bench:
             return {"one": one, **pinged, "five": five}
 
 
+def link_drops(namespaces: list[str | None]) -> dict[str, int]:
+    """Frames each interface of these namespaces (``None``: ours) dropped,
+    received or sent, as ``ip -s link`` counts them; those with none left
+    out."""
+    drops = {}
+    for ns in namespaces:
+        argv = ["ip", *(("-n", ns) if ns else ()), "-s", "-j", "link"]
+        for link in json.loads(sh(*argv).stdout):
+            stats = link.get("stats64", {})
+            count = sum(stats.get(k, {}).get("dropped", 0) for k in ("rx", "tx"))
+            if count:
+                drops[f"{ns or 'sim'}/{link['ifname']}"] = count
+    return drops
+
+
+def five_flows(bench: Bench, runs: int) -> None:
+    """``--five-flows``: the recipe's five parallel flows (encryption off)
+    ``runs`` times in one simulator, each flow's figure and retransmits, and
+    at the end every drop counter on the way: the nodes' (their rings' and
+    sockets', from the simulator's ``/api/v1/stats``) and the interfaces'
+    (``ip -s link``, the simulator's veth peers and the nodes' TAPs)."""
+    t = tag()
+    rsu = f"r{t}"
+    obus = [f"o{t}{i}" for i in range(1, 6)]
+    print(
+        f"five parallel flows, seed recipe (encryption off), {bench.seconds:g} s "
+        f"each, {runs} runs in one simulator, TCP congestion control "
+        f"{CONGESTION or sh('sysctl', '-n', 'net.ipv4.tcp_congestion_control').stdout.strip()}"
+        "; Mbit/s and (retransmits)"
+    )
+    with bench.scope():
+        nodes = {rsu: {"role": "rsu", "tap.address": "10.73.0.1/24"}}
+        for i, name in enumerate(obus):
+            nodes[name] = {"role": "obu", "tap.address": f"10.73.0.{i + 11}/24"}
+        url = bench.sim(nodes, [(rsu, name, 1) for name in obus])
+        for name in obus:
+            wait_ping(f"vanet-{name}", "10.73.0.1", 60)
+        spaces = [None] + [f"vanet-{n}" for n in [rsu, *obus]]
+        before = link_drops(spaces)
+        fairness = []
+        for run in range(runs):
+            flows = parallel_flows(
+                f"vanet-{rsu}", [f"vanet-{n}" for n in obus], "10.73.0.1", bench.seconds
+            )
+            mbps = [m for m, _ in flows]
+            fairness.append(jain(mbps))
+            print(
+                f"run {run + 1}: "
+                + ", ".join(f"{m:.0f} ({r})" for m, r in flows)
+                + f"; sum {sum(mbps):.0f}, min {min(mbps):.0f}, Jain {fairness[-1]:.2f}",
+                flush=True,
+            )
+        after = link_drops(spaces)
+        grown = {k: v - before.get(k, 0) for k, v in after.items()}
+        print("interface drops:", {k: v for k, v in grown.items() if v} or "none")
+        with urllib.request.urlopen(f"{url}/api/v1/stats", timeout=5) as answer:
+            stats = json.load(answer)
+        print(
+            "node drops:",
+            {n: stats[n].get("drops") for n in nodes if stats[n].get("drops")}
+            or "none",
+        )
+        fairness.sort()
+        print(f"Jain's index: median {fairness[len(fairness) // 2]:.2f}")
+
+
 def cpu_per_frame(cpu, mbps: float, mtu: int) -> str:
     """``user + system`` CPU µs per frame of ``mtu`` bytes carried."""
     if cpu is None or not mbps:
@@ -557,6 +698,16 @@ def cpu_per_frame(cpu, mbps: float, mtu: int) -> str:
     user, system, seconds = cpu
     frames = mbps * 1e6 * seconds / 8 / mtu
     return f"{user / frames * 1e6:11.1f} +{system / frames * 1e6:6.1f}"
+
+
+def machine_per_frame(machine, mbps: float, mtu: int, seconds: float) -> str:
+    """The whole machine's busy CPU µs per frame of ``mtu`` bytes carried,
+    and the share of its cores left idle during the flow."""
+    if machine is None or not mbps:
+        return f"{'-':>20}"
+    busy, idle = machine
+    frames = mbps * 1e6 * seconds / 8 / mtu
+    return f"{busy / frames * 1e6:11.1f} {idle / (busy + idle) * 100:5.0f} %"
 
 
 def ratio(value: float, reference: float) -> str:
@@ -606,6 +757,18 @@ def main(argv=None) -> int:
         help="only the seed recipe's ping (encryption off; no iperf3 needed): "
         "loss, p50, p90, p99 and max, about 20 s for 10,000 pings",
     )
+    parser.add_argument(
+        "--five-flows",
+        type=int,
+        metavar="N",
+        help="only the recipe's five parallel flows, N runs in one simulator, "
+        "with each flow's retransmits and the drop counters on the way",
+    )
+    parser.add_argument(
+        "--congestion",
+        metavar="NAME",
+        help="TCP congestion control of every flow (iperf3 -C; default: the system's)",
+    )
     parser.add_argument("--forwarder", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.forwarder:
@@ -627,6 +790,8 @@ def main(argv=None) -> int:
     os.environ["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p
     )
+    global CONGESTION
+    CONGESTION = args.congestion
     seconds = args.seconds or (1.0 if args.quick else 5.0)
     pings = args.pings or (300 if args.quick else 10000)
     # Stopped with SIGTERM or SIGHUP (`timeout`, a closed terminal), the
@@ -636,6 +801,13 @@ def main(argv=None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="vanet-bench-dp-"))
     os.chmod(workdir, 0o755)
     bench = Bench(seconds, pings, workdir, args.profile)
+    if args.five_flows:
+        try:
+            five_flows(bench, args.five_flows)
+        finally:
+            bench.close()
+            shutil.rmtree(workdir, ignore_errors=True)
+        return 0
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
         try:
@@ -671,11 +843,15 @@ def main(argv=None) -> int:
         ]
         reference: dict[int, float] = {}
         cpu_rows = []
+        relay_rows = []
+        machine_rows = []
         for index, (label, run) in enumerate(rows):
             cells = []
             cpu_cells = []
+            relay_cells = []
+            machine_cells = []
             for mtu in MTUS:
-                bench.cpu = None
+                bench.cpu = bench.relay_cpu = bench.machine = None
                 try:
                     value = run(mtu)
                 except (RuntimeError, subprocess.SubprocessError) as error:
@@ -686,9 +862,20 @@ def main(argv=None) -> int:
                 shown = ratio(value, reference.get(mtu, 0)) if index >= 2 else "      "
                 cells.append(f"{value:12.0f}  {shown}")
                 cpu_cells.append(cpu_per_frame(bench.cpu, value, mtu))
+                relay_cells.append(cpu_per_frame(bench.relay_cpu, value, mtu))
+                machine_cells.append(
+                    machine_per_frame(bench.machine, value, mtu, bench.seconds)
+                )
             print(f"{label:<28}" + "".join(cells), flush=True)
             if index >= 1:
                 cpu_rows.append(f"{'cpu ' + label.strip():<28}" + "".join(cpu_cells))
+            if label.startswith("vanet-sim"):
+                relay_rows.append(
+                    f"{'relay ' + label.strip()[10:]:<28}" + "".join(relay_cells)
+                )
+            machine_rows.append(
+                f"{'all ' + label.strip():<28}" + "".join(machine_cells)
+            )
         print()
         print(
             "CPU of our processes (forwarder; nodes; simulator and its nodes) "
@@ -696,6 +883,18 @@ def main(argv=None) -> int:
         )
         print(f"{'path':<28}" + "".join(f"{'MTU ' + str(m):>20}" for m in MTUS))
         for line in cpu_rows:
+            print(line)
+        print("of which the simulator's own process (the relay), the same:")
+        for line in relay_rows:
+            print(line)
+        print()
+        print(
+            "The whole machine during the flow (every process, iperf3 and the "
+            "kernel's softirq work): busy CPU us a frame, and idle share of "
+            f"its {os.cpu_count()} cores"
+        )
+        print(f"{'path':<28}" + "".join(f"{'MTU ' + str(m):>20}" for m in MTUS))
+        for line in machine_rows:
             print(line)
         print()
         print(
@@ -719,6 +918,11 @@ def main(argv=None) -> int:
                 f"{'on' if encryption else 'off':<12}{r['one']:9.0f}"
                 f"{r['loss'] * 100:10.2f}%{r['p50']:8.2f}{r['p99']:8.2f}"
                 f"{sum(r['five']):13.0f}{min(r['five']):7.0f}{jain(r['five']):7.2f}",
+                flush=True,
+            )
+            print(
+                f"{'':<12}5 flows, each: "
+                + ", ".join(f"{flow:.0f}" for flow in r["five"]),
                 flush=True,
             )
         if len(results) == 2 and results[False]["one"] and sum(results[False]["five"]):

@@ -40,7 +40,7 @@ import itertools
 import math
 import random
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from heapq import heapify as _heapify
 from heapq import heappop as _heappop
 from heapq import heappush as _heappush
@@ -172,6 +172,11 @@ class _Link:
         # RelayChannel: this link's own FIFO of (due, frame) and its timer
         "queue",
         "timer",
+        # RelayChannel.relay_path: no latency, jitter, loss or fading (a
+        # frame is due the moment it is sent), and the receiver's
+        # (tx_slot, commit) when it lends its transmit slot
+        "ideal",
+        "lend",
         *LINK_COUNTERS,
     )
 
@@ -198,6 +203,7 @@ class _Link:
         self.offered_before = (0, 0)
         self.queue: deque[tuple[float, bytes]] = deque()
         self.timer: IDelayedCall | None = None
+        self.lend: tuple[Any, Any] | None = None
         for name in LINK_COUNTERS:
             setattr(self, name, 0)
         self.set_params(params)
@@ -211,6 +217,17 @@ class _Link:
         self.jitter_low = -jitter
         self.jitter_span = jitter - -jitter
         self.loss = params.loss
+        self._set_ideal()
+
+    def set_fading(self, fading: Any) -> None:
+        self.fading = fading
+        self._set_ideal()
+
+    def _set_ideal(self) -> None:
+        # draw() then takes no random number and returns max(now, last_due)
+        self.ideal = not (
+            self.latency_s or self.jitter_s or self.loss or self.fading is not None
+        )
 
     def draw(self, now: float, rng: random.Random) -> float | None:
         """A frame offered to (and not filtered by) this link: ``None`` if
@@ -241,9 +258,13 @@ class _Link:
         if self.receiver is not None:
             self.offered_before = self.offered()
         self.receiver = receiver
+        self.lend = None
         if receiver is not None:
             sender = self.sender
             self.offered_base = (sender.frames_sent, sender.bytes_sent)
+            tx_slot = getattr(receiver, "tx_slot", None)
+            if tx_slot is not None:
+                self.lend = (tx_slot, receiver.commit)
 
     def offered(self) -> tuple[int, int]:
         """Frames (and bytes) its sender sent while a receiver was attached."""
@@ -428,7 +449,7 @@ class ChannelMedium:
         """Per-frame loss on the configured link a -> b: ``fading.lost(now,
         rng)`` decides each frame instead of the ``loss`` draw (``None``:
         back to ``loss``). ``KeyError`` if a -> b is not configured."""
-        self._links[(a, b)].fading = fading
+        self._links[(a, b)].set_fading(fading)
 
     def params(self, a: str, b: str) -> ChannelParams | None:
         link = self._links.get((a, b))
@@ -757,7 +778,62 @@ class RelayChannel(ChannelMedium):
     and no timer: a receiver must not call ``transmit`` from ``receive``
     (a real port only writes to its device), and ``frame`` needs to be
     valid only during ``transmit`` (a ring's slot is).
+
+    ``relay_path(port)`` is ``transmit`` for one sender's frames, with a
+    fast path for the frame a relay carries most (``relay_path``).
     """
+
+    def relay_path(self, sender: Any) -> Callable[..., None]:
+        """``transmit(sender, frame)`` as ``relay(frame, addr=None)``, for the
+        port that reads ``sender``'s frames (a protocol's
+        ``datagramReceived``; ``addr`` is ignored).
+
+        A unicast frame whose ``dst`` one link hears, when that link has no
+        latency, jitter, loss or fading and nothing queued, and its
+        receiver lends a transmit slot (``tx_slot``/``commit``, as a
+        ``PacketPort`` on rings does) that is free and large enough, is
+        copied straight into that slot: the same counters as ``transmit``
+        (``_offer``, ``_Link.draw``, ``_deliver``), no random draw (the
+        general path takes none for such a link either) and the same
+        FIFO mark. Anything else goes to ``transmit``, before anything
+        was counted (docs/protocol.md §2: the channel's dst filter).
+        """
+        state = self._sender(sender.name)
+        counters = state.counters
+        seconds = self._clock.seconds
+        transmit = self.transmit
+
+        def relay(frame, addr: Any = None) -> None:
+            size = len(frame)
+            if size >= 6 and not frame[0] & 1:
+                links = state.by_mac.get(bytes(frame[:6]))
+                if links is not None and len(links) == 1:
+                    link = links[0]
+                    lend = link.lend
+                    if link.ideal and lend is not None and not link.queue:
+                        now = seconds()
+                        if link.last_due <= now:
+                            slot = lend[0]()
+                            if slot is not None and size <= len(slot):
+                                counters.frames_out += 1
+                                counters.bytes_out += size
+                                state.frames_sent += 1
+                                state.bytes_sent += size
+                                link.considered += 1
+                                # draw()'s FIFO mark: a clock stepping back
+                                # still cannot let a later frame overtake
+                                link.last_due = now
+                                link.frames_delivered += 1
+                                link.bytes_delivered += size
+                                dst = link.dst_counters
+                                dst.frames_in += 1
+                                dst.bytes_in += size
+                                slot[:size] = frame
+                                lend[1](size)
+                                return
+            transmit(sender, frame)
+
+        return relay
 
     def transmit(self, sender: Any, frame) -> None:
         links = self._offer(sender, frame)

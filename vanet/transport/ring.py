@@ -205,6 +205,11 @@ class PacketRings:
         self._tx_pending_bytes = 0
         # each transmit slot's frame area, writable (``slot``); made once
         self._tx_slots: list[memoryview] = []
+        # where each transmit slot's status and length words are: computed
+        # once, not from the geometry (a property) at every frame
+        self._tx_status: list[int] = []
+        self._tx_len: list[int] = []
+        self._tx_nr = geometry.tx_frame_nr
         #: a frame or block said the kernel dropped frames: read ``kernel_drops``
         self.losing = False
         self.drain = (
@@ -248,10 +253,10 @@ class PacketRings:
         self._ro = self._rw.toreadonly()
         self._block_end = g.rx_block_size
         data, size = self._tx_data, g.tx_frame_size
-        self._tx_slots = [
-            self._rw[at + data : at + size]
-            for at in range(g.rx_bytes, g.rx_bytes + g.tx_bytes, size)
-        ]
+        starts = range(g.rx_bytes, g.rx_bytes + g.tx_bytes, size)
+        self._tx_slots = [self._rw[at + data : at + size] for at in starts]
+        self._tx_status = [at + self._tx_status_at for at in starts]
+        self._tx_len = [at + self._tx_len_at for at in starts]
 
     # -- receive -----------------------------------------------------------
 
@@ -372,21 +377,19 @@ class PacketRings:
         if rw is None:
             return None
         head = self._tx_head
-        at = self.geometry.rx_bytes + head * self.geometry.tx_frame_size
-        if _U32.unpack_from(rw, at + self._tx_status_at)[0] & _TX_BUSY:
+        if _U32.unpack_from(rw, self._tx_status[head])[0] & _TX_BUSY:
             return None
         return self._tx_slots[head]
 
     def commit(self, size: int) -> None:
         """Mark the slot ``slot`` gave, holding a frame of ``size`` bytes,
         for sending at the next ``flush``."""
-        g = self.geometry
         rw = self._rw
-        at = g.rx_bytes + self._tx_head * g.tx_frame_size
-        _U32.pack_into(rw, at + self._tx_len_at, size)
+        head = self._tx_head
+        _U32.pack_into(rw, self._tx_len[head], size)
         # The status last: from here on the slot is the kernel's.
-        _U32.pack_into(rw, at + self._tx_status_at, TP_STATUS_SEND_REQUEST)
-        self._tx_head = (self._tx_head + 1) % g.tx_frame_nr
+        _U32.pack_into(rw, self._tx_status[head], TP_STATUS_SEND_REQUEST)
+        self._tx_head = (head + 1) % self._tx_nr
         self._tx_pending += 1
         self._tx_pending_bytes += size
 
