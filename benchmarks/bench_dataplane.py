@@ -720,7 +720,9 @@ def _exit_on(signum, frame) -> None:
 
 def ping_only(bench: Bench, workdir: Path, pings: int) -> int:
     """``--ping-only``: the recipe's ping, one line of figures."""
-    commit = sh("git", "rev-parse", "--short", "HEAD", check=False).stdout.strip()
+    commit = sh(
+        "git", "-C", str(ROOT), "rev-parse", "--short", "HEAD", check=False
+    ).stdout.strip()
     try:
         r = bench.recipe_ping()
     except (RuntimeError, subprocess.SubprocessError) as error:
@@ -823,7 +825,9 @@ def main(argv=None) -> int:
         return ping_only(bench, workdir, pings)
     failed = False
     try:
-        commit = sh("git", "rev-parse", "--short", "HEAD", check=False).stdout.strip()
+        commit = sh(
+            "git", "-C", str(ROOT), "rev-parse", "--short", "HEAD", check=False
+        ).stdout.strip()
         print(
             f"bench_dataplane: commit {commit or '?'}, iperf3 TCP {seconds:g} s a flow"
             ", receiver side, Mbit/s; ratio = overlay / forwarder"
