@@ -195,3 +195,72 @@ class RealStreamTests(TestCase):
             if reactor.seconds() > deadline:
                 self.fail("not within 5 s")
             yield deferLater(reactor, 0.01, lambda: None)
+
+
+class RouteChangeTests(SynchronousTestCase):
+    """A vehicle's upstream or gateway changing between two pushes is a
+    route event (the simulator's web page pushes at once on one)."""
+
+    def test_route_changes_name_what_changed(self) -> None:
+        from vanet.sim.node_feed import route_changes
+        from vanet.web.stream import UPSTREAM_EVENTS
+
+        a, b = "02:00:00:00:00:0a", "02:00:00:00:00:0b"
+        self.assertEqual(
+            route_changes(None, {"upstream": a, "gateway": b}),
+            [
+                ("upstream_selected", {"from": None, "to": a}),
+                ("gateway_selected", {"from": None, "to": b}),
+            ],
+        )
+        self.assertEqual(
+            route_changes({"upstream": a, "gateway": b}, {"upstream": b, "gateway": b}),
+            [("upstream_switched", {"from": a, "to": b})],
+        )
+        self.assertEqual(
+            route_changes({"upstream": a, "gateway": b}, {"upstream": None}),
+            [
+                ("upstream_lost", {"from": a, "to": None}),
+                ("gateway_lost", {"from": b, "to": None}),
+            ],
+        )
+        self.assertEqual(route_changes({"upstream": a}, {"upstream": a}), [])
+        for old, new in ((None, {"upstream": a}), ({"upstream": a}, {})):
+            for event, _ in route_changes(old, new):
+                self.assertIn(event, UPSTREAM_EVENTS)
+
+    def test_the_feed_tells_of_a_vehicles_changes_only(self) -> None:
+        heard = []
+        agent = _Agent()
+        feed = NodeStatusFeed(agent, Clock(), lambda *event: heard.append(event))
+        self.addCleanup(feed.stop)
+        feed.start(["obu1", "rsu"])
+        obu = agent.answer(_Response())
+        rsu = agent.answer(_Response())
+        up = "02:00:00:00:00:0a"
+        obu.protocol.dataReceived(sse_message("snapshot", {"role": "obu"}))
+        obu.protocol.dataReceived(
+            sse_message("snapshot", {"role": "obu", "upstream": up})
+        )
+        obu.protocol.dataReceived(
+            sse_message("snapshot", {"role": "obu", "upstream": up})
+        )
+        rsu.protocol.dataReceived(sse_message("snapshot", {"role": "rsu"}))
+        self.assertEqual(
+            heard, [("obu1", "upstream_selected", {"from": None, "to": up})]
+        )
+
+    def test_a_netns_simulation_hands_them_to_its_route_listeners(self) -> None:
+        from pathlib import Path
+
+        from vanet.sim.loader import load_topology
+        from vanet.sim.netns import NetnsSimulation
+
+        simulation = NetnsSimulation(
+            load_topology(Path(__file__).resolve().parents[1] / "examples/chain.ini"),
+            Clock(),
+        )
+        heard = []
+        simulation.add_route_listener(lambda *event: heard.append(event))
+        simulation._route_changed("obu1", "upstream_lost", {"from": "x", "to": None})
+        self.assertEqual(heard, [("obu1", "upstream_lost", {"from": "x", "to": None})])

@@ -24,7 +24,7 @@ import shutil
 import signal
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pyroute2 import NetlinkError
@@ -236,6 +236,7 @@ class NetnsSimulation(SimulationBase, service.Service):
         self.relays: dict[str, Any] = {}
         self.sockets: dict[str, str] = {}
         self._feed: NodeStatusFeed | None = None
+        self._route_listeners: list[Callable[[str, str, dict], None]] = []
 
     # -- life cycle -------------------------------------------------------------
 
@@ -268,7 +269,7 @@ class NetnsSimulation(SimulationBase, service.Service):
         agent = Agent.usingEndpointFactory(
             self.reactor, _UnixSockets(self.reactor, self.sockets)
         )
-        self._feed = NodeStatusFeed(agent, self.reactor)
+        self._feed = NodeStatusFeed(agent, self.reactor, self._route_changed)
         self._feed.start(names)
         if self.mobility is not None:
             self.mobility.start()
@@ -389,6 +390,17 @@ class NetnsSimulation(SimulationBase, service.Service):
             }
             for name, spec in self.topology.nodes.items()
         ]
+
+    def add_route_listener(self, listener: Callable[[str, str, dict], None]) -> None:
+        """Call ``listener(node, event, fields)`` when a vehicle's pushed
+        status shows its upstream or gateway changed (the web view pushes
+        at once); the events are ``route_changes``', read from the statuses
+        the nodes push at once after such a change."""
+        self._route_listeners.append(listener)
+
+    def _route_changed(self, node: str, event: str, fields: dict) -> None:
+        for listener in self._route_listeners:
+            listener(node, event, fields)
 
     @property
     def status_cache(self) -> dict[str, dict]:

@@ -72,12 +72,40 @@ class _EventReader(protocol.Protocol):
         self._ended()
 
 
-class NodeStatusFeed:
-    """Keeps ``statuses[name]`` as each node last pushed it."""
+def route_changes(old: dict | None, new: dict) -> list[tuple[str, dict]]:
+    """The route events (``vanet.web.stream.UPSTREAM_EVENTS``' names) that
+    take a vehicle from status ``old`` to ``new``: its upstream or gateway
+    selected, switched or lost, with ``from`` and ``to``."""
+    events = []
+    for what in ("upstream", "gateway"):
+        before = (old or {}).get(what)
+        after = new.get(what)
+        if before == after:
+            continue
+        if before is None:
+            change = "selected"
+        elif after is None:
+            change = "lost"
+        else:
+            change = "switched"
+        events.append((f"{what}_{change}", {"from": before, "to": after}))
+    return events
 
-    def __init__(self, agent: IAgent, clock: IReactorTime) -> None:
+
+class NodeStatusFeed:
+    """Keeps ``statuses[name]`` as each node last pushed it, and tells
+    ``on_change(name, event, fields)`` of each upstream or gateway change
+    between two pushes (``route_changes``)."""
+
+    def __init__(
+        self,
+        agent: IAgent,
+        clock: IReactorTime,
+        on_change: Callable[[str, str, dict], None] | None = None,
+    ) -> None:
         self._agent = agent
         self._clock = clock
+        self._on_change = on_change
         self.statuses: dict[str, dict] = {}
         self.running = False
         self._retries: dict[str, IDelayedCall] = {}
@@ -115,7 +143,11 @@ class NodeStatusFeed:
             return
 
         def seen(status: dict) -> None:
+            old = self.statuses.get(name)
             self.statuses[name] = status
+            if self._on_change is not None and status.get("role") == "obu":
+                for event, fields in route_changes(old, status):
+                    self._on_change(name, event, fields)
 
         def ended() -> None:
             if self._readers.get(name) is reader:

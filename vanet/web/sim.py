@@ -5,7 +5,8 @@ Everything the page shows comes from the same ``ISimulation`` methods the
 API answers with under ``/api/v1`` (``nodes``, ``node_info`` with its
 positions, ``channels``, ``stats``), pushed together as one snapshot
 every ``PUSH_INTERVAL_S`` and at once when a vehicle's upstream changes
-(an in-process simulation's ``add_route_listener``); the
+(the simulation's ``add_route_listener``: in netns mode, as the nodes'
+pushed statuses show it); the
 road (``/api/v1/road``, which does not change) the page fetches once; a
 node's full status is the API's ``/node/NAME``, and link edits are the
 API's ``POST /channel/A/B``.
@@ -121,9 +122,8 @@ class SimulationSite(resource.Resource):
         self.events = EventStream(view.snapshot, clock, PUSH_INTERVAL_S)
         self.putChild(b"ui", Assets())
         self.putChild(b"events", self.events)
-        # An in-process simulation says when a route changes (pushed at
-        # once); another (nodes in namespaces) is read at the periodic
-        # pushes only.
+        # Both simulations say when a route changes (pushed at once); one
+        # without add_route_listener is read at the periodic pushes only.
         subscribe = getattr(view.simulation, "add_route_listener", None)
         if subscribe is not None:
             subscribe(self._route_event)
