@@ -596,11 +596,7 @@ class NodeEngine:
             try:
                 n = write(self._buf, self.mac, action)
             except BufferError:
-                # A frame larger than the buffer: the standing view pins its
-                # size, so the writer grows a fresh buffer instead.
-                buf = self._buf = bytearray(len(self._buf))
-                n = write(buf, self.mac, action)
-                self._view = memoryview(buf)
+                n = self._write_fresh(write, self.mac, action)
             if not n:
                 return  # nothing this node may send (the gate counted why)
             port = self.port
