@@ -139,6 +139,16 @@ class NodeStatusFeedTests(SynchronousTestCase):
         response.protocol.dataReceived(sse_message("snapshot", newer))
         self.assertEqual(self.feed.statuses, {"obu1": newer})
 
+    def test_stop_cancels_a_request_not_answered_yet(self) -> None:
+        # An answer after the stop would be a stream nobody reads.
+        self.feed.start(["obu1"])
+        _url, pending = self.agent.asked[0]
+        self.feed.stop()
+        self.assertTrue(pending.called)
+        self.clock.advance(10 * RETRY_S)
+        self.assertEqual(len(self.agent.asked), 1)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
     def test_stop_closes_the_streams_and_asks_no_more(self) -> None:
         self.feed.start(["rsu", "obu1"])
         response = self.agent.answer(_Response())

@@ -19,6 +19,7 @@ import json
 from collections.abc import Callable, Iterable
 
 from twisted.internet import protocol
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.web.client import readBody
@@ -109,6 +110,7 @@ class NodeStatusFeed:
         self.statuses: dict[str, dict] = {}
         self.running = False
         self._retries: dict[str, IDelayedCall] = {}
+        self._pending: dict[str, Deferred] = {}  # requests not answered yet
         self._readers: dict[str, _EventReader] = {}
 
     def start(self, names: Iterable[str]) -> None:
@@ -123,6 +125,8 @@ class NodeStatusFeed:
             if call.active():
                 call.cancel()
         self._retries.clear()
+        for request in list(self._pending.values()):
+            request.cancel()  # its errback finds the feed stopped
         for reader in list(self._readers.values()):
             if reader.transport is not None:
                 reader.transport.stopProducing()
@@ -132,12 +136,20 @@ class NodeStatusFeed:
         self._retries.pop(name, None)
         if not self.running:
             return
-        d = self._agent.request(b"GET", f"http://{name}/events".encode())
-        d.addCallback(self._opened, name)
-        d.addErrback(lambda _failure: self._retry(name))  # not up yet
+        d = self._pending[name] = self._agent.request(
+            b"GET", f"http://{name}/events".encode()
+        )
+        d.addCallbacks(
+            self._opened, self._failed, callbackArgs=(name,), errbackArgs=(name,)
+        )
+
+    def _failed(self, _failure, name: str) -> None:
+        del self._pending[name]
+        self._retry(name)  # not up yet, or restarting
 
     def _opened(self, response, name: str) -> None:
-        if response.code != 200 or not self.running:
+        del self._pending[name]
+        if response.code != 200:
             # e.g. 503, too many pages open: read it out, try again later
             readBody(response).addBoth(lambda _: self._retry(name))
             return
@@ -145,7 +157,7 @@ class NodeStatusFeed:
         def seen(status: dict) -> None:
             old = self.statuses.get(name)
             self.statuses[name] = status
-            if self._on_change is not None and status.get("role") == "obu":
+            if self._on_change is not None:  # an RSU's has neither field
                 for event, fields in route_changes(old, status):
                     self._on_change(name, event, fields)
 
