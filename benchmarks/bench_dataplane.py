@@ -585,9 +585,9 @@ class Bench:
 
     # Table 2 -----------------------------------------------------------------
 
-    def star(self, encryption: bool) -> tuple[str, list[str]]:
+    def star(self, encryption: bool) -> tuple[str, list[str], str]:
         """Start the recipe's simulation (1 RSU, 5 OBUs, 1 ms links) and
-        wait until every OBU reaches the RSU; its node names."""
+        wait until every OBU reaches the RSU; its node names and API URL."""
         t = tag()
         rsu = f"r{t}"
         obus = [f"o{t}{i}" for i in range(1, 6)]
@@ -603,20 +603,20 @@ class Bench:
                 "tap.address": f"10.73.0.{i + 11}/24",
                 **security,
             }
-        self.sim(nodes, [(rsu, name, 1) for name in obus])
+        url = self.sim(nodes, [(rsu, name, 1) for name in obus])
         for name in obus:
             wait_ping(f"vanet-{name}", RECIPE_RSU, 60)
-        return rsu, obus
+        return rsu, obus, url
 
     def recipe_ping(self, encryption: bool = False) -> dict:
         """The recipe's ping alone (``--ping-only``)."""
         with self.scope():
-            _, obus = self.star(encryption)
+            _, obus, _ = self.star(encryption)
             return ping(f"vanet-{obus[0]}", RECIPE_RSU, self.pings)
 
     def recipe(self, encryption: bool) -> dict:
         with self.scope():
-            rsu, obus = self.star(encryption)
+            rsu, obus, _ = self.star(encryption)
             one = iperf(f"vanet-{rsu}", f"vanet-{obus[0]}", RECIPE_RSU, self.seconds)
             pinged = ping(f"vanet-{obus[0]}", RECIPE_RSU, self.pings)
             five = parallel_iperf(
@@ -646,9 +646,6 @@ def five_flows(bench: Bench, runs: int) -> None:
     at the end every drop counter on the way: the nodes' (their rings' and
     sockets', from the simulator's ``/api/v1/stats``) and the interfaces'
     (``ip -s link``, the simulator's veth peers and the nodes' TAPs)."""
-    t = tag()
-    rsu = f"r{t}"
-    obus = [f"o{t}{i}" for i in range(1, 6)]
     print(
         f"five parallel flows, seed recipe (encryption off), {bench.seconds:g} s "
         f"each, {runs} runs in one simulator, TCP congestion control "
@@ -656,18 +653,13 @@ def five_flows(bench: Bench, runs: int) -> None:
         "; Mbit/s and (retransmits)"
     )
     with bench.scope():
-        nodes = {rsu: {"role": "rsu", "tap.address": "10.73.0.1/24"}}
-        for i, name in enumerate(obus):
-            nodes[name] = {"role": "obu", "tap.address": f"10.73.0.{i + 11}/24"}
-        url = bench.sim(nodes, [(rsu, name, 1) for name in obus])
-        for name in obus:
-            wait_ping(f"vanet-{name}", "10.73.0.1", 60)
+        rsu, obus, url = bench.star(encryption=False)
         spaces = [None] + [f"vanet-{n}" for n in [rsu, *obus]]
         before = link_drops(spaces)
         fairness = []
         for run in range(runs):
             flows = parallel_flows(
-                f"vanet-{rsu}", [f"vanet-{n}" for n in obus], "10.73.0.1", bench.seconds
+                f"vanet-{rsu}", [f"vanet-{n}" for n in obus], RECIPE_RSU, bench.seconds
             )
             mbps = [m for m, _ in flows]
             fairness.append(jain(mbps))
@@ -684,7 +676,7 @@ def five_flows(bench: Bench, runs: int) -> None:
             stats = json.load(answer)
         print(
             "node drops:",
-            {n: stats[n].get("drops") for n in nodes if stats[n].get("drops")}
+            {n: stats[n].get("drops") for n in [rsu, *obus] if stats[n].get("drops")}
             or "none",
         )
         fairness.sort()
@@ -718,11 +710,15 @@ def _exit_on(signum, frame) -> None:
     raise SystemExit(128 + signum)
 
 
+def checkout_commit() -> str:
+    """The commit of the checkout this script (and the vanet it runs) is in."""
+    done = sh("git", "-C", str(ROOT), "rev-parse", "--short", "HEAD", check=False)
+    return done.stdout.strip()
+
+
 def ping_only(bench: Bench, workdir: Path, pings: int) -> int:
     """``--ping-only``: the recipe's ping, one line of figures."""
-    commit = sh(
-        "git", "-C", str(ROOT), "rev-parse", "--short", "HEAD", check=False
-    ).stdout.strip()
+    commit = checkout_commit()
     try:
         r = bench.recipe_ping()
     except (RuntimeError, subprocess.SubprocessError) as error:
@@ -825,9 +821,7 @@ def main(argv=None) -> int:
         return ping_only(bench, workdir, pings)
     failed = False
     try:
-        commit = sh(
-            "git", "-C", str(ROOT), "rev-parse", "--short", "HEAD", check=False
-        ).stdout.strip()
+        commit = checkout_commit()
         print(
             f"bench_dataplane: commit {commit or '?'}, iperf3 TCP {seconds:g} s a flow"
             ", receiver side, Mbit/s; ratio = overlay / forwarder"
